@@ -1,0 +1,1 @@
+"""One module per devkit subcommand; each exposes one function returning an exit code."""

@@ -1,0 +1,135 @@
+"""``devkit store``: where everything lives, how much it weighs, how much the sharing saves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from devkit import lockfile, usage
+from devkit.registry import Registry
+from devkit.store import Store
+
+
+def report(store: Store) -> dict[str, Any]:
+    """The ``devkit store --json`` document (byte counts are bytes on disk, each inode once)."""
+    projects = Registry(store).projects()
+    cache = usage.scan(store.uv_cache_dir)
+    venvs = [usage.venv_usage(p.path / ".venv", cache) for p in projects if (p.path / ".venv").is_dir()]
+    venv_trees = [usage.scan(v.path) for v in venvs]
+    locks, unreadable = [], []
+    for p in projects:
+        try:
+            locks.append(lockfile.read(p.path / "uv.lock"))
+        except lockfile.LockError as exc:
+            unreadable.append(str(exc))
+    fs_type = usage.filesystem_type(store.uv_cache_dir)
+    on_disk = usage.unique_bytes([cache, *venv_trees])
+    private_copies = sum(v.bytes for v in venvs)
+    clone_fs = fs_type in usage.CLONE_FILESYSTEMS
+    return {
+        "version": 1,
+        "paths": {
+            "devkit_home": str(store.home),
+            "uv_cache_dir": str(store.uv_cache_dir),
+            "python_install_dir": str(store.python_install_dir),
+            "registry": str(store.registry_file),
+            "manifest": str(store.manifest_file),
+        },
+        "env": store.env(),
+        "filesystem": {
+            "type": fs_type,
+            "clone": clone_fs,
+            "note": (
+                "copy-on-write clones keep st_nlink == 1: link counts show no sharing here; "
+                "see filesystem.usage (df) instead"
+                if clone_fs
+                else None
+            ),
+            "usage": usage.filesystem_usage(_existing(store.uv_cache_dir)),
+        },
+        "projects": {
+            "registered": len(projects),
+            "missing": [str(p.path) for p in projects if not p.exists],
+            "with_venv": len(venvs),
+        },
+        "cache_bytes": cache.bytes,
+        "cache_files": cache.files,
+        "venvs": [
+            {
+                "path": str(v.path),
+                "files": v.files,
+                "linked_files": v.linked_files,
+                "linked_bytes": v.linked_bytes,
+                "private_bytes": v.private_bytes,
+            }
+            for v in venvs
+        ],
+        "venv_linked_bytes": sum(v.linked_bytes for v in venvs),
+        "venv_private_bytes": sum(v.private_bytes for v in venvs),
+        "on_disk_bytes": on_disk,
+        "private_copies_bytes": private_copies,
+        "saving_bytes": private_copies - on_disk,
+        "locks": {**lockfile.summarize(locks).to_json(), "unreadable": unreadable},
+    }
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def store(*, store: Store, as_json: bool = False) -> int:
+    """Print :func:`report` as a table or JSON. Returns 0."""
+    doc = report(store)
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    console = Console(highlight=False)
+    paths = Table("what", "where", box=None, title="Store", title_justify="left")
+    for key, value in doc["paths"].items():
+        paths.add_row(key, value)
+    console.print(paths)
+    fs = doc["filesystem"]
+    console.print(f"\nFilesystem: {fs['type'] or 'unknown'}"
+                  + (f" (clone: {fs['note']})" if fs["clone"] else ""))
+    sizes = Table("", "bytes on disk", box=None, title="\nSizes", title_justify="left")
+    sizes.add_row("uv cache", _size(doc["cache_bytes"]))
+    sizes.add_row("venvs: links into the cache", _size(doc["venv_linked_bytes"]))
+    sizes.add_row("venvs: private files", _size(doc["venv_private_bytes"]))
+    sizes.add_row("cache + venvs, each file once", _size(doc["on_disk_bytes"]))
+    sizes.add_row("one private copy per project", _size(doc["private_copies_bytes"]))
+    sizes.add_row("saving", _size(doc["saving_bytes"]))
+    console.print(sizes)
+    locks = doc["locks"]
+    projects = doc["projects"]
+    console.print(
+        f"\nProjects: {projects['registered']} registered, {projects['with_venv']} with a .venv"
+        + (f", {len(projects['missing'])} missing" if projects["missing"] else "")
+    )
+    console.print(
+        f"Locked pairs: {locks['pairs']} total, {locks['distinct_pairs']} distinct over "
+        f"{locks['names']} packages ({locks['excess_pairs']} beyond one version per package)"
+    )
+    if locks["spread"]:
+        spread = Table("package", "versions in use", box=None)
+        for name, versions in sorted(locks["spread"].items(), key=lambda kv: -len(kv[1]))[:15]:
+            spread.add_row(name, ", ".join(versions))
+        console.print(spread)
+        console.print("`devkit align` moves every project to one version per package.")
+    for problem in locks["unreadable"]:
+        console.print(f"[yellow]warning:[/yellow] {problem}")
+    return 0

@@ -1,0 +1,124 @@
+"""The registry of workspaces sharing the store: ``$DEVKIT_HOME/projects.json``.
+
+Format (``version`` 1)::
+
+    {"version": 1, "projects": [{"path": "/abs/path", "name": "demo", "added": "2026-11-22T02:00:00Z"}]}
+
+Every read-modify-write runs under ``Store.lock_file`` (filelock) and writes atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import filelock
+
+from devkit.errors import DevkitError
+from devkit.store import Store
+from devkit.util import atomic_write_text
+
+VERSION = 1
+LOCK_TIMEOUT = 30.0  # seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+    """One registered workspace: an absolute ``path``, a display ``name``, ISO ``added`` time."""
+
+    path: Path
+    name: str
+    added: str
+
+    @property
+    def exists(self) -> bool:
+        """True while the path is still a directory (a vanished project is reported, not fatal)."""
+        return self.path.is_dir()
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON shape used in ``projects.json`` and ``devkit projects list --json``."""
+        return {"path": str(self.path), "name": self.name, "added": self.added, "exists": self.exists}
+
+
+class Registry:
+    """Read and change the registry of one :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        """Bind to ``store``; nothing is read or created until a method is called."""
+        self.store = store
+
+    def _lock(self) -> filelock.FileLock:
+        self.store.home.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(str(self.store.lock_file), timeout=LOCK_TIMEOUT)
+
+    def _read(self) -> list[Project]:
+        path = self.store.registry_file
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise DevkitError(f"cannot read the registry {path}: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
+            raise DevkitError(f"{path} is not a devkit registry; move it away and re-add projects")
+        if data.get("version") != VERSION:
+            raise DevkitError(
+                f"{path} has registry version {data.get('version')!r}; this devkit reads "
+                f"version {VERSION}: upgrade devkit"
+            )
+        try:
+            return [Project(Path(p["path"]), p["name"], p["added"]) for p in data["projects"]]
+        except (KeyError, TypeError) as exc:
+            raise DevkitError(f"{path} has a malformed entry: {exc}") from exc
+
+    def _write(self, projects: list[Project]) -> None:
+        doc = {
+            "version": VERSION,
+            "projects": [
+                {"path": str(p.path), "name": p.name, "added": p.added}
+                for p in sorted(projects, key=lambda p: str(p.path))
+            ],
+        }
+        atomic_write_text(self.store.registry_file, json.dumps(doc, indent=2) + "\n")
+
+    def projects(self) -> list[Project]:
+        """All registered projects, sorted by path. Raises DevkitError on a corrupt registry."""
+        with self._lock():
+            return sorted(self._read(), key=lambda p: str(p.path))
+
+    def find(self, path: Path) -> Project | None:
+        """The registered project at ``path`` (resolved), or None."""
+        target = path.resolve()
+        return next((p for p in self.projects() if p.path == target), None)
+
+    def add(self, path: Path, name: str | None = None) -> tuple[Project, bool]:
+        """Register ``path`` (must be a directory); returns (project, was_new).
+
+        Raises DevkitError if ``path`` is not a directory.
+        """
+        target = path.resolve()
+        if not target.is_dir():
+            raise DevkitError(f"{path} is not a directory")
+        with self._lock():
+            projects = self._read()
+            for project in projects:
+                if project.path == target:
+                    return project, False
+            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            project = Project(target, name or target.name, now.isoformat().replace("+00:00", "Z"))
+            self._write([*projects, project])
+            return project, True
+
+    def remove(self, path: Path) -> Project:
+        """Unregister ``path`` (it may no longer exist). Raises DevkitError if it is not registered."""
+        target = Path(path).absolute()
+        resolved = target.resolve() if target.exists() else target
+        with self._lock():
+            projects = self._read()
+            keep = [p for p in projects if p.path not in (target, resolved)]
+            if len(keep) == len(projects):
+                raise DevkitError(f"{path} is not a registered project (see `devkit projects list`)")
+            self._write(keep)
+            return next(p for p in projects if p.path in (target, resolved))

@@ -1,0 +1,121 @@
+"""The shared store: the one place that decides where devkit's and uv's shared files live.
+
+The rule (mirrored line for line in the template's ``.envrc.sh``):
+
+* ``DEVKIT_HOME`` if set, else ``$XDG_DATA_HOME/devkit``, else ``~/.local/share/devkit``, on Linux,
+  macOS and WSL2 alike. uv also uses XDG paths on macOS (uv docs, reference/storage), and a path
+  without spaces stays safe in shell scripts (platformdirs would give ``~/Library/Application
+  Support`` there).
+* ``UV_CACHE_DIR`` if set, else ``$DEVKIT_HOME/uv/cache``: a devkit-owned uv cache, so that the
+  cache sits next to the store on one filesystem (hardlinks need that: uv docs, concepts/cache) and
+  ``devkit store`` can account for it without counting unrelated tools' entries.
+* ``UV_PYTHON_INSTALL_DIR`` if set, else ``$DEVKIT_HOME/uv/python``: uv-managed Python installs.
+* ``$DEVKIT_HOME/projects.json``: the registry; ``$DEVKIT_HOME/align.json``: the alignment manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+README = """\
+This directory is devkit's shared store (https://github.com/org/devkit).
+
+  uv/cache/       uv's cache, shared by every devkit workspace (UV_CACHE_DIR)
+  uv/python/      uv-managed Python installs (UV_PYTHON_INSTALL_DIR)
+  projects.json   the registry of workspaces that share this store
+  align.json      the versions `devkit align` last settled on
+  template/       a git copy of devkit's bundled template, so `copier update` works
+
+Keep it on the same filesystem as your projects: uv links venv files to the cache only there.
+"""
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the store's root from ``environ`` (default ``os.environ``) by the rule above.
+
+    Raises nothing; ``~`` is expanded with ``HOME`` from ``environ``.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("DEVKIT_HOME"):
+        return Path(env["DEVKIT_HOME"]).expanduser()
+    home = Path(env.get("HOME") or Path.home())
+    data = env.get("XDG_DATA_HOME") or str(home / ".local" / "share")
+    return Path(data) / "devkit"
+
+
+class Store:
+    """All on-disk paths of the shared store; no other module builds them."""
+
+    def __init__(self, home: Path | None = None, environ: Mapping[str, str] | None = None) -> None:
+        """``home`` overrides the rule; ``environ`` (default ``os.environ``) is read once, here."""
+        self._environ = dict(os.environ if environ is None else environ)
+        self.home = (home or default_home(self._environ)).absolute()
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def uv_cache_dir(self) -> Path:
+        """uv's shared cache: ``UV_CACHE_DIR`` if set, else ``$DEVKIT_HOME/uv/cache``."""
+        value = self._environ.get("UV_CACHE_DIR")
+        return Path(value).expanduser().absolute() if value else self.home / "uv" / "cache"
+
+    @property
+    def python_install_dir(self) -> Path:
+        """uv-managed Pythons: ``UV_PYTHON_INSTALL_DIR`` if set, else ``$DEVKIT_HOME/uv/python``."""
+        value = self._environ.get("UV_PYTHON_INSTALL_DIR")
+        return Path(value).expanduser().absolute() if value else self.home / "uv" / "python"
+
+    @property
+    def registry_file(self) -> Path:
+        """The JSON registry of workspaces (see :mod:`devkit.registry`)."""
+        return self.home / "projects.json"
+
+    @property
+    def lock_file(self) -> Path:
+        """The file lock that serialises writes to the store's JSON files."""
+        return self.home / ".lock"
+
+    @property
+    def manifest_file(self) -> Path:
+        """The alignment manifest written by ``devkit align``."""
+        return self.home / "align.json"
+
+    @property
+    def template_repo(self) -> Path:
+        """A git repository holding the bundled template, one tag per devkit version."""
+        return self.home / "template"
+
+    @property
+    def log_file(self) -> Path:
+        """Where unexpected errors' tracebacks are appended."""
+        return self.home / "devkit.log"
+
+    # -- behaviour ---------------------------------------------------------------------------
+    def ensure(self) -> None:
+        """Create the store and cache directories (mode 0700 for new ones) and the README.
+
+        Raises OSError when the location is not writable.
+        """
+        for path in (self.home, self.uv_cache_dir, self.python_install_dir):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        readme = self.home / "README.txt"
+        if not readme.exists():
+            readme.write_text(README, encoding="utf-8")
+
+    def env(self) -> dict[str, str]:
+        """The variables every workspace's ``.envrc.sh`` exports, as the Python side computes them."""
+        return {
+            "DEVKIT_HOME": str(self.home),
+            "UV_CACHE_DIR": str(self.uv_cache_dir),
+            "UV_PYTHON_INSTALL_DIR": str(self.python_install_dir),
+        }
+
+    def subprocess_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``os.environ`` (as read at construction) plus :meth:`env` plus ``extra``, for uv calls.
+
+        ``VIRTUAL_ENV`` is dropped so uv targets each project's own ``.venv`` without a warning.
+        """
+        env = {**self._environ, **self.env(), **(extra or {})}
+        env.pop("VIRTUAL_ENV", None)
+        return env

@@ -1,0 +1,129 @@
+"""Bytes on disk of the shared cache and the venvs, counting each hard-linked file once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+# Filesystems whose copy-on-write clones share blocks while every file keeps st_nlink == 1:
+# there link counts show no sharing and only the filesystem's usage does (../shared/notes/uv.md §2).
+CLONE_FILESYSTEMS = frozenset({"btrfs", "xfs", "apfs", "bcachefs", "zfs"})
+
+
+@dataclasses.dataclass
+class Tree:
+    """Regular files under one root: ``inodes`` maps (st_dev, st_ino) to bytes on disk."""
+
+    root: Path
+    inodes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
+    files: int = 0
+
+    @property
+    def bytes(self) -> int:
+        """Bytes on disk (512-byte blocks actually allocated), each inode once."""
+        return sum(self.inodes.values())
+
+
+def scan(root: Path) -> Tree:
+    """Walk ``root`` without following symlinks. A missing root gives an empty Tree."""
+    tree = Tree(root)
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        tree.files += 1
+                        tree.inodes[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+                except OSError:
+                    continue
+    return tree
+
+
+@dataclasses.dataclass(frozen=True)
+class VenvUsage:
+    """One venv: bytes shared with the cache (same inode) and bytes only it holds."""
+
+    path: Path
+    files: int
+    linked_files: int
+    linked_bytes: int
+    private_bytes: int
+
+    @property
+    def bytes(self) -> int:
+        """All bytes of the venv as if it were a private copy."""
+        return self.linked_bytes + self.private_bytes
+
+
+def venv_usage(venv: Path, cache: Tree) -> VenvUsage:
+    """Split ``venv``'s files into links into ``cache`` and private files (bytes on disk)."""
+    tree = scan(venv)
+    linked = {k: v for k, v in tree.inodes.items() if k in cache.inodes}
+    private = sum(v for k, v in tree.inodes.items() if k not in cache.inodes)
+    return VenvUsage(venv, tree.files, len(linked), sum(linked.values()), private)
+
+
+def unique_bytes(trees: Iterable[Tree]) -> int:
+    """Bytes on disk of the union of ``trees``, each inode counted once."""
+    seen: dict[tuple[int, int], int] = {}
+    for tree in trees:
+        seen.update(tree.inodes)
+    return sum(seen.values())
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The filesystem type holding ``path`` (``ext4``, ``btrfs``, ``9p``, ``apfs``…), or None.
+
+    Linux: the longest mount point prefix in ``/proc/self/mountinfo``; macOS: ``statfs`` via
+    ``stat -f %T``. Returns None when it cannot be told.
+    """
+    target = path
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    target = target.resolve()
+    if sys.platform.startswith("linux"):
+        return _linux_fs_type(target, Path("/proc/self/mountinfo"))
+    if sys.platform == "darwin":
+        from devkit.util import cmd_output
+
+        proc = cmd_output("stat", "-f", "%T", str(target), check=False)
+        return proc.stdout.strip() or None
+    return None
+
+
+def _linux_fs_type(target: Path, mountinfo: Path) -> str | None:
+    best, best_type = "", None
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount_point = fields[4].replace("\\040", " ")
+        text = str(target)
+        inside = text == mount_point or text.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, right.split()[0]
+    return best_type
+
+
+def filesystem_usage(path: Path) -> dict[str, int]:
+    """``statvfs`` of ``path``'s filesystem in bytes: total, used, free (what ``df`` shows)."""
+    st = os.statvfs(path)
+    total = st.f_blocks * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    return {"total": total, "used": total - st.f_bfree * st.f_frsize, "free": free}

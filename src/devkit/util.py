@@ -1,0 +1,100 @@
+"""Running external commands and writing files atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+
+class CalledProcessError(RuntimeError):
+    """A command exited non-zero; ``str()`` shows the command, return code and output."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        super().__init__(cmd, returncode, stdout, stderr)
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def last_line(self) -> str:
+        """The most telling line of the output: the last ``error:`` line, else the last line."""
+        lines = [ln.strip() for ln in (self.stderr or self.stdout).splitlines() if ln.strip()]
+        for line in reversed(lines):
+            if line.startswith("error:") or "ERROR" in line:
+                return line
+        return lines[-1] if lines else f"exit code {self.returncode}"
+
+    def __str__(self) -> str:
+        return (
+            f"command {' '.join(self.cmd)!r} returned {self.returncode}\n"
+            f"stdout: {self.stdout.strip()}\nstderr: {self.stderr.strip()}"
+        )
+
+
+def cmd_output(
+    *cmd: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` capturing text output; ``timeout`` is in seconds.
+
+    Raises CalledProcessError when ``check`` and the exit code is not 0, FileNotFoundError when the
+    executable is missing, and subprocess.TimeoutExpired on timeout.
+    """
+    proc = subprocess.run(  # noqa: S603  # commands are built by devkit, never by a shell
+        list(cmd),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise CalledProcessError(cmd, proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    Readers see the old or the new content, never a partial file. Keeps the old file's mode.
+    Raises OSError when the directory is not writable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Text (UTF-8, LF kept as written) version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    """Temporarily change the working directory."""
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)

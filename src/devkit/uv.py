@@ -1,0 +1,123 @@
+"""The only module that runs uv. Failures become :class:`UvError` with uv's own explanation."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from devkit.errors import DevkitError
+from devkit.util import CalledProcessError, cmd_output
+
+LOCK_TIMEOUT = 900.0  # seconds for one `uv lock`/`uv sync`: generous, resolution may hit the index
+
+
+class UvError(DevkitError):
+    """uv exited non-zero; ``output`` holds its stderr (the resolver's explanation)."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+@functools.cache
+def find_uv() -> str:
+    """Path of the uv binary: ``DEVKIT_UV`` if set, then PATH, then the ``uv`` package's own binary.
+
+    The PyPI ``uv`` package (a devkit dependency) ships the binary, so a plain ``pip install devkit``
+    brings it. Raises DevkitError when none is found.
+    """
+    if os.environ.get("DEVKIT_UV"):
+        return os.environ["DEVKIT_UV"]
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        import uv as uv_package
+
+        return str(uv_package.find_uv_bin())
+    except (ImportError, FileNotFoundError) as exc:
+        raise DevkitError("uv not found: install it with `pip install uv` or see docs.astral.sh/uv") from exc
+
+
+def run(
+    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, what: str = ""
+) -> str:
+    """Run ``uv ARGS`` and return its stderr+stdout text.
+
+    Raises UvError("<what> failed: <uv's error line>") on a non-zero exit.
+    """
+    cmd = [find_uv(), *args]
+    try:
+        proc = cmd_output(*cmd, cwd=cwd, env=env, timeout=LOCK_TIMEOUT)
+    except CalledProcessError as exc:
+        label = what or f"uv {args[0]}"
+        raise UvError(f"{label} failed: {explain(exc.stderr or exc.stdout)}", exc.stderr) from exc
+    except FileNotFoundError as exc:
+        raise DevkitError(f"cannot run uv ({cmd[0]}): {exc}") from exc
+    return proc.stderr + proc.stdout
+
+
+def explain(output: str) -> str:
+    """The resolver's reason in one line: the ``cause:``/``Because …`` sentence, else the error line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("╰─▶") or line.startswith("Because"):
+            text = line.removeprefix("╰─▶").strip()
+            tail = []
+            for nxt in lines[i + 1 : i + 4]:
+                if nxt.startswith(("hint:", "help:", "error:")):
+                    break
+                tail.append(nxt)
+            return " ".join([text, *tail]).strip()
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    return lines[-1] if lines else "no output"
+
+
+def version() -> str:
+    """uv's version string, e.g. ``"0.13.9"``. Raises DevkitError if uv cannot run."""
+    out = run("--version", what="uv --version")
+    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", out)
+    if not match:
+        raise DevkitError(f"cannot parse `uv --version` output: {out.strip()!r}")
+    return match.group(1)
+
+
+def lock(
+    project: Path,
+    *,
+    env: Mapping[str, str],
+    upgrade_packages: Iterable[str] = (),
+    check: bool = False,
+    dry_run: bool = False,
+    offline: bool = False,
+) -> str:
+    """``uv lock`` in ``project``; each ``upgrade_packages`` entry (``NAME==VER``) becomes one ``-P``.
+
+    ``-P NAME==VER`` is a hard pin for this run; on a conflict uv exits 1 and leaves ``uv.lock``
+    byte-identical (uv docs, projects/sync; ../shared/notes/uv.md §6). Returns uv's output.
+    Raises UvError with the resolver's explanation.
+    """
+    args = ["lock", "--project", str(project)]
+    for spec in upgrade_packages:
+        args += ["--upgrade-package", spec]
+    if check:
+        args.append("--check")
+    if dry_run:
+        args.append("--dry-run")
+    if offline:
+        args.append("--offline")
+    return run(*args, cwd=project, env=env, what=f"uv lock in {project}")
+
+
+def sync(project: Path, *, env: Mapping[str, str], locked: bool = True) -> str:
+    """``uv sync`` in ``project`` (``--locked``: fail rather than change the lock). Raises UvError."""
+    args = ["sync", "--project", str(project)]
+    if locked:
+        args.append("--locked")
+    return run(*args, cwd=project, env=env, what=f"uv sync in {project}")
