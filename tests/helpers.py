@@ -1,0 +1,67 @@
+"""Test builders: tiny wheels in a local PEP 503 index, so the suite runs offline."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import zipfile
+from pathlib import Path
+
+
+def build_wheel(
+    out: Path, name: str, version: str, *, requires: tuple[str, ...] = (), payload: int = 0
+) -> Path:
+    """Write a pure-Python wheel ``name-version-py3-none-any.whl`` into ``out``.
+
+    ``requires`` become ``Requires-Dist`` lines; ``payload`` adds a data module of that many bytes
+    (so link/size accounting has something to count).
+    """
+    dist = name.replace("-", "_")
+    files = {
+        f"{dist}/__init__.py": f'__version__ = "{version}"\n',
+        f"{dist}/data.py": "DATA = " + repr("x" * payload) + "\n",
+    }
+    info = f"{dist}-{version}.dist-info"
+    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta += [f"Requires-Dist: {r}" for r in requires]
+    files[f"{info}/METADATA"] = "\n".join(meta) + "\n"
+    files[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: devkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    wheel = out / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            info_ = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
+            zf.writestr(info_, text)
+    return wheel
+
+
+def write_simple_index(root: Path, wheels: list[Path]) -> str:
+    """Lay ``wheels`` out as a PEP 503 simple index under ``root``; return its ``file://`` URL."""
+    by_project: dict[str, list[Path]] = {}
+    for wheel in wheels:
+        project = wheel.name.split("-")[0].replace("_", "-").lower()
+        by_project.setdefault(project, []).append(wheel)
+    for project, files in by_project.items():
+        d = root / project
+        d.mkdir(parents=True, exist_ok=True)
+        links = []
+        for wheel in files:
+            target = d / wheel.name
+            if not target.exists():
+                target.write_bytes(wheel.read_bytes())
+            sha = hashlib.sha256(target.read_bytes()).hexdigest()
+            links.append(f'<a href="{html.escape(wheel.name)}#sha256={sha}">{html.escape(wheel.name)}</a><br>')
+        (d / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+    (root / "index.html").write_text(
+        "<!DOCTYPE html><html><body>\n"
+        + "\n".join(f'<a href="{p}/">{p}</a><br>' for p in sorted(by_project))
+        + "\n</body></html>\n"
+    )
+    return root.as_uri()
