@@ -1,0 +1,119 @@
+"""`devkit new` end to end: real copier, git, uv (offline, local index) and mise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from devkit import uv
+from devkit.store import Store
+
+
+def _site(venv: Path) -> Path:
+    return next(venv.glob("lib/python3*/site-packages"))
+
+
+def test_two_workspaces_share_the_cache(make_workspace, store: Store) -> None:
+    a = make_workspace("a", deps=("tinyshared",))
+    b = make_workspace("b", deps=("tinyshared",))
+    fa = _site(a / ".venv") / "tinyshared" / "data.py"
+    fb = _site(b / ".venv") / "tinyshared" / "data.py"
+    assert fa.read_text() == fb.read_text()
+    # ext4 here: uv's clone mode falls back to hardlinks (../shared/notes/uv.md §2)
+    assert fa.stat().st_ino == fb.stat().st_ino
+    in_cache = [p for p in store.uv_cache_dir.rglob("tinyshared/data.py")
+                if p.stat().st_ino == fa.stat().st_ino]
+    assert in_cache, "the venv file is not the cache's inode"
+    assert fa.stat().st_nlink >= 3
+    env = store.subprocess_env()
+    for ws in (a, b):
+        uv.lock(ws, env=env, check=True)
+        cfg = (ws / ".venv" / "pyvenv.cfg").read_text()
+        assert "uv =" in cfg
+
+
+def test_new_initialises_git_registers_and_records_template(devkit, tmp_path: Path,
+                                                            store: Store) -> None:
+    code, out, err = devkit("new", tmp_path / "proj", "--defaults", "-d", "description=Hi")
+    assert code == 0, err
+    assert "Next steps" in out
+    ws = tmp_path / "proj"
+    log = subprocess.run(["git", "log", "--oneline"], cwd=ws, capture_output=True, text=True,
+                         check=True).stdout
+    assert len(log.splitlines()) == 1
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=ws, capture_output=True,
+                            text=True, check=True).stdout
+    assert status == "", "the first commit must hold everything, uv.lock included"
+    assert (ws / "uv.lock").is_file() and (ws / ".venv").is_dir()
+    answers = yaml.safe_load((ws / ".copier-answers.yml").read_text())
+    assert Path(answers["_src_path"]).is_absolute()
+    assert answers["_commit"].startswith("v")
+    assert answers["description"] == "Hi"
+    code, out, _ = devkit("projects", "list", "--json")
+    assert [p["path"] for p in json.loads(out)["projects"]] == [str(ws.resolve())]
+
+
+def test_no_sync_leaves_no_venv(devkit, tmp_path: Path) -> None:
+    code, out, err = devkit("new", tmp_path / "lazy", "--defaults", "--no-sync")
+    assert code == 0, err
+    assert not (tmp_path / "lazy" / ".venv").exists()
+    assert not (tmp_path / "lazy" / "uv.lock").exists()
+    assert "uv sync" in out
+
+
+def test_invalid_answer_is_one_line_and_leaves_nothing(devkit, tmp_path: Path) -> None:
+    code, out, err = devkit("new", tmp_path / "bad", "--defaults", "-d", "project_name=-x")
+    assert code == 1
+    assert err.count("\n") == 1 and "Invalid project name" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_refuses_non_empty_destination(devkit, tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    code, _, err = devkit("new", tmp_path / "full", "--defaults")
+    assert code == 1 and "not empty" in err
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_bad_data_flag(devkit, tmp_path: Path) -> None:
+    code, _, err = devkit("new", tmp_path / "x", "--data", "novalue")
+    assert code == 1 and "KEY=VALUE" in err
+
+
+def test_missing_template(devkit, tmp_path: Path) -> None:
+    code, _, err = devkit("new", tmp_path / "x", "--defaults", "--template", tmp_path / "nope")
+    assert code == 1 and "does not exist" in err
+
+
+def test_explicit_local_template_is_recorded_absolute(devkit, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo.parent)
+    code, _, err = devkit("new", tmp_path / "t", "--defaults", "--no-sync",
+                          "--template", os.path.relpath(repo))
+    assert code == 0, err
+    answers = yaml.safe_load((tmp_path / "t" / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == str(repo)
+
+
+def test_lock_failure_is_reported_not_fatal_to_the_workspace(devkit, tmp_path: Path) -> None:
+    # Python 3.14 cannot be found here and downloads are off: uv lock fails.
+    code, out, err = devkit("new", tmp_path / "py314", "--defaults", "-d", "python_version=3.14")
+    assert code == 1
+    assert "uv lock" in err and "Traceback" not in err
+    assert (tmp_path / "py314" / "pyproject.toml").is_file()
+    assert "uv sync" in out  # next steps still tell the user what to run
+
+
+def test_python_m_devkit_entry_point(tmp_path: Path) -> None:
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "devkit", "--version"], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout.startswith("devkit ")
