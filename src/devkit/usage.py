@@ -127,3 +127,25 @@ def filesystem_usage(path: Path) -> dict[str, int]:
     total = st.f_blocks * st.f_frsize
     free = st.f_bavail * st.f_frsize
     return {"total": total, "used": total - st.f_bfree * st.f_frsize, "free": free}
+
+
+def count_linked(venv: Path) -> tuple[int, int]:
+    """(files with st_nlink > 1, all files) under ``venv``: a quick sign of hardlinks to the cache.
+
+    Cheap (no cache walk), but blind on clone filesystems where every file has st_nlink == 1.
+    """
+    linked = total = 0
+    stack = [str(venv)]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += 1
+                    linked += entry.stat(follow_symlinks=False).st_nlink > 1
+    return linked, total

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from devkit import direnv, git, mise, template, uv
+from devkit import direnv, git, mise, template, usage, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -69,7 +69,8 @@ def new(
     if sync and not problems:
         try:
             uv.sync(dst, env=env)
-            print("Synced .venv from the shared cache")
+            linked, total = usage.count_linked(dst / ".venv")
+            print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
         except DevkitError as exc:
             problems.append(str(exc))
     problems += _approve_loaders(dst, answers)
