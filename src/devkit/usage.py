@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Filesystems whose copy-on-write clones share blocks while every file keeps st_nlink == 1:
@@ -27,9 +27,8 @@ class Tree:
         return sum(self.inodes.values())
 
 
-def scan(root: Path) -> Tree:
-    """Walk ``root`` without following symlinks. A missing root gives an empty Tree."""
-    tree = Tree(root)
+def _files(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Regular files under ``root``, without following symlinks; unreadable entries are skipped."""
     stack = [str(root)]
     while stack:
         try:
@@ -42,11 +41,21 @@ def scan(root: Path) -> Tree:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
                     elif entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        tree.files += 1
-                        tree.inodes[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+                        yield entry
                 except OSError:
                     continue
+
+
+def scan(root: Path) -> Tree:
+    """Walk ``root`` without following symlinks. A missing root gives an empty Tree."""
+    tree = Tree(root)
+    for entry in _files(root):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        tree.files += 1
+        tree.inodes[(st.st_dev, st.st_ino)] = st.st_blocks * 512
     return tree
 
 
@@ -135,17 +144,7 @@ def count_linked(venv: Path) -> tuple[int, int]:
     Cheap (no cache walk), but blind on clone filesystems where every file has st_nlink == 1.
     """
     linked = total = 0
-    stack = [str(venv)]
-    while stack:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    total += 1
-                    linked += entry.stat(follow_symlinks=False).st_nlink > 1
+    for entry in _files(venv):
+        total += 1
+        linked += entry.stat(follow_symlinks=False).st_nlink > 1
     return linked, total
