@@ -91,3 +91,29 @@ def test_help_everywhere(argv: list[str], capsys) -> None:
 def test_unknown_command_is_an_error(devkit) -> None:
     code, _, err = devkit("frobnicate")
     assert code == 2 and "invalid choice" in err
+
+
+def test_concurrent_registrations_all_land(tmp_path: Path, store: Store) -> None:
+    """Separate processes registering at once: the file lock keeps every entry."""
+    import subprocess
+    import sys
+
+    dirs = [tmp_path / f"p{i}" for i in range(6)]
+    for d in dirs:
+        d.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-m", "devkit", "projects", "add", str(d)],
+                              stdout=subprocess.DEVNULL) for d in dirs]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    registered = json.loads(store.registry_file.read_text())["projects"]
+    assert sorted(p["path"] for p in registered) == sorted(str(d) for d in dirs)
+    assert not list(store.home.glob(".projects.json.*.tmp"))  # atomic writes left no temp file
+
+
+def test_readme_commands_are_what_ci_runs() -> None:
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    block = readme.split("## Set-up on a fresh machine", 1)[1].split("```bash", 1)[1].split("```")[0]
+    commands = [ln for ln in block.splitlines() if ln and not ln.startswith("#")]
+    assert len(commands) == 2
+    assert commands[0].startswith("python3 -m pip install . && devkit new ")
+    assert commands[1] in (root / ".ci" / "run").read_text().splitlines()
