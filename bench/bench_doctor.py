@@ -1,0 +1,118 @@
+"""Benchmark ``devkit doctor`` on a freshly generated workspace, run as a user would (a subprocess).
+
+Target (issue 3): median under 0.5 s. Usage::
+
+    python bench/bench_doctor.py [--runs 30] [--write bench/results/doctor.md]
+
+Everything happens in a temporary HOME/DEVKIT_HOME with an offline local package index (the test
+suite's tiny wheels), so the run touches neither your store nor the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import build_wheel, write_simple_index  # noqa: E402  # the suite's offline index
+
+
+def devkit_cmd() -> list[str]:
+    """The ``devkit`` console script when installed, else ``python -m devkit``."""
+    found = shutil.which("devkit")
+    return [found] if found else [sys.executable, "-m", "devkit"]
+
+
+def isolated_env(base: Path) -> dict[str, str]:
+    """HOME, DEVKIT_HOME, git config and uv's index inside ``base``; uv and mise offline."""
+    wheels = [build_wheel(base / "wheels", "tinyshared", "1.0", payload=20_000),
+              build_wheel(base / "wheels", "pytest", "8.99")]
+    (base / "home").mkdir()
+    gitconfig = base / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("UV_", "MISE_", "__MISE", "DIRENV_", "VIRTUAL_ENV", "XDG_"))}
+    env.pop("CI", None)
+    env.update(HOME=str(base / "home"), DEVKIT_HOME=str(base / "devkit-home"),
+               GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1",
+               UV_DEFAULT_INDEX=write_simple_index(base / "simple", wheels), UV_OFFLINE="1",
+               UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1", MISE_OFFLINE="1",
+               COPIER_SETTINGS_PATH=str(base / "copier.yml"))
+    (base / "copier.yml").write_text("{}\n")
+    return env
+
+
+def time_runs(cmd: list[str], *, cwd: Path, env: dict[str, str], runs: int) -> list[float]:
+    """Wall-clock seconds of ``runs`` runs of ``cmd`` (after one warm-up run)."""
+    subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        times.append(time.perf_counter() - start)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"devkit doctor crashed:\n{proc.stderr}")
+    return times
+
+
+def report(times: list[float], cmd: list[str], summary: str) -> str:
+    """The Markdown written to ``bench/results/doctor.md``."""
+    median = statistics.median(times)
+    tools = {t: (shutil.which(t) or "-") for t in ("uv", "mise", "git")}
+    return "\n".join([
+        "# devkit doctor benchmark",
+        "",
+        f"Command: `python bench/bench_doctor.py --runs {len(times)}` "
+        f"(runs `{' '.join(Path(c).name for c in cmd)} doctor` in a fresh workspace)",
+        "",
+        f"- median **{median * 1000:.0f} ms** (target < 500 ms: "
+        f"{'met' if median < 0.5 else 'NOT met'})",
+        f"- min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms, runs {len(times)}",
+        f"- doctor summary: {summary}",
+        f"- machine: {platform.platform()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work slows it)",
+        f"- tools: {', '.join(f'{k}={v}' for k, v in tools.items())}",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        "",
+    ])
+
+
+def main() -> int:
+    """Create the workspace, time the runs, print (and optionally write) the result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--write", type=Path, help="write the Markdown report here")
+    args = parser.parse_args()
+    cmd = devkit_cmd()
+    with tempfile.TemporaryDirectory(prefix="devkit-bench-") as tmp:
+        base = Path(tmp)
+        env = isolated_env(base)
+        ws = base / "ws" / "bench"
+        new = subprocess.run([*cmd, "new", str(ws), "--defaults", "--data", "env_loader=mise"],
+                             env=env, capture_output=True, text=True, check=False)
+        if new.returncode != 0:
+            raise SystemExit(f"devkit new failed:\n{new.stdout}\n{new.stderr}")
+        subprocess.run(["uv", "add", "-q", "tinyshared"], cwd=ws, env=env, check=True)
+        times = time_runs([*cmd, "doctor"], cwd=ws, env=env, runs=args.runs)
+        last = subprocess.run([*cmd, "doctor"], cwd=ws, env=env, capture_output=True, text=True,
+                              check=False).stdout.strip().splitlines()[-1]
+    text = report(times, cmd, last)
+    print(text)
+    if args.write:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

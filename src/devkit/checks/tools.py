@@ -1,0 +1,109 @@
+"""Tools: uv, mise, git and (when the workspace uses it) direnv are found, parse their version, are
+new enough and, on WSL, are Linux binaries rather than Windows ones reached via ``/mnt/``."""
+
+from __future__ import annotations
+
+import re
+
+from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, warn
+
+# The oldest versions devkit supports, in one place. Why these floors:
+# - uv 0.9: devkit itself depends on uv>=0.9 (pyproject.toml); the lock/cache behaviour devkit relies
+#   on (exclusive cache lock for prune, 0.8.19; UV_LOCK_TIMEOUT, 0.9.4) is there (notes/uv.md §4).
+# - mise 2025.1: the template's `[env] _.source` + `_.python.venv = {create = true}` with uv and
+#   `mise trust --show`, as described in notes/mise-direnv.md; older releases are untested.
+# - git 2.30: `git init -b main` needs 2.28; 2.30 is the oldest in the supported distributions.
+# - direnv 2.30: `source_env` and the `direnv status` "Found RC allowed" line devkit parses.
+MIN_VERSIONS: dict[str, tuple[int, ...]] = {
+    "uv": (0, 9), "mise": (2025, 1), "git": (2, 30), "direnv": (2, 30),
+}
+
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """The first ``X.Y[.Z]`` in a ``--version`` output (``uv 0.13.9 (…)``, ``2026.9.15 linux-x64``,
+    ``git version 2.39.5``, ``2.32.1``) as a tuple of ints, or None."""
+    match = _VERSION.search(text)
+    if match is None:
+        return None
+    return tuple(int(g) for g in match.groups() if g is not None)
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(p) for p in version)
+
+
+def install_hint(ctx: Context, name: str) -> str:
+    """The exact command that installs ``name`` on this platform."""
+    macos = ctx.platform.get("system") == "macos"
+    return {
+        "uv": "curl -LsSf https://astral.sh/uv/install.sh | sh",
+        "mise": "curl https://mise.run | sh",
+        "git": "xcode-select --install" if macos else "sudo apt-get install git",
+        "direnv": "brew install direnv" if macos else "sudo apt-get install direnv",
+    }[name]
+
+
+def upgrade_hint(ctx: Context, name: str) -> str:
+    """The exact command that upgrades ``name``."""
+    return {"uv": "uv self update", "mise": "mise self-update"}.get(name) or install_hint(ctx, name)
+
+
+def _windows_binary(ctx: Context, path: str) -> bool:
+    return ctx.wsl is not None and (path.startswith("/mnt/") or path.lower().endswith(".exe"))
+
+
+def tool_outcome(ctx: Context, name: str, *, required: bool = True) -> Outcome:
+    """Find ``name`` on PATH (on WSL also ``name.exe``), run ``--version``, compare to MIN_VERSIONS."""
+    names = (name, f"{name}.exe") if ctx.wsl else (name,)
+    path = ctx.host.which(*names)
+    if path is None:
+        missing = warn if not required else fail
+        return missing(f"{name} not found on PATH", install_hint(ctx, name))
+    if _windows_binary(ctx, path):
+        # appendWindowsPath puts Windows tools on PATH; they cannot handle Linux paths
+        # (astral-sh/uv#12155, microsoft/WSL#4234).
+        return fail(f"{name} resolves to a Windows binary: {path}",
+                    f"install the Linux {name} ({install_hint(ctx, name)}) and set "
+                    "appendWindowsPath = false under [interop] in /etc/wsl.conf, "
+                    "then run `wsl.exe --shutdown` from Windows")
+    result = ctx.run(path, "--version", timeout=5.0)
+    if not result.ok:
+        return fail(f"`{path} --version` failed: {result.last_line()}",
+                    f"reinstall {name}: {install_hint(ctx, name)}")
+    version = parse_version(result.stdout + result.stderr)
+    if version is None:
+        return warn(f"cannot read the version of {path} from {result.last_line()!r}", None)
+    minimum = MIN_VERSIONS[name]
+    if version < minimum:
+        return fail(f"{name} {_dotted(version)} is older than {_dotted(minimum)}, the oldest devkit "
+                    "supports", upgrade_hint(ctx, name))
+    return ok(f"{name} {_dotted(version)} ({path})")
+
+
+@check("tools.uv", "uv")
+def uv_check(ctx: Context) -> Outcome:
+    """uv is on PATH: mise tasks and your shell run `uv`, not devkit's bundled copy."""
+    return tool_outcome(ctx, "uv")
+
+
+@check("tools.mise", "mise")
+def mise_check(ctx: Context) -> Outcome:
+    """mise is needed by workspaces that load their environment with it (the default)."""
+    ws = ctx.workspace
+    return tool_outcome(ctx, "mise", required=ws is None or ws.uses_mise)
+
+
+@check("tools.git", "git")
+def git_check(ctx: Context) -> Outcome:
+    """git: every workspace is a repository."""
+    return tool_outcome(ctx, "git")
+
+
+@check("tools.direnv", "direnv")
+def direnv_check(ctx: Context) -> Outcome:
+    """direnv, only when the workspace's ``env_loader`` is ``direnv`` or ``both``."""
+    if ctx.workspace is None or not ctx.workspace.uses_direnv:
+        return not_applicable("the workspace does not use direnv")
+    return tool_outcome(ctx, "direnv")
