@@ -28,8 +28,15 @@ def allow(path: Path, *, env: Mapping[str, str] | None = None) -> None:
 def is_allowed(path: Path, *, env: Mapping[str, str] | None = None) -> bool | None:
     """From ``direnv status``: ``Found RC allowed true`` or ``0`` (newer direnv) means allowed."""
     proc = cmd_output("direnv", "status", cwd=path, env=env, check=False, timeout=TIMEOUT)
-    for line in proc.stdout.splitlines():
+    return parse_status(proc.stdout)
+
+
+def parse_status(stdout: str) -> bool | None:
+    """Parse ``direnv status``: ``Found RC allowed true`` (2.32) or ``0`` (newer) means allowed.
+
+    Returns None when no ``.envrc`` was reported (../shared/notes/mise-direnv.md §8).
+    """
+    for line in stdout.splitlines():
         if line.startswith("Found RC allowed"):
-            value = line.rsplit(" ", 1)[-1].strip()
-            return value in ("true", "0")
+            return line.rsplit(" ", 1)[-1].strip() in ("true", "0")
     return None

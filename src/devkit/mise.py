@@ -31,7 +31,16 @@ def is_trusted(path: Path, *, env: Mapping[str, str] | None = None) -> bool | No
     proc = cmd_output(
         "mise", "trust", "--show", cwd=path, env=env, check=False, timeout=TIMEOUT
     )
-    states = [ln.rsplit(":", 1)[-1].strip() for ln in proc.stdout.splitlines() if ":" in ln]
+    return parse_trust_show(proc.stdout)
+
+
+def parse_trust_show(stdout: str) -> bool | None:
+    """Parse ``mise trust --show`` lines (``<path>: trusted`` / ``: untrusted``).
+
+    True when every listed config is trusted, False when one is not, None when none is listed
+    (../shared/notes/mise-direnv.md §2).
+    """
+    states = [ln.rsplit(":", 1)[-1].strip() for ln in stdout.splitlines() if ":" in ln]
     if not states:
         return None
     return all(s == "trusted" for s in states)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -94,40 +93,16 @@ def unique_bytes(trees: Iterable[Tree]) -> int:
 def filesystem_type(path: Path) -> str | None:
     """The filesystem type holding ``path`` (``ext4``, ``btrfs``, ``9p``, ``apfs``…), or None.
 
-    Linux: the longest mount point prefix in ``/proc/self/mountinfo``; macOS: ``statfs`` via
-    ``stat -f %T``. Returns None when it cannot be told.
+    Read through :class:`devkit.hostfacts.Host` (``/proc/self/mountinfo`` on Linux, ``/sbin/mount``
+    on macOS); a path that does not exist yet is looked up through its nearest existing parent.
     """
+    from devkit.hostfacts import Host
+
     target = path
     while not target.exists() and target != target.parent:
         target = target.parent
-    target = target.resolve()
-    if sys.platform.startswith("linux"):
-        return _linux_fs_type(target, Path("/proc/self/mountinfo"))
-    if sys.platform == "darwin":
-        from devkit.util import cmd_output
-
-        proc = cmd_output("stat", "-f", "%T", str(target), check=False)
-        return proc.stdout.strip() or None
-    return None
-
-
-def _linux_fs_type(target: Path, mountinfo: Path) -> str | None:
-    best, best_type = "", None
-    try:
-        lines = mountinfo.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right:
-            continue
-        mount_point = fields[4].replace("\\040", " ")
-        text = str(target)
-        inside = text == mount_point or text.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, right.split()[0]
-    return best_type
+    mount = Host().mount_of(target.resolve())
+    return mount.fstype if mount else None
 
 
 def filesystem_usage(path: Path) -> dict[str, int]:
