@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tomllib
@@ -74,6 +75,8 @@ def test_files_and_pins(copie) -> None:
     attrs = (root / ".gitattributes").read_text()
     assert "*.sh text eol=lf" in attrs
     assert b"\r" not in (root / ".envrc.sh").read_bytes()
+    vscode = json.loads((root / ".vscode" / "settings.json").read_text())
+    assert vscode["python.defaultInterpreterPath"] == "${workspaceFolder}/.venv/bin/python"
     readme = (root / "README.md").read_text()
     for words in ("WSL2", "/mnt/c", "macOS", "mise trust"):
         assert words in readme
