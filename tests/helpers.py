@@ -23,7 +23,7 @@ def build_wheel(
         f"{dist}/data.py": "DATA = " + repr("x" * payload) + "\n",
     }
     info = f"{dist}-{version}.dist-info"
-    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     meta += [f"Requires-Dist: {r}" for r in requires]
     files[f"{info}/METADATA"] = "\n".join(meta) + "\n"
     files[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: devkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from devkit.errors import DevkitError
 
@@ -64,12 +65,29 @@ def normalize(name: str) -> str:
 
 def read(path: Path) -> Lock:
     """Parse ``path`` (a ``uv.lock``). Raises LockError with the file and the reason."""
+    return from_data(load(path), path)
+
+
+def load(path: Path) -> dict[str, object]:
+    """The TOML document of ``path`` (a ``uv.lock``). Raises LockError."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_toml(path.read_bytes(), path)
     except FileNotFoundError as exc:
         raise LockError(f"{path}: no uv.lock (run `uv lock`)") from exc
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
+
+
+def parse_toml(data: bytes, path: Path) -> dict[str, object]:
+    """Decode the bytes of a ``uv.lock`` (``path`` only names it in errors). Raises LockError."""
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
+
+
+def from_data(data: dict[str, Any], path: Path) -> Lock:
+    """Build a :class:`Lock` from a parsed ``uv.lock``. Raises LockError on an unsupported schema."""
     if data.get("version") != SUPPORTED_VERSION:
         raise LockError(f"{path}: unsupported uv.lock version {data.get('version')!r}")
     entries = data.get("package", data.get("distribution", []))

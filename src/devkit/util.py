@@ -89,6 +89,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def format_bytes(n: int) -> str:
+    """``n`` bytes as text with binary units: ``512 B``, ``1.5 KiB``, ``7.3 MiB``, ``10.6 GiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
 @contextlib.contextmanager
 def chdir(path: Path) -> Iterator[None]:
     """Temporarily change the working directory."""

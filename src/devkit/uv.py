@@ -65,8 +65,9 @@ def explain(output: str) -> str:
     """The resolver's reason in one line: the ``cause:``/``Because …`` sentence, else the error line."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     for i, line in enumerate(lines):
-        if line.startswith("╰─▶") or line.startswith("Because"):
-            text = line.removeprefix("╰─▶").strip()
+        bare = line.removeprefix("╰─▶").removeprefix("cause:").strip()
+        if bare.startswith("Because"):
+            text = bare
             tail = []
             for nxt in lines[i + 1 : i + 4]:
                 if nxt.startswith(("hint:", "help:", "error:")):

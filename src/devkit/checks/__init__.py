@@ -1,6 +1,6 @@
 """``devkit doctor``'s checks. Importing this package registers them; module order is display order.
 
-Public API: :func:`run`, plus :mod:`devkit.checks.base` (``REGISTRY``, ``FIXERS``, ``Context``).
+Public API: :func:`make_context`, :func:`run_checks`, plus :mod:`devkit.checks.base` (``REGISTRY``, ``FIXERS``, ``Context``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 # Imported for their @check registrations; this order is the display order.
-from devkit.checks import platform, tools, shell, workspace, project, store, wsl, macos  # noqa: F401
+from devkit.checks import platform, tools, shell, workspace, project, wsl, macos  # noqa: F401
+from devkit.checks import store as _store_checks  # noqa: F401
 from devkit.checks.base import FIXERS, REGISTRY, Context, Result, find_workspace, run_checks
 from devkit.hostfacts import Host
 from devkit.store import Store

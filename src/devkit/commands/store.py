@@ -12,6 +12,7 @@ from rich.table import Table
 from devkit import lockfile, usage
 from devkit.registry import Registry
 from devkit.store import Store
+from devkit.util import format_bytes
 
 
 def report(store: Store) -> dict[str, Any]:
@@ -83,15 +84,6 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def store(*, store: Store, as_json: bool = False) -> int:
     """Print :func:`report` as a table or JSON. Returns 0."""
     doc = report(store)
@@ -107,12 +99,12 @@ def store(*, store: Store, as_json: bool = False) -> int:
     console.print(f"\nFilesystem: {fs['type'] or 'unknown'}"
                   + (f" (clone: {fs['note']})" if fs["clone"] else ""))
     sizes = Table("", "bytes on disk", box=None, title="\nSizes", title_justify="left")
-    sizes.add_row("uv cache", _size(doc["cache_bytes"]))
-    sizes.add_row("venvs: links into the cache", _size(doc["venv_linked_bytes"]))
-    sizes.add_row("venvs: private files", _size(doc["venv_private_bytes"]))
-    sizes.add_row("cache + venvs, each file once", _size(doc["on_disk_bytes"]))
-    sizes.add_row("one private copy per project", _size(doc["private_copies_bytes"]))
-    sizes.add_row("saving", _size(doc["saving_bytes"]))
+    sizes.add_row("uv cache", format_bytes(doc["cache_bytes"]))
+    sizes.add_row("venvs: links into the cache", format_bytes(doc["venv_linked_bytes"]))
+    sizes.add_row("venvs: private files", format_bytes(doc["venv_private_bytes"]))
+    sizes.add_row("cache + venvs, each file once", format_bytes(doc["on_disk_bytes"]))
+    sizes.add_row("one private copy per project", format_bytes(doc["private_copies_bytes"]))
+    sizes.add_row("saving", format_bytes(doc["saving_bytes"]))
     console.print(sizes)
     locks = doc["locks"]
     projects = doc["projects"]

@@ -1,0 +1,301 @@
+"""The alignment planner: which version each package should settle on, and the pins per project.
+
+Pure: dataclasses in, dataclasses out, no I/O and no uv. ``devkit align`` reads the locks
+(:mod:`devkit.lockfile`), calls :func:`make_plan`, and applies the pins with ``uv lock -P``
+(:mod:`devkit.commands.align`).
+
+Identity is ``(index URL, name, version)`` (../shared/notes/uv.md §7): a wheel from a mirror is a
+different cache entry from the same version on the default index, so targets are chosen per
+``(index, name)`` group and a project is only pinned to versions of the index it already uses.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from devkit.lockfile import LockedPackage
+
+STRATEGIES = ("newest", "majority")
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    """A requirement a project states itself (``[package.metadata]`` of its local packages).
+
+    ``specifier`` is PEP 440 text (``""`` = any version); ``kind`` is ``requires``, ``dev``,
+    ``constraint`` or ``override``, used in reasons ("project a requires tinyshared<1.1").
+    """
+
+    name: str
+    specifier: str = ""
+    marker: str = ""
+    kind: str = "requires"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectLock:
+    """One project's registry packages and own requirements.
+
+    ``project`` is its unique id (devkit uses the path), ``label`` the name used in reasons.
+    """
+
+    project: str
+    packages: tuple[LockedPackage, ...]
+    requirements: tuple[Requirement, ...] = ()
+    label: str = ""
+    exclude_newer: dt.datetime | None = None  # uploads after this are invisible to its resolver
+    exclude_newer_package: tuple[tuple[str, dt.datetime], ...] = ()  # per-package cutoffs
+
+    def cutoff(self, name: str) -> dt.datetime | None:
+        """The upload-time cutoff that applies to ``name`` (per-package first), or None."""
+        return dict(self.exclude_newer_package).get(name, self.exclude_newer)
+
+    @property
+    def display(self) -> str:
+        """``label`` if set, else ``project``."""
+        return self.label or self.project
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The version chosen for one ``(index, name)`` group; ``ranked`` is every version in use,
+    best first (the fallbacks), ``users`` the number of projects locking each version."""
+
+    index: str
+    name: str
+    version: str
+    ranked: tuple[str, ...]
+    users: tuple[tuple[str, int], ...]
+
+    def to_json(self) -> dict[str, object]:
+        """Shape used in ``devkit align --json`` and the alignment manifest."""
+        return {"index": self.index, "name": self.name, "version": self.version,
+                "ranked": list(self.ranked), "users": dict(self.users)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    """Move ``name`` (from ``index``) off ``current``: try ``candidates`` in order, best first.
+
+    ``candidates[0]`` is the target when the project may reach it; the rest are next-best versions
+    already in use, so the spread shrinks even when the target is out of reach.
+    """
+
+    index: str
+    name: str
+    current: str
+    target: str
+    candidates: tuple[str, ...]
+
+    def spec(self, step: int = 0) -> str:
+        """The ``uv lock --upgrade-package`` argument for candidate ``step``: ``NAME==VERSION``."""
+        return f"{self.name}=={self.candidates[step]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocked:
+    """A move that cannot happen: ``wanted`` is out of reach for ``project`` because of ``reason``.
+
+    ``kind``: ``requirement`` (the project's own specifier), ``fork`` (several versions under
+    different resolution markers), ``exclude-newer`` (uploaded after the project's cutoff) or
+    ``conflict`` (uv's resolver said no: ``reason`` is its explanation).
+    """
+
+    project: str
+    index: str
+    name: str
+    current: str
+    wanted: str
+    reason: str
+    kind: str
+
+    def to_json(self) -> dict[str, object]:
+        """Shape used in ``devkit align --json``."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectPlan:
+    """The pins to try in one project and the moves known to be blocked before running uv."""
+
+    project: str
+    pins: tuple[Pin, ...]
+    blocked: tuple[Blocked, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Targets for every group locked at several versions, and one :class:`ProjectPlan` each."""
+
+    strategy: str
+    targets: tuple[Target, ...]
+    projects: tuple[ProjectPlan, ...]
+
+    def for_project(self, project: str) -> ProjectPlan:
+        """The plan of ``project``; raises KeyError when it was not planned."""
+        for plan in self.projects:
+            if plan.project == project:
+                return plan
+        raise KeyError(project)
+
+    @property
+    def pins(self) -> int:
+        """How many pins the plan holds over all projects."""
+        return sum(len(p.pins) for p in self.projects)
+
+
+def version_key(version: str) -> tuple[int, Version | str]:
+    """Sort key for version strings: PEP 440 order, unparsable versions first (lowest)."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def rank(versions: Iterable[str], users: collections.Counter[str], strategy: str) -> list[str]:
+    """Order ``versions`` best first: ``newest`` by PEP 440; ``majority`` by user count, newest on ties.
+
+    Raises ValueError on an unknown strategy.
+    """
+    if strategy == "newest":
+        return sorted(versions, key=version_key, reverse=True)
+    if strategy == "majority":
+        return sorted(versions, key=lambda v: (users[v], version_key(v)), reverse=True)
+    raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+
+
+def choose_targets(locks: Sequence[ProjectLock], strategy: str = "newest") -> list[Target]:
+    """One :class:`Target` per ``(index, name)`` that ``locks`` hold at two or more versions.
+
+    A fork counts each of its versions as in use (they are all in the cache).
+    """
+    users: dict[tuple[str, str], collections.Counter[str]] = collections.defaultdict(
+        collections.Counter)
+    for lock in locks:
+        for index, name, version in {p.key for p in lock.packages}:
+            users[(index, name)][version] += 1
+    targets = []
+    for (index, name), counts in sorted(users.items()):
+        if len(counts) < 2:
+            continue
+        ranked = rank(counts, counts, strategy)
+        targets.append(Target(index, name, ranked[0], tuple(ranked),
+                              tuple((v, counts[v]) for v in ranked)))
+    return targets
+
+
+def _allows(requirement: Requirement, version: str) -> bool:
+    if not requirement.specifier:
+        return True
+    try:
+        return SpecifierSet(requirement.specifier).contains(version, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return True  # cannot judge here: let uv decide
+
+
+def _requirement_reason(project: str, requirement: Requirement) -> str:
+    verb = {"requires": "requires", "dev": "requires (dev)", "constraint": "constrains",
+            "override": "overrides"}.get(requirement.kind, "requires")
+    marker = f" ; {requirement.marker}" if requirement.marker else ""
+    return f"project {project} {verb} {requirement.name}{requirement.specifier}{marker}"
+
+
+def _too_new(lock: ProjectLock, target: Target, version: str,
+             uploaded: Mapping[tuple[str, str, str], dt.datetime]) -> str:
+    cutoff = lock.cutoff(target.name)
+    when = uploaded.get((target.index, target.name, version))
+    if cutoff is None or when is None or when <= cutoff:
+        return ""
+    return (f"project {lock.display} excludes uploads after {cutoff:%Y-%m-%d %H:%M} UTC "
+            f"(exclude-newer); {target.name} {version} was uploaded {when:%Y-%m-%d}")
+
+
+def plan_project(lock: ProjectLock, targets: Sequence[Target],
+                 uploaded: Mapping[tuple[str, str, str], dt.datetime] | None = None) -> ProjectPlan:
+    """Pins that move ``lock`` toward ``targets``; moves its own requirements forbid are blocked.
+
+    Versions excluded by a requirement's specifier are dropped from the candidates (markers are
+    not evaluated: a specifier under any marker is honoured, the safe side), and so are versions
+    ``uploaded`` (earliest file upload time per ``(index, name, version)``, from the locks)
+    after the project's exclude-newer cutoff (uv docs, reference/settings#exclude-newer). A name locked at
+    several versions (a fork, split by resolution markers) is never pinned: one ``-P`` would
+    collapse the fork, which the project's markers may forbid (../shared/notes/uv.md §7).
+    """
+    entries: dict[str, list[LockedPackage]] = collections.defaultdict(list)
+    for package in lock.packages:
+        entries[package.name].append(package)
+    requirements: dict[str, list[Requirement]] = collections.defaultdict(list)
+    for requirement in lock.requirements:
+        requirements[requirement.name].append(requirement)
+    pins, blocked = [], []
+    for target in targets:
+        mine = entries.get(target.name, [])
+        if not any(p.index == target.index for p in mine):
+            continue
+        versions = sorted({p.version for p in mine}, key=version_key)
+        if len(mine) > 1:
+            if target.version not in versions or len(versions) > 1:
+                blocked.append(Blocked(
+                    lock.display, target.index, target.name, ", ".join(versions), target.version,
+                    f"locked at {', '.join(versions)} under different resolution markers (a fork)",
+                    "fork"))
+            continue
+        current = mine[0].version
+        if current == target.version:
+            continue
+        better = target.ranked[: target.ranked.index(current)]
+        candidates = []
+        for version in better:
+            against = [r for r in requirements.get(target.name, []) if not _allows(r, version)]
+            too_new = _too_new(lock, target, version, uploaded or {})
+            if not against and not too_new:
+                candidates.append(version)
+            elif version == target.version:
+                reason = _requirement_reason(lock.display, against[0]) if against else too_new
+                blocked.append(Blocked(lock.display, target.index, target.name, current,
+                                       version, reason, "requirement" if against else "exclude-newer"))
+        if candidates:
+            pins.append(Pin(target.index, target.name, current, target.version, tuple(candidates)))
+    return ProjectPlan(lock.project, tuple(pins), tuple(blocked))
+
+
+def make_plan(
+    locks: Sequence[ProjectLock],
+    *,
+    strategy: str = "newest",
+    skip: Iterable[tuple[str, str, str]] = (),
+    uploaded: Mapping[tuple[str, str, str], dt.datetime] | None = None,
+) -> Plan:
+    """Plan the alignment of ``locks``.
+
+    Args:
+        locks: every project taking part; targets are chosen among the versions they lock.
+        strategy: ``newest`` (the newest version already in use, so already in the cache) or
+            ``majority`` (the version most projects lock, newest on ties).
+        skip: ``(project, name, version)`` moves already known to fail (e.g. blocked in an
+            earlier pass); those candidates are left out.
+        uploaded: earliest upload time of each ``(index, name, version)`` (aware datetimes),
+            checked against each project's exclude-newer cutoff.
+
+    Returns a :class:`Plan`. Raises ValueError on an unknown strategy.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    targets = choose_targets(locks, strategy)
+    skipped = set(skip)
+    plans = []
+    for lock in locks:
+        plan = plan_project(lock, targets, uploaded)
+        pins = []
+        for pin in plan.pins:
+            kept = tuple(v for v in pin.candidates if (lock.project, pin.name, v) not in skipped)
+            if kept:
+                pins.append(dataclasses.replace(pin, candidates=kept))
+        plans.append(dataclasses.replace(plan, pins=tuple(pins)))
+    return Plan(strategy, tuple(targets), tuple(plans))
