@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from devkit.util import cmd_output
+
 DEFAULT_TIMEOUT = 10.0  # seconds for one tool call; `uv lock --check --offline` takes ~0.3 s
 
 
@@ -113,11 +115,8 @@ class Host:
         if cwd is not None and not os.path.isdir(cwd):
             return RunResult(-1, error=f"no such directory: {os.fspath(cwd)}")
         try:
-            proc = subprocess.run(  # noqa: S603  # argv built by devkit, no shell
-                list(cmd), cwd=cwd, env=dict(self.env if env is None else env),
-                capture_output=True, text=True, errors="replace",
-                stdin=subprocess.DEVNULL, timeout=timeout, check=False,
-            )
+            proc = cmd_output(*cmd, cwd=cwd, env=self.env if env is None else env,
+                              check=False, timeout=timeout)
         except FileNotFoundError:
             return RunResult(-1, error=f"{cmd[0]}: not found")
         except subprocess.TimeoutExpired:

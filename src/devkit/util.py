@@ -53,6 +53,7 @@ def cmd_output(
         env=None if env is None else dict(env),
         capture_output=True,
         text=True,
+        errors="replace",  # a tool's odd bytes must not turn into a UnicodeDecodeError
         stdin=subprocess.DEVNULL,
         timeout=timeout,
         check=False,
