@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from devkit import uv
@@ -117,3 +118,16 @@ def test_python_m_devkit_entry_point(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "devkit", "--version"], capture_output=True,
                           text=True, check=True)
     assert proc.stdout.startswith("devkit ")
+
+
+@pytest.mark.network
+def test_generated_project_passes_its_own_tests(devkit, tmp_path: Path, monkeypatch) -> None:
+    """One real render against the package index: the workspace's own test suite passes."""
+    monkeypatch.delenv("UV_OFFLINE")
+    monkeypatch.delenv("UV_DEFAULT_INDEX")
+    code, out, err = devkit("new", tmp_path / "real", "--defaults", "-d", "package=true")
+    assert code == 0, err
+    proc = subprocess.run([uv.find_uv(), "run", "--locked", "pytest", "-q"], cwd=tmp_path / "real",
+                          env=Store().subprocess_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
