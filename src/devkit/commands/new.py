@@ -88,19 +88,19 @@ def _born_aligned(dst: Path, store: Store) -> None:
 
 
 def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
+    """``mise trust`` / ``direnv allow`` the configs the workspace uses; returns the problems."""
     loader = answers.get("env_loader", "mise")
+    steps = [("mise", "trust", mise.find, mise.trust), ("direnv", "allow", direnv.find, direnv.allow)]
     problems = []
-    steps = [("mise", mise.find, mise.trust), ("direnv", direnv.find, direnv.allow)]
-    for name, find, approve in steps:
+    for name, verb, find, approve in steps:
         if loader not in (name, "both"):
             continue
         if find() is None:
-            print(f"{name} is not installed: install it, then run `{name} "
-                  f"{'trust' if name == 'mise' else 'allow'}` in {dst}")
+            print(f"{name} is not installed: install it, then run `{name} {verb}` in {dst}")
             continue
         try:
             approve(dst)
-            print(f"{'Trusted' if name == 'mise' else 'Allowed'} the {name} configuration")
+            print(f"Ran `{name} {verb}`: the workspace's {name} configuration is approved")
         except DevkitError as exc:
             problems.append(str(exc))
     return problems
