@@ -13,6 +13,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from devkit.errors import DevkitError
 
 SUPPORTED_VERSION = 1
@@ -56,10 +59,16 @@ class Lock:
         return {p.name for p in self.packages}
 
 
+def version_key(version: str) -> tuple[int, Version | str]:
+    """Sort key for version strings: PEP 440 order, unparsable versions first (lowest)."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
 def normalize(name: str) -> str:
     """PEP 503 normalised name (uv writes names normalised already; this guards hand-made input)."""
-    from packaging.utils import canonicalize_name
-
     return str(canonicalize_name(name))
 
 
@@ -138,20 +147,12 @@ class Summary:
 
 def summarize(locks: list[Lock]) -> Summary:
     """Count pairs (index, name, version) across ``locks``; a fork counts each of its versions."""
-    from packaging.version import InvalidVersion, Version
-
-    def order(v: str) -> tuple[int, object]:
-        try:
-            return (1, Version(v))
-        except InvalidVersion:
-            return (0, v)
-
     keys = [{p.key for p in lock.packages} for lock in locks]
     distinct = set().union(*keys) if keys else set()
     by_name: dict[str, set[str]] = {}
     for _index, name, ver in distinct:
         by_name.setdefault(name, set()).add(ver)
     spread = {
-        name: sorted(vers, key=order) for name, vers in sorted(by_name.items()) if len(vers) > 1
+        name: sorted(vers, key=version_key) for name, vers in sorted(by_name.items()) if len(vers) > 1
     }
     return Summary(sum(len(k) for k in keys), len(distinct), len(by_name), spread)

@@ -17,9 +17,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
-from devkit.lockfile import LockedPackage
+from devkit.lockfile import LockedPackage, version_key
 
 STRATEGIES = ("newest", "majority")
 
@@ -148,14 +148,6 @@ class Plan:
     def pins(self) -> int:
         """How many pins the plan holds over all projects."""
         return sum(len(p.pins) for p in self.projects)
-
-
-def version_key(version: str) -> tuple[int, Version | str]:
-    """Sort key for version strings: PEP 440 order, unparsable versions first (lowest)."""
-    try:
-        return (1, Version(version))
-    except InvalidVersion:
-        return (0, version)
 
 
 def rank(versions: Iterable[str], users: collections.Counter[str], strategy: str) -> list[str]:

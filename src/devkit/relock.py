@@ -175,7 +175,7 @@ class Outcome:
 def diff(before: lockfile.Lock, after: lockfile.Lock) -> list[Change]:
     """Registry packages whose set of locked versions differs between two locks, by name."""
     names = sorted(before.names() | after.names())
-    order = planner.version_key
+    order = lockfile.version_key
     return [Change(n, tuple(sorted(before.versions(n), key=order)),
                    tuple(sorted(after.versions(n), key=order)))
             for n in names if before.versions(n) != after.versions(n)]
