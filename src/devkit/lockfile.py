@@ -77,7 +77,7 @@ def read(path: Path) -> Lock:
     return from_data(load(path), path)
 
 
-def load(path: Path) -> dict[str, object]:
+def load(path: Path) -> dict[str, Any]:
     """The TOML document of ``path`` (a ``uv.lock``). Raises LockError."""
     try:
         return parse_toml(path.read_bytes(), path)
@@ -87,7 +87,7 @@ def load(path: Path) -> dict[str, object]:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
 
 
-def parse_toml(data: bytes, path: Path) -> dict[str, object]:
+def parse_toml(data: bytes, path: Path) -> dict[str, Any]:
     """Decode the bytes of a ``uv.lock`` (``path`` only names it in errors). Raises LockError."""
     try:
         return tomllib.loads(data.decode("utf-8"))

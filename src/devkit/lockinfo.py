@@ -116,7 +116,9 @@ def read_project(path: Path, label: str = "", now: dt.datetime | None = None
     """
     data = lockfile.load(path / "uv.lock")
     lock = lockfile.from_data(data, path / "uv.lock")
-    options = data.get("options") if isinstance(data.get("options"), dict) else {}
+    options = data.get("options")
+    if not isinstance(options, dict):
+        options = {}
     cutoff, per_package = exclude_newer(options, now or dt.datetime.now(dt.timezone.utc))
     project = planner.ProjectLock(str(path), lock.packages, requirements(data),
                                   label or path.name, cutoff, per_package)
