@@ -131,3 +131,11 @@ def test_generated_project_passes_its_own_tests(devkit, tmp_path: Path, monkeypa
                           env=Store().subprocess_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+def test_unreachable_git_template_is_one_line(devkit, tmp_path: Path) -> None:
+    url = (tmp_path / "no-such-repo.git").as_uri()
+    code, _, err = devkit("new", tmp_path / "x", "--defaults", "--template", url)
+    assert code == 1, err
+    assert err.startswith("devkit: error: cannot fetch the template") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

@@ -41,5 +41,6 @@ def error_handler(log_file: object = None) -> Iterator[None]:
                 where = f" (details in {path})"
             except OSError:
                 pass
-        print(f"devkit: unexpected error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        text = " ".join(str(exc).split())  # one line, whatever the exception's text holds
+        print(f"devkit: unexpected error: {type(exc).__name__}: {text}{where}", file=sys.stderr)
         raise SystemExit(3) from None

@@ -12,6 +12,7 @@ from typing import Any
 import copier
 import filelock
 from copier.errors import CopierError, DirtyLocalWarning
+from plumbum import ProcessExecutionError
 
 from devkit import __version__, git
 from devkit.errors import DevkitError
@@ -107,6 +108,10 @@ def render(
             )
     except (CopierError, ValueError) as exc:
         raise DevkitError(f"cannot render the template: {_one_line(exc)}") from exc
+    except ProcessExecutionError as exc:  # copier runs git through plumbum (clone, ls-remote)
+        detail = (exc.stderr or "").strip().splitlines()
+        reason = detail[-1] if detail else f"git exited with {exc.retcode}"
+        raise DevkitError(f"cannot fetch the template {src}: {reason}") from exc
     return dict(worker.answers.combined)
 
 
