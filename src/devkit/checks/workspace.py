@@ -94,7 +94,7 @@ def gitattributes(ctx: Context) -> Outcome:
     except OSError as exc:
         return warn(f"cannot read .gitattributes: {exc.strerror or exc}", f"chmod u+r {_q(path)}")
     if gitattributes_protects(text):
-        return ok(".envrc.sh is checked out with LF (eol=lf)")
+        return ok("git checks .envrc.sh out with LF endings (eol=lf in .gitattributes)")
     return warn(".gitattributes does not pin .envrc.sh to LF: a Windows checkout can add \\r",
                 f"printf '{GITATTRIBUTES_LINE}\\n' >> {_q(path)}")
 
