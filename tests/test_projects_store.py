@@ -66,6 +66,7 @@ def test_store_reports_links_into_the_cache(make_workspace, devkit, store: Store
     assert doc["paths"]["uv_cache_dir"] == str(store.uv_cache_dir)
     assert doc["projects"]["registered"] == 2 and doc["projects"]["with_venv"] == 2
     assert doc["cache_bytes"] > 20_000
+    assert doc["python_install_bytes"] == 0  # the system Python is used here
     for venv in doc["venvs"]:
         assert venv["linked_files"] > 0 and venv["linked_bytes"] > 20_000
     assert doc["venv_linked_bytes"] >= 2 * 20_000  # tinyshared data in both venvs

@@ -59,6 +59,7 @@ def report(store: Store) -> dict[str, Any]:
         },
         "cache_bytes": cache.bytes,
         "cache_files": cache.files,
+        "python_install_bytes": usage.scan(store.python_install_dir).bytes,
         "venvs": [
             {
                 "path": str(v.path),
@@ -100,6 +101,7 @@ def store(*, store: Store, as_json: bool = False) -> int:
                   + (f" (clone: {fs['note']})" if fs["clone"] else ""))
     sizes = Table("", "bytes on disk", box=None, title="\nSizes", title_justify="left")
     sizes.add_row("uv cache", format_bytes(doc["cache_bytes"]))
+    sizes.add_row("uv-managed Pythons", format_bytes(doc["python_install_bytes"]))
     sizes.add_row("venvs: links into the cache", format_bytes(doc["venv_linked_bytes"]))
     sizes.add_row("venvs: private files", format_bytes(doc["venv_private_bytes"]))
     sizes.add_row("cache + venvs, each file once", format_bytes(doc["on_disk_bytes"]))
