@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"machine": platform.platform(), "python": sys.version.split()[0],
                               "uv": uv_mod.version(), "jobs": args.jobs, "corpus": str(args.corpus)}
     try:
-        log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
+        log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
         warm = copy_corpus(args.corpus, work / "warm")
         log(f"warm-up over {len(warm)} projects (cache {args.cache})")
         result["check_before"] = uv_each(warm, ["lock", "--check"], env)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         run([*devkit, "projects", "add", *map(str, projects)], work, env)
         log(f"devkit align --jobs {args.jobs}")
         start = time.monotonic()
-        proc = subprocess.run([*devkit, "align", "--json", "--jobs", str(args.jobs)], cwd=work,
+        proc = subprocess.run([*devkit, "align", "--json", "--jobs", str(args.jobs)], check=False, cwd=work,
                               env=env, capture_output=True, text=True, timeout=3 * TIMEOUT)
         align_seconds = time.monotonic() - start
         doc = json.loads(proc.stdout)
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         result["check_after"] = uv_each(projects, ["lock", "--check"], env)
         log("devkit align --check (second run)")
         start = time.monotonic()
-        proc = subprocess.run([*devkit, "align", "--check", "--json"], cwd=work, env=env,
+        proc = subprocess.run([*devkit, "align", "--check", "--json"], check=False, cwd=work, env=env,
                               capture_output=True, text=True, timeout=3 * TIMEOUT)
         again = json.loads(proc.stdout)
         result["second_run"] = {"rc": proc.returncode, "seconds": time.monotonic() - start,
@@ -292,34 +292,34 @@ def markdown(r: dict[str, Any]) -> str:
     doc = r["align"]["doc"]
     lines = [
         "# devkit align on the real corpus", "",
-        f"Machine: {r['machine']}; Python {r['python']}; uv {r['uv']}; `--jobs {r['jobs']}`; "
-        f"corpus: {len(r['check_before'])} projects. Command: `python bench/bench_align.py`.", "",
+        (f"Machine: {r['machine']}; Python {r['python']}; uv {r['uv']}; `--jobs {r['jobs']}`; "
+        f"corpus: {len(r['check_before'])} projects. Command: `python bench/bench_align.py`."), "",
         "| measure | result | target |", "|---|---|---|",
         f"| distinct (index, name, version) pairs | {b['distinct_pairs']} → {a['distinct_pairs']} | |",
-        f"| excess pairs over one version per name | {b['excess_pairs']} → {a['excess_pairs']} "
-        f"(**{100 * v['excess_removed_share']:.0f}%** removed) | ≥ 60% |",
-        *([f"| … over the {r['pairs_relockable']['projects']} projects uv can re-lock on this "
+        (f"| excess pairs over one version per name | {b['excess_pairs']} → {a['excess_pairs']} "
+        f"(**{100 * v['excess_removed_share']:.0f}%** removed) | ≥ 60% |"),
+        *([(f"| … over the {r['pairs_relockable']['projects']} projects uv can re-lock on this "
             f"machine | {r['pairs_relockable']['before']['excess_pairs']} → "
             f"{r['pairs_relockable']['after']['excess_pairs']} (**"
-            f"{100 * v['relockable_excess_removed_share']:.0f}%** removed) | |"]
+            f"{100 * v['relockable_excess_removed_share']:.0f}%** removed) | |")]
           if "pairs_relockable" in r else []),
-        f"| projects whose `uv lock --check` passed before and fails after | {len(v['broken'])} "
-        f"{v['broken'] or ''} | 0 |",
+        (f"| projects whose `uv lock --check` passed before and fails after | {len(v['broken'])} "
+        f"{v['broken'] or ''} | 0 |"),
         f"| `devkit align` wall time | {v['align_seconds']:.1f} s | |",
-        f"| sum of full relocks (`uv.lock` removed, `uv lock`) | {v['full_relock_seconds']:.1f} s "
-        f"(align = **{v['ratio_vs_full_relock']:.2f}×**) | ≤ 3× |",
-        f"| sum of `uv lock` as committed (mostly validation) | {v['plain_lock_seconds']:.1f} s "
-        f"(align = {v['ratio_vs_plain_lock']:.1f}×) | |",
-        f"| second run (`devkit align --check --json`): would change anything? | "
+        (f"| sum of full relocks (`uv.lock` removed, `uv lock`) | {v['full_relock_seconds']:.1f} s "
+        f"(align = **{v['ratio_vs_full_relock']:.2f}×**) | ≤ 3× |"),
+        (f"| sum of `uv lock` as committed (mostly validation) | {v['plain_lock_seconds']:.1f} s "
+        f"(align = {v['ratio_vs_plain_lock']:.1f}×) | |"),
+        (f"| second run (`devkit align --check --json`): would change anything? | "
         f"{'yes' if r['second_run'].get('changed', True) else 'no'} ({r['second_run']['seconds']:.1f} s; "
-        f"rc {r['second_run']['rc']}: rc 1 also flags projects that cannot be re-locked) | no |",
+        f"rc {r['second_run']['rc']}: rc 1 also flags projects that cannot be re-locked) | no |"),
         *([f"\nNote: {r['second_run']['note']}."] if r["second_run"].get("note") else []),
         "", f"Verdict: **{'all targets met' if v['ok'] else 'targets NOT met'}**.", "",
-        f"{len(doc['failed'])} of {len(doc['projects'])} projects cannot be re-locked on this "
+        (f"{len(doc['failed'])} of {len(doc['projects'])} projects cannot be re-locked on this "
         "machine at all (unreachable mirrors or PyTorch indexes, Python >= 3.14, build backends "
         "that fail; see the table): their versions stay, and most of the remaining excess is "
         "theirs or comes from one name on two indexes (never switched). Over the projects uv "
-        "can re-lock, the excess shrinks by the share in the second row.", "",
+        "can re-lock, the excess shrinks by the share in the second row."), "",
         "## Per project", "",
         "| project | check before | align | changes | blocked | uv runs | check after |",
         "|---|---|---|---|---|---|---|",
@@ -341,8 +341,8 @@ def markdown(r: dict[str, Any]) -> str:
     if "sync" in r:
         s = r["sync"]
         lines += ["", "## Bytes on disk after syncing", "",
-                  f"Projects (no large ML wheels): {', '.join(s['projects'])}; each set synced on an "
-                  "empty cache with `uv sync --frozen --no-install-project`.", "",
+                  (f"Projects (no large ML wheels): {', '.join(s['projects'])}; each set synced on an "
+                  "empty cache with `uv sync --frozen --no-install-project`."), "",
                   "| locks | cache | cache + venvs (each inode once) | venvs as private copies |",
                   "|---|---|---|---|"]
         for key in ("before", "after"):

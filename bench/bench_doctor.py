@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import build_wheel, write_simple_index  # noqa: E402  # the suite's offline index
+from helpers import build_wheel, write_simple_index  # the suite's offline index
 
 
 def devkit_cmd() -> list[str]:
@@ -72,15 +72,15 @@ def report(times: list[float], cmd: list[str], summary: str) -> str:
     return "\n".join([
         "# devkit doctor benchmark",
         "",
-        f"Command: `python bench/bench_doctor.py --runs {len(times)}` "
-        f"(runs `{' '.join(Path(c).name for c in cmd)} doctor` in a fresh workspace)",
+        (f"Command: `python bench/bench_doctor.py --runs {len(times)}` "
+        f"(runs `{' '.join(Path(c).name for c in cmd)} doctor` in a fresh workspace)"),
         "",
-        f"- median **{median * 1000:.0f} ms** (target < 500 ms: "
-        f"{'met' if median < 0.5 else 'NOT met'})",
+        (f"- median **{median * 1000:.0f} ms** (target < 500 ms: "
+        f"{'met' if median < 0.5 else 'NOT met'})"),
         f"- min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms, runs {len(times)}",
         f"- doctor summary: {summary}",
-        f"- machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work slows it)",
+        (f"- machine: {platform.platform()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work slows it)"),
         f"- tools: {', '.join(f'{k}={v}' for k, v in tools.items())}",
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         "",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from devkit import usage  # noqa: E402
+from devkit import usage
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import build_wheel, write_simple_index
 
 from devkit.main import main
 from devkit.store import Store
-from helpers import build_wheel, write_simple_index
 
 # Variables of the developer's own set-up that must not leak into tests.
 _LEAKY = (

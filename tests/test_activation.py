@@ -8,12 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
 
 
 def _bash(script: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], cwd=cwd,
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], check=False, cwd=cwd,
                           env=env or dict(os.environ), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -43,7 +42,7 @@ def test_store_json_matches_mise_env_with_overrides(make_workspace, devkit, tmp_
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "own-cache"))
     ws = make_workspace("agree2")
-    code, out, _ = devkit("store", "--json")
+    _code, out, _ = devkit("store", "--json")
     expected = json.loads(out)["env"]
     assert expected["DEVKIT_HOME"] == str(tmp_path / "xdg" / "devkit")
     mise_env = json.loads(subprocess.run(["mise", "env", "--json"], cwd=ws, capture_output=True,
@@ -73,7 +72,7 @@ def test_untrusted_config_loads_nothing(make_workspace, monkeypatch) -> None:
     monkeypatch.delenv("CI", raising=False)  # CI=true makes mise trust everything
     ws = make_workspace("untrusted")
     subprocess.run(["mise", "trust", "--untrust", str(ws)], check=True, capture_output=True)
-    proc = subprocess.run(["mise", "env", "--json"], cwd=ws, capture_output=True, text=True)
+    proc = subprocess.run(["mise", "env", "--json"], check=False, cwd=ws, capture_output=True, text=True)
     assert proc.returncode != 0 and "not trusted" in proc.stderr
     out = _bash(f'eval "$(mise activate bash)" 2>/dev/null; cd {ws} 2>/dev/null; '
                 'printf "%s" "${UV_CACHE_DIR:-unset}"')
@@ -85,7 +84,7 @@ def test_direnv_exec_and_hook(make_workspace, store, loader: str, monkeypatch) -
     require_tool("direnv")
     monkeypatch.delenv("CI", raising=False)
     ws = make_workspace(f"dir-{loader}", loader=loader)
-    proc = subprocess.run(["direnv", "exec", str(ws), "sh", "-c", 'printf "%s|%s" "$UV_CACHE_DIR" "$VIRTUAL_ENV"'],
+    proc = subprocess.run(["direnv", "exec", str(ws), "sh", "-c", 'printf "%s|%s" "$UV_CACHE_DIR" "$VIRTUAL_ENV"'], check=False,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr  # devkit new ran `direnv allow`
     assert proc.stdout == f"{store.uv_cache_dir}|{ws / '.venv'}"
@@ -103,5 +102,5 @@ def test_direnv_blocks_until_allowed(make_workspace, monkeypatch) -> None:
     ws = make_workspace("blocked", loader="direnv")
     with (ws / ".envrc").open("a") as fh:
         fh.write("# edited\n")
-    proc = subprocess.run(["direnv", "exec", str(ws), "true"], capture_output=True, text=True)
+    proc = subprocess.run(["direnv", "exec", str(ws), "true"], check=False, capture_output=True, text=True)
     assert proc.returncode != 0 and "is blocked" in proc.stderr

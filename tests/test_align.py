@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import build_wheel, write_simple_index
 
 from devkit import lockfile, lockinfo, relock, uv
 from devkit.commands import align as align_cmd
 from devkit.store import Store
-from helpers import build_wheel, write_simple_index
 
 
 def _uv(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -263,7 +263,7 @@ def test_sigterm_mid_run_restores_every_lock(tmp_path, devkit) -> None:
 
 
 def test_sigkill_mid_run_leaves_old_or_new_locks(tmp_path, devkit) -> None:
-    projects, before = _kill_setup(tmp_path, devkit)
+    projects, _before = _kill_setup(tmp_path, devkit)
     proc = _spawn_align(tmp_path, delay=0.4)
     time.sleep(1.2)
     proc.kill()
@@ -282,14 +282,14 @@ def test_sigkill_mid_run_leaves_old_or_new_locks(tmp_path, devkit) -> None:
 def test_exclude_newer_options_are_read_like_uv_records_them() -> None:
     import datetime as dt
 
-    now = dt.datetime(2026, 8, 22, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 8, 22, tzinfo=dt.UTC)
     options = {"exclude-newer": "0001-01-01T00:00:00Z", "exclude-newer-span": "P3W",
                "exclude-newer-package": {"Django": "2026-08-04T15:05:00Z"}}
     cutoff, per_package = lockinfo.exclude_newer(options, now)
     assert cutoff == now - dt.timedelta(weeks=3)
-    assert per_package == (("django", dt.datetime(2026, 8, 4, 15, 5, tzinfo=dt.timezone.utc)),)
+    assert per_package == (("django", dt.datetime(2026, 8, 4, 15, 5, tzinfo=dt.UTC)),)
     assert lockinfo.exclude_newer({"exclude-newer": "2024-06-02T00:00:00Z"}, now)[0] == \
-        dt.datetime(2024, 6, 2, tzinfo=dt.timezone.utc)
+        dt.datetime(2024, 6, 2, tzinfo=dt.UTC)
 
 
 def test_conflict_reason_names_the_project() -> None:

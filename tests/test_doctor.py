@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
+from hosts import newly_bad
+
 from devkit.checks.base import REGISTRY
 from devkit.commands import doctor as doctor_cmd
 from devkit.hostfacts import Host
 from devkit.store import Store
-from hosts import newly_bad
 
 CHECK_KEYS = {"id", "title", "status", "message", "fix"}
 
@@ -74,11 +74,11 @@ def test_json_schema(devkit, ws) -> None:
 
 
 def test_outside_a_workspace_only_the_machine_is_checked(devkit, tmp_path) -> None:
-    code, doc = doctor_json(devkit, tmp_path)
+    _code, doc = doctor_json(devkit, tmp_path)
     assert doc["workspace"] is None
     assert not [c for c in doc["checks"] if REGISTRY[c["id"]].workspace]
     assert {"platform", "tools.uv", "store.cache-dir"} <= set(status_map(doc))
-    code, out, _ = devkit("doctor", tmp_path)
+    _code, out, _ = devkit("doctor", tmp_path)
     assert "not in a devkit workspace" in out
 
 

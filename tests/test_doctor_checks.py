@@ -8,8 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
+from hosts import context, load, run_one, write_workspace
+
 from devkit.checks import REGISTRY
 from devkit.checks import store as store_checks
 from devkit.checks.project import version_matches
@@ -17,7 +18,6 @@ from devkit.checks.tools import parse_version
 from devkit.checks.workspace import gitattributes_protects
 from devkit.hostfacts import Host
 from devkit.store import Store
-from hosts import context, load, run_one, write_workspace
 
 
 @pytest.fixture

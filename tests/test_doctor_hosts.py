@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hosts import context, load, newly_bad, run_one, statuses, write_workspace
 
 from devkit.checks import platform as platform_checks
 from devkit.checks.base import Workspace, run_checks
 from devkit.commands import doctor as doctor_cmd
 from devkit.hostfacts import parse_bsd_mount, parse_mountinfo
-from hosts import context, load, newly_bad, run_one, statuses, write_workspace
 
 MACHINE_EXPECTED = {
     "linux": {"platform": "ok", "tools.uv": "ok", "tools.mise": "ok", "tools.git": "ok",

@@ -67,7 +67,7 @@ def test_no_sync_leaves_no_venv(devkit, tmp_path: Path) -> None:
 
 
 def test_invalid_answer_is_one_line_and_leaves_nothing(devkit, tmp_path: Path) -> None:
-    code, out, err = devkit("new", tmp_path / "bad", "--defaults", "-d", "project_name=-x")
+    code, _out, err = devkit("new", tmp_path / "bad", "--defaults", "-d", "project_name=-x")
     assert code == 1
     assert err.count("\n") == 1 and "Invalid project name" in err
     assert "Traceback" not in err
@@ -125,9 +125,9 @@ def test_generated_project_passes_its_own_tests(devkit, tmp_path: Path, monkeypa
     """One real render against the package index: the workspace's own test suite passes."""
     monkeypatch.delenv("UV_OFFLINE")
     monkeypatch.delenv("UV_DEFAULT_INDEX")
-    code, out, err = devkit("new", tmp_path / "real", "--defaults", "-d", "package=true")
+    code, _out, err = devkit("new", tmp_path / "real", "--defaults", "-d", "package=true")
     assert code == 0, err
-    proc = subprocess.run([uv.find_uv(), "run", "--locked", "pytest", "-q"], cwd=tmp_path / "real",
+    proc = subprocess.run([uv.find_uv(), "run", "--locked", "pytest", "-q"], check=False, cwd=tmp_path / "real",
                           env=Store().subprocess_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout

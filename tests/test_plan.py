@@ -145,7 +145,7 @@ def test_exclude_newer_cutoff_blocks_versions_uploaded_later() -> None:
     import dataclasses
     import datetime as dt
 
-    utc = dt.timezone.utc
+    utc = dt.UTC
     cutoff = dt.datetime(2024, 6, 2, tzinfo=utc)
     a = dataclasses.replace(lock("a", ("rich", "13.7.1")), exclude_newer=cutoff)
     uploaded = {(PYPI, "rich", "13.9.4"): dt.datetime(2024, 11, 1, tzinfo=utc),

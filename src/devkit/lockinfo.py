@@ -58,10 +58,10 @@ def _when(value: object) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _span(value: object) -> dt.timedelta | None:
@@ -119,7 +119,7 @@ def read_project(path: Path, label: str = "", now: dt.datetime | None = None
     options = data.get("options")
     if not isinstance(options, dict):
         options = {}
-    cutoff, per_package = exclude_newer(options, now or dt.datetime.now(dt.timezone.utc))
+    cutoff, per_package = exclude_newer(options, now or dt.datetime.now(dt.UTC))
     project = planner.ProjectLock(str(path), lock.packages, requirements(data),
                                   label or path.name, cutoff, per_package)
     return lock, project, upload_times(data)

@@ -106,7 +106,7 @@ class Registry:
             for project in projects:
                 if project.path == target:
                     return project, False
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             project = Project(target, name or target.name, now.isoformat().replace("+00:00", "Z"))
             self._write([*projects, project])
             return project, True

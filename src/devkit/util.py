@@ -47,7 +47,7 @@ def cmd_output(
     Raises CalledProcessError when ``check`` and the exit code is not 0, FileNotFoundError when the
     executable is missing, and subprocess.TimeoutExpired on timeout.
     """
-    proc = subprocess.run(  # noqa: S603  # commands are built by devkit, never by a shell
+    proc = subprocess.run(  # commands are built by devkit, never by a shell
         list(cmd),
         cwd=cwd,
         env=None if env is None else dict(env),

@@ -122,3 +122,29 @@ def sync(project: Path, *, env: Mapping[str, str], locked: bool = True) -> str:
     if locked:
         args.append("--locked")
     return run(*args, cwd=project, env=env, what=f"uv sync in {project}")
+
+
+def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str]]:
+    """Does ``project``'s ``.venv`` match its ``uv.lock``? Returns (current, changes).
+
+    Runs ``uv sync --check --locked --offline --no-build``: it installs nothing, never touches the
+    network and never runs a build backend (uv docs, reference/cli ``uv sync --check``: "exits with
+    an error if the environment is not up to date"). ``changes`` are uv's ``+ name==ver`` /
+    ``- name==ver`` lines. A missing ``.venv`` is reported as not current. Raises UvError when uv
+    cannot tell (e.g. the lock itself is stale: ``--locked`` refuses it), with uv's reason.
+    """
+    if not (project / ".venv").exists():
+        return False, ["(no .venv)"]
+    cmd = [find_uv(), "sync", "--check", "--locked", "--offline", "--no-build",
+           "--project", str(project)]
+    try:
+        proc = cmd_output(*cmd, cwd=project, env=env, check=False, timeout=LOCK_TIMEOUT)
+    except FileNotFoundError as exc:
+        raise DevkitError(f"cannot run uv ({cmd[0]}): {exc}") from exc
+    output = proc.stderr + proc.stdout
+    changes = [ln.strip() for ln in output.splitlines() if re.match(r"^\s*[-+~] \S", ln)]
+    if proc.returncode == 0:
+        return True, []
+    if "environment is outdated" in output:
+        return False, changes
+    raise UvError(f"uv sync --check in {project} failed: {explain(output)}", proc.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # Imported for their @check registrations; this order is the display order.
-from devkit.checks import platform, tools, shell, workspace, project, wsl, macos  # noqa: F401
+from devkit.checks import macos, platform, project, shell, tools, workspace, wsl  # noqa: F401
 from devkit.checks import store as _store_checks  # noqa: F401
 from devkit.checks.base import FIXERS, REGISTRY, Context, Result, find_workspace, run_checks
 from devkit.hostfacts import Host

@@ -29,7 +29,13 @@ from devkit.errors import DevkitError
 from devkit.lockinfo import Uploaded, read_project
 from devkit.registry import Registry
 from devkit.relock import (
-    Backups, Context, Outcome, diff, run_project, shielded, terminate_as_interrupt,
+    Backups,
+    Context,
+    Outcome,
+    diff,
+    run_project,
+    shielded,
+    terminate_as_interrupt,
 )
 from devkit.store import Store
 from devkit.util import atomic_write_text
@@ -299,7 +305,7 @@ def write_manifest(store: Store, doc: dict[str, Any]) -> None:
     ``known_conflicts`` lets the next run skip moves uv already refused while both files are
     unchanged (:func:`recall_blocked`). Raises DevkitError when the store is not writable.
     """
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     manifest = {
         "version": MANIFEST_VERSION,
         "updated": now.replace("+00:00", "Z"),
