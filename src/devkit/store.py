@@ -19,6 +19,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import filelock
+
 README = """\
 This directory is devkit's shared store (https://github.com/org/devkit).
 
@@ -95,6 +97,25 @@ class Store:
     def template_repo(self) -> Path:
         """A git repository holding the bundled template, one tag per devkit version."""
         return self.home / "template"
+
+    @property
+    def rendered_file(self) -> Path:
+        """SHA-256 of every loader config (``.mise.toml``, ``.envrc``) devkit rendered itself.
+
+        ``{"version": 1, "configs": {"/abs/ws/.mise.toml": "<hex sha256>"}}``: the proof that lets
+        devkit trust a config, never a comment inside it (see :mod:`devkit.trust`).
+        """
+        return self.home / "rendered.json"
+
+    def mutex(self, name: str, *, timeout: float) -> filelock.FileLock:
+        """An inter-process file mutex ``$DEVKIT_HOME/.<name>.lock`` (mode 0600); ``timeout`` in seconds.
+
+        The one way devkit serialises writers of the store's files ("lock" alone means ``uv.lock``).
+        Acquiring raises ``filelock.Timeout`` after ``timeout`` seconds. Raises OSError when the store
+        cannot be created.
+        """
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return filelock.FileLock(str(self.home / f".{name}.lock"), timeout=timeout, mode=0o600)
 
     @property
     def log_file(self) -> Path:
