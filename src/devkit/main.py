@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,8 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("new", help="create a workspace from the devkit template",
-                       description="Render the template, git init, register, lock, sync, trust.")
+                       description="Render the template, git init, register, lock, sync, trust.",
+                       epilog=_NEW_EPILOG, formatter_class=_NewHelpFormatter)
     p.add_argument("path", type=Path, help="directory to create (its name is the default project name)")
     p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
                    help="answer a template question (repeatable)")
@@ -26,6 +28,22 @@ def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--template", default=os.environ.get("DEVKIT_TEMPLATE"), metavar="SRC",
                    help="template path or git URL (default: $DEVKIT_TEMPLATE, else the bundled one)")
     p.add_argument("--no-sync", action="store_true", help="skip `uv lock` and `uv sync`")
+    p.add_argument("--force", action="store_true",
+                   help="replace a workspace an interrupted `devkit new` left at PATH")
+
+
+_NEW_EPILOG = "(the template's --data keys)"
+
+
+class _NewHelpFormatter(argparse.HelpFormatter):
+    """Reads the template's question names only when ``devkit new --help`` is printed."""
+
+    def add_text(self, text: str | None) -> None:
+        if text == _NEW_EPILOG:
+            from devkit.commands import new
+
+            text = new.data_help() or None
+        super().add_text(text)
 
 
 def _add_projects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,7 +109,8 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
         from devkit.commands import new
 
         return new.new(args.path, store=store, data=new.parse_data(args.data),
-                       defaults=args.defaults, template_src=args.template, sync=not args.no_sync)
+                       defaults=args.defaults, template_src=args.template, sync=not args.no_sync,
+                       force=args.force)
     if args.command == "projects":
         from devkit.commands import projects
 
@@ -118,9 +137,16 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``devkit`` console script and ``python -m devkit``; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    store = Store()
-    with error_handler(store.log_file):
-        return _dispatch(args, store)
+    """Entry point of the ``devkit`` console script and ``python -m devkit``; returns the exit code.
+
+    Ctrl-C anywhere, even while arguments are parsed, exits 130 with one line, never a traceback.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        store = Store()
+        with error_handler(store.log_file):
+            return _dispatch(args, store)
+    except KeyboardInterrupt:
+        print("devkit: interrupted", file=sys.stderr)
+        return 130
     return 3  # unreachable: error_handler raises SystemExit on errors

@@ -4,7 +4,15 @@ Format (``version`` 1)::
 
     {"version": 1, "projects": [{"path": "/abs/path", "name": "demo", "added": "2026-11-22T02:00:00Z"}]}
 
-Every read-modify-write runs under ``Store.lock_file`` (filelock) and writes atomically.
+Every read-modify-write runs under ``Store.lock_file`` (filelock, mode 0600) and writes atomically
+(a temp file renamed over ``projects.json``, created mode 0600), so readers take no lock: they see
+the old or the new file, never a partial one. Read-only commands therefore need no write access to
+the store.
+
+Entries are validated where they are read: one malformed entry (a path that is not an absolute
+path string, a name or added time that is not a string) stops the command with a one-line error
+naming the file and the entry. It is not skipped, because the next write would then silently drop
+it: the user fixes or removes it by hand.
 """
 
 from __future__ import annotations
@@ -50,28 +58,28 @@ class Registry:
         self.store = store
 
     def _lock(self) -> filelock.FileLock:
-        self.store.home.mkdir(parents=True, exist_ok=True)
-        return filelock.FileLock(str(self.store.lock_file), timeout=LOCK_TIMEOUT)
+        return self.store.registry_mutex(timeout=LOCK_TIMEOUT)
 
     def _read(self) -> list[Project]:
         path = self.store.registry_file
+        self.store.check_home()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
             raise DevkitError(f"cannot read the registry {path}: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
+        if not isinstance(data, dict):
             raise DevkitError(f"{path} is not a devkit registry; move it away and re-add projects")
         if data.get("version") != VERSION:
             raise DevkitError(
                 f"{path} has registry version {data.get('version')!r}; this devkit reads "
                 f"version {VERSION}: upgrade devkit"
             )
-        try:
-            return [Project(Path(p["path"]), p["name"], p["added"]) for p in data["projects"]]
-        except (KeyError, TypeError) as exc:
-            raise DevkitError(f"{path} has a malformed entry: {exc}") from exc
+        if not isinstance(data.get("projects"), list):
+            raise DevkitError(f"{path} is not a devkit registry: 'projects' is not a list; "
+                              "move it away and re-add projects")
+        return [_project(path, i, entry) for i, entry in enumerate(data["projects"])]
 
     def _write(self, projects: list[Project]) -> None:
         doc = {
@@ -84,9 +92,11 @@ class Registry:
         atomic_write_text(self.store.registry_file, json.dumps(doc, indent=2) + "\n")
 
     def projects(self) -> list[Project]:
-        """All registered projects, sorted by path. Raises DevkitError on a corrupt registry."""
-        with self._lock():
-            return sorted(self._read(), key=lambda p: str(p.path))
+        """All registered projects, sorted by path; reads without a lock and writes nothing.
+
+        Raises DevkitError on a corrupt registry or a malformed entry (one line naming both).
+        """
+        return sorted(self._read(), key=lambda p: str(p.path))
 
     def find(self, path: Path) -> Project | None:
         """The registered project at ``path`` (resolved), or None."""
@@ -122,3 +132,24 @@ class Registry:
                 raise DevkitError(f"{path} is not a registered project (see `devkit projects list`)")
             self._write(keep)
             return next(p for p in projects if p.path in (target, resolved))
+
+
+def _project(path: Path, index: int, entry: object) -> Project:
+    """Validate entry ``index`` of registry file ``path``. Raises DevkitError naming both."""
+    problem = None
+    if not isinstance(entry, dict):
+        problem = "it is not an object"
+    else:
+        raw = entry.get("path")
+        if not isinstance(raw, str) or not Path(raw).is_absolute():
+            problem = "'path' is not an absolute path string"
+        elif not isinstance(entry.get("name"), str):
+            problem = "'name' is not a string"
+        elif not isinstance(entry.get("added"), str):
+            problem = "'added' is not a string"
+    if problem is not None or not isinstance(entry, dict):
+        shown = json.dumps(entry)
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        raise DevkitError(f"{path}: entry {index} ({shown}) is malformed: {problem}; "
+                          "fix or remove it")
+    return Project(Path(entry["path"]), entry["name"], entry["added"])

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import filelock
 
+from devkit.errors import DevkitError
+from devkit.util import PRIVATE_FILE_MODE, atomic_write_text, make_private_dirs
+
 README = """\
 This directory is devkit's shared store (https://github.com/org/devkit).
 
@@ -111,11 +114,21 @@ class Store:
         """An inter-process file mutex ``$DEVKIT_HOME/.<name>.lock`` (mode 0600); ``timeout`` in seconds.
 
         The one way devkit serialises writers of the store's files ("lock" alone means ``uv.lock``).
-        Acquiring raises ``filelock.Timeout`` after ``timeout`` seconds. Raises OSError when the store
-        cannot be created.
+        Acquiring raises ``filelock.Timeout`` after ``timeout`` seconds. Raises DevkitError when the
+        store cannot be created (its directories are made mode 0700: :meth:`ensure`).
         """
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return filelock.FileLock(str(self.home / f".{name}.lock"), timeout=timeout, mode=0o600)
+        self.ensure_home()
+        return filelock.FileLock(
+            str(self.home / f".{name}.lock"), timeout=timeout, mode=PRIVATE_FILE_MODE
+        )
+
+    def registry_mutex(self, *, timeout: float) -> filelock.FileLock:
+        """The file mutex ``$DEVKIT_HOME/.lock`` (mode 0600) serialising writers of the JSON files.
+
+        ``timeout`` in seconds. Raises DevkitError when the store cannot be created.
+        """
+        self.ensure_home()
+        return filelock.FileLock(str(self.lock_file), timeout=timeout, mode=PRIVATE_FILE_MODE)
 
     @property
     def log_file(self) -> Path:
@@ -123,16 +136,57 @@ class Store:
         return self.home / "devkit.log"
 
     # -- behaviour ---------------------------------------------------------------------------
-    def ensure(self) -> None:
-        """Create the store and cache directories (mode 0700 for new ones) and the README.
+    def check_home(self) -> None:
+        """Refuse a store location that cannot be a directory, before any work is done.
 
-        Raises OSError when the location is not writable.
+        Raises DevkitError (one line) when ``home`` or one of its parents exists and is not a
+        directory. Reads only: a missing store is fine (nothing registered yet).
         """
-        for path in (self.home, self.uv_cache_dir, self.python_install_dir):
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        readme = self.home / "README.txt"
-        if not readme.exists():
-            readme.write_text(README, encoding="utf-8")
+        for path in (self.home, *self.home.parents):
+            if path.exists() or path.is_symlink():
+                if not path.is_dir():
+                    where = "DEVKIT_HOME" if path == self.home else f"a parent of {self.home}"
+                    raise DevkitError(f"the devkit store {self.home} cannot be used: {where} "
+                                      f"({path}) is not a directory; set DEVKIT_HOME to a directory")
+                return
+
+    def ensure_home(self) -> None:
+        """Create ``home`` (and missing parents) mode 0700 whatever the umask.
+
+        Raises DevkitError (one line) when it cannot be created or written.
+        """
+        self.check_home()
+        try:
+            make_private_dirs(self.home)
+        except OSError as exc:
+            raise self._unusable(exc) from exc
+        if not os.access(self.home, os.W_OK | os.X_OK):
+            raise DevkitError(f"the devkit store {self.home} is not writable: fix its permissions "
+                              "or set DEVKIT_HOME to a writable directory")
+
+    def ensure(self) -> None:
+        """Create the store, cache, Python and template directories and the README, privately.
+
+        Directories devkit creates are mode 0700 and files 0600 whatever the umask (``chmod`` after
+        ``mkdir``: the mode argument of ``mkdir`` is masked by the umask); directories that already
+        exist keep their mode. Raises DevkitError (one line) when the location is not a directory,
+        cannot be created or is not writable.
+        """
+        self.ensure_home()
+        try:
+            for path in (self.uv_cache_dir, self.python_install_dir, self.template_repo):
+                make_private_dirs(path)
+            readme = self.home / "README.txt"
+            if not readme.exists():
+                atomic_write_text(readme, README)
+        except OSError as exc:
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: OSError) -> DevkitError:
+        what = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename else ""
+        return DevkitError(f"cannot create the devkit store {self.home}: {what}{where}; "
+                           "set DEVKIT_HOME to a writable directory")
 
     def env(self) -> dict[str, str]:
         """The variables every workspace's ``.envrc.sh`` exports, as the Python side computes them."""

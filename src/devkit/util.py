@@ -63,13 +63,47 @@ def cmd_output(
     return proc
 
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents, each mode 0700 whatever the umask.
+
+    ``mkdir``'s mode is masked by the umask, so each directory created here is ``chmod``-ed after
+    creation; directories that already exist keep their mode (devkit changes only what it made).
+    Returns the directories created, outermost first. Raises OSError (e.g. NotADirectoryError when
+    a parent is a file, PermissionError when a parent is not writable).
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    created = []
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # a concurrent process made it: its mode is its own
+        os.chmod(directory, PRIVATE_DIR_MODE)
+        created.append(directory)
+    return created
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
 
-    Readers see the old or the new content, never a partial file. Keeps the old file's mode.
-    Raises OSError when the directory is not writable.
+    Readers see the old or the new content, never a partial file. A new file is created mode 0600
+    (``tempfile.mkstemp``'s mode, whatever the umask); an existing file keeps its mode. Missing
+    parent directories are created mode 0700 (:func:`make_private_dirs`). Raises OSError when the
+    directory is not writable.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -1,15 +1,59 @@
-"""``devkit new``: render the template, git init, register, lock, sync and trust a workspace."""
+"""``devkit new``: render the template, git init, lock, sync, trust and register a workspace.
+
+Creation is transactional: the workspace is complete or absent, whatever interrupts it.
+
+1. Everything is checked before any work: the destination (not a file, empty or missing), the store
+   (a writable directory, a readable registry) and the ``--data`` keys (the template's questions).
+2. The workspace is rendered into a temporary sibling of the destination,
+   ``.<name>.devkit-new-<random>/<name>`` (same filesystem, so the final move is one ``rename``).
+   The temporary directory carries a marker, ``devkit-new.json`` (the destination, the pid), and a
+   file lock, ``devkit-new.lock``, held for the whole run: the kernel drops it when the process
+   dies, even on SIGKILL, so a later run can tell a leftover from a run still in progress.
+3. There it gets its git repository, ``uv lock``, born-aligned pins and the first commit.
+4. It is renamed into place, then ``uv sync`` builds ``.venv`` in place: a venv embeds its own
+   absolute path (the shebangs of ``.venv/bin/*``, ``activate``; an editable install's ``.pth``
+   file), so syncing in the temporary directory would leave a venv pointing at a path that no
+   longer exists.
+5. The loader configs are approved (``mise trust`` / ``direnv allow``), and the workspace is
+   registered last: registration is the commit point. The temporary directory is then removed.
+
+Ctrl-C or SIGTERM (turned into KeyboardInterrupt) before the commit point removes everything made:
+a renamed workspace is renamed back into the temporary directory, which is deleted. After a
+SIGKILL, the next ``devkit new`` of the same path finds the leftover by its marker: a temporary
+directory is removed; a workspace that was already renamed into place but not registered is
+replaced only with ``--force`` (the user may have started using it). ``--force`` never touches a
+directory that no marker proves devkit left.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import difflib
+import errno
+import glob
+import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import filelock
 
 from devkit import direnv, git, mise, template, usage, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
+from devkit.relock import shielded, terminate_as_interrupt
 from devkit.store import Store
+from devkit.util import PRIVATE_FILE_MODE, atomic_write_text
+
+TEMP_INFIX = ".devkit-new-"
+MARKER = "devkit-new.json"
+MARKER_LOCK = "devkit-new.lock"
 
 
 def parse_data(pairs: list[str]) -> dict[str, str]:
@@ -23,6 +67,65 @@ def parse_data(pairs: list[str]) -> dict[str, str]:
     return data
 
 
+def question_names(template_dir: Path) -> list[str] | None:
+    """The question names of the copier template in ``template_dir``, in file order.
+
+    Read with PyYAML from ``copier.yml`` (or ``copier.yaml``): every top-level key not starting
+    with ``_`` is a question (copier docs, configuring: "the questionnaire"). Returns None when the
+    file is missing or uses something PyYAML's safe loader cannot read (e.g. copier's
+    ``!include``): the keys are then not checked. Raises nothing.
+    """
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
+
+    for name in ("copier.yml", "copier.yaml"):
+        path = template_dir / name
+        if path.is_file():
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                return None
+            if not isinstance(doc, dict):
+                return None
+            return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
+    return None
+
+
+def data_help() -> str:
+    """Epilog of ``devkit new --help``: the bundled template's ``--data`` keys."""
+    try:
+        names = question_names(template.bundled_template_dir())
+    except DevkitError:
+        names = None
+    if not names:
+        return ""
+    return ("--data keys of the bundled template: " + ", ".join(names)
+            + ". A custom --template has its own (the top-level keys of its copier.yml).")
+
+
+def check_data_keys(data: Mapping[str, str], src: str) -> None:
+    """Refuse ``--data`` keys that are not questions of the local template ``src``.
+
+    copier ignores unknown keys silently, so a typo (``pyhton_version``) would go unnoticed.
+    Remote templates are not checked (their ``copier.yml`` is only known after cloning).
+    Raises DevkitError listing the valid keys.
+    """
+    path = Path(src)
+    if not data or not path.is_dir():
+        return
+    names = question_names(path)
+    if names is None:
+        return
+    unknown = [key for key in data if key not in names]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, names, n=1)
+        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    raise DevkitError(f"unknown --data key(s): {', '.join(hints)}; the template's questions are: "
+                      f"{', '.join(names)}")
+
+
 def new(
     path: Path,
     *,
@@ -31,41 +134,58 @@ def new(
     defaults: bool = False,
     template_src: str | None = None,
     sync: bool = True,
+    force: bool = False,
 ) -> int:
     """Create the workspace at ``path``; returns 0, or 1 when a post-render step failed.
 
-    Raises DevkitError when ``path`` exists and is not empty, or when rendering fails (nothing is
-    left behind then).
+    ``force`` replaces a workspace an interrupted ``devkit new`` left at ``path`` (proved by its
+    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file or
+    a non-empty directory, the store is not usable, the registry is corrupt or a ``--data`` key is
+    unknown; and when rendering fails. Nothing is left behind then, nor on Ctrl-C or SIGTERM
+    (KeyboardInterrupt propagates after the clean-up).
     """
     dst = path.expanduser().absolute()
-    if dst.exists() and any(dst.iterdir()):
-        raise DevkitError(f"{dst} already exists and is not empty")
+    check_destination(dst)
     store.ensure()
-    src, ref = template.resolve_source(template_src, store)
-    user_defaults = {
-        "project_name": dst.name,
-        "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
-    }
-    try:
-        user_defaults["uv_version"] = uv.version()
-    except DevkitError:
-        pass
+    registry = Registry(store)
+    registry.projects()  # a corrupt registry stops the run before anything is made
+    with terminate_as_interrupt():
+        clear_leftovers(dst, registry, force=force)
+        check_destination(dst, empty=True)
+        src, ref = template.resolve_source(template_src, store)
+        check_data_keys(data, src)
+        user_defaults = {
+            "project_name": dst.name,
+            "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
+        }
+        try:
+            user_defaults["uv_version"] = uv.version()
+        except DevkitError:
+            pass
+        with Creation(dst, registry) as creation:
+            return _create(creation, src, ref, data, user_defaults, store=store,
+                           defaults=defaults, sync=sync)
+
+
+def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, str],
+            user_defaults: Mapping[str, str], *, store: Store, defaults: bool, sync: bool) -> int:
+    work, dst = creation.work, creation.dst
     # Without a terminal copier cannot ask: use the defaults instead of failing.
     answers = template.render(
-        src, dst, data=data, user_defaults=user_defaults,
+        src, work, data=data, user_defaults=user_defaults,
         defaults=defaults or not sys.stdin.isatty(), vcs_ref=ref,
     )
-    print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
-    Registry(store).add(dst, str(answers.get("project_name", dst.name)))
     problems: list[str] = []
     env = store.subprocess_env()
     if sync:
         try:
-            uv.lock(dst, env=env)
-            _born_aligned(dst, store)
+            uv.lock(work, env=env)
+            _born_aligned(work, store)
         except DevkitError as exc:
-            problems.append(str(exc))
-    git.init_and_commit(dst, "Initial commit from devkit")
+            problems.append(str(exc).replace(str(work), str(dst)))
+    git.init_and_commit(work, "Initial commit from devkit")
+    creation.publish()
+    print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
     if sync and not problems:
         try:
             uv.sync(dst, env=env)
@@ -74,10 +194,165 @@ def new(
         except DevkitError as exc:
             problems.append(str(exc))
     problems += _approve_loaders(dst, answers)
+    creation.commit(str(answers.get("project_name", dst.name)))
     _print_next_steps(dst, answers, synced=sync and not problems)
     for problem in problems:
         print(f"devkit: warning: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def check_destination(dst: Path, *, empty: bool = False) -> None:
+    """Refuse a destination that cannot become a workspace; with ``empty``, also a non-empty one.
+
+    Raises DevkitError when ``dst`` or a parent is a file (or a symlink), or, with ``empty``, when
+    ``dst`` is a directory that is not empty.
+    """
+    if dst.is_symlink():
+        raise DevkitError(f"{dst} is a symbolic link: give the directory to create itself")
+    if dst.exists() and not dst.is_dir():
+        raise DevkitError(f"{dst} exists and is not a directory")
+    for parent in dst.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DevkitError(f"cannot create {dst}: {parent} is not a directory")
+            break
+    if empty and dst.is_dir() and any(dst.iterdir()):
+        raise DevkitError(f"{dst} already exists and is not empty")
+
+
+class Creation:
+    """The transaction of one ``devkit new``: a marked temporary sibling, renamed into place.
+
+    Use as a context manager: on entry the temporary directory, its lock and marker are made;
+    :meth:`publish` renames the workspace into place; :meth:`commit` registers it. Leaving the
+    block before :meth:`commit` (an error, Ctrl-C, SIGTERM) removes everything made, shielded from
+    a second Ctrl-C; after :meth:`commit` only the temporary directory is removed.
+    """
+
+    def __init__(self, dst: Path, registry: Registry) -> None:
+        """Prepare to create ``dst`` (absolute); ``registry`` receives it on :meth:`commit`."""
+        self.dst = dst
+        self.registry = registry
+        self.temp = dst  # set on entry
+        self.work = dst
+        self.published = False
+        self.committed = False
+        self._lock: filelock.BaseFileLock | None = None
+
+    def __enter__(self) -> Self:
+        """Make the temporary directory (mode 0700), take its lock and write its marker."""
+        parent = self.dst.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.temp = Path(tempfile.mkdtemp(prefix=f".{self.dst.name}{TEMP_INFIX}", dir=parent))
+        try:
+            self._lock = filelock.FileLock(str(self.temp / MARKER_LOCK), timeout=0,
+                                           mode=PRIVATE_FILE_MODE)
+            self._lock.acquire()
+            started = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+            atomic_write_text(self.temp / MARKER, json.dumps(
+                {"destination": str(self.dst), "pid": os.getpid(), "started": started}) + "\n")
+        except BaseException:
+            self._remove_temp()
+            raise
+        self.work = self.temp / self.dst.name
+        return self
+
+    def publish(self) -> None:
+        """Rename the finished workspace into place (atomic, same filesystem).
+
+        Raises DevkitError when the destination was filled meanwhile (e.g. a concurrent run).
+        """
+        try:
+            os.rename(self.work, self.dst)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise DevkitError(f"{self.dst} already exists and is not empty (it was created "
+                                  "while devkit new was running)") from exc
+            raise DevkitError(f"cannot move the workspace into {self.dst}: "
+                              f"{exc.strerror or exc}") from exc
+        self.published = True
+
+    def commit(self, name: str) -> None:
+        """Register the workspace: from here on it stays, whatever happens."""
+        self.registry.add(self.dst, name)
+        self.committed = True
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Undo everything unless committed; always remove the temporary directory."""
+        with shielded():
+            if self.published and not self.committed:
+                with contextlib.suppress(OSError):
+                    os.rename(self.dst, self.work)  # the destination is absent again at once
+            self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _read_marker(temp: Path) -> dict[str, object] | None:
+    try:
+        doc = json.loads((temp / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _in_progress(temp: Path) -> bool:
+    """True while the ``devkit new`` that made ``temp`` still runs (it holds the marker's lock)."""
+    lock = filelock.FileLock(str(temp / MARKER_LOCK), timeout=0, mode=PRIVATE_FILE_MODE)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False
+
+
+def leftovers(dst: Path) -> list[Path]:
+    """Temporary directories of interrupted ``devkit new`` runs for ``dst`` (marker, no live owner).
+
+    Raises nothing.
+    """
+    found = []
+    pattern = f".{glob.escape(dst.name)}{TEMP_INFIX}*"
+    for temp in sorted(dst.parent.glob(pattern)):
+        if temp.is_symlink() or not temp.is_dir():
+            continue
+        marker = _read_marker(temp)
+        if marker is None or marker.get("destination") != str(dst):
+            continue
+        if not _in_progress(temp):
+            found.append(temp)
+    return found
+
+
+def clear_leftovers(dst: Path, registry: Registry, *, force: bool) -> None:
+    """Remove what interrupted runs left for ``dst``; with ``force``, their unregistered workspace.
+
+    A temporary directory whose workspace was never renamed into place, or whose workspace was
+    registered (complete), is removed. One whose workspace was renamed into place but not
+    registered means ``dst`` is incomplete: it is replaced only with ``force``. Raises DevkitError
+    naming ``--force`` otherwise.
+    """
+    for temp in leftovers(dst):
+        work = temp / dst.name
+        published = not work.exists() and dst.is_dir()
+        if published and registry.find(dst) is None:
+            if not force:
+                raise DevkitError(f"{dst} was left incomplete by an interrupted `devkit new` "
+                                  f"(marker: {temp / MARKER}); rerun with --force to replace it")
+            with shielded():
+                os.rename(dst, work)
+                shutil.rmtree(temp, ignore_errors=True)
+            print(f"Removed the incomplete workspace an interrupted devkit new left in {dst}")
+            continue
+        shutil.rmtree(temp, ignore_errors=True)
+        print(f"Removed {temp}, left by an interrupted devkit new")
 
 
 def _born_aligned(dst: Path, store: Store) -> None:
