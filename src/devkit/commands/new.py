@@ -146,10 +146,10 @@ def new(
     """
     dst = path.expanduser().absolute()
     check_destination(dst)
-    store.ensure()
-    registry = Registry(store)
-    registry.projects()  # a corrupt registry stops the run before anything is made
     with terminate_as_interrupt():
+        store.ensure()
+        registry = Registry(store)
+        registry.projects()  # a corrupt registry stops the run before anything is made
         clear_leftovers(dst, registry, force=force)
         check_destination(dst, empty=True)
         src, ref = template.resolve_source(template_src, store)
