@@ -21,8 +21,10 @@ from pathlib import Path
 
 import filelock
 
+from devkit import project_url
+
 README = """\
-This directory is devkit's shared store (https://github.com/org/devkit).
+This directory is devkit's shared store ({url}).
 
   uv/cache/       uv's cache, shared by every devkit workspace (UV_CACHE_DIR)
   uv/python/      uv-managed Python installs (UV_PYTHON_INSTALL_DIR)
@@ -132,7 +134,7 @@ class Store:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         readme = self.home / "README.txt"
         if not readme.exists():
-            readme.write_text(README, encoding="utf-8")
+            readme.write_text(README.format(url=project_url() or "devkit"), encoding="utf-8")
 
     def env(self) -> dict[str, str]:
         """The variables every workspace's ``.envrc.sh`` exports, as the Python side computes them."""
