@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def isolated_env(
         monkeypatch.delenv(name, raising=False)
     gitconfig = tmp_path / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
+    # The test venv's scripts (uv, copier, devkit) come first, so tests and the tools they start
+    # (`mise run` in a generated workspace) find them without the venv being activated.
+    scripts = sysconfig.get_path("scripts")
+    monkeypatch.setenv("PATH", os.pathsep.join([scripts, os.environ.get("PATH", "")]))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("DEVKIT_HOME", str(tmp_path / "devkit-home"))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))

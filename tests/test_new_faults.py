@@ -224,8 +224,11 @@ def test_malformed_registry_is_one_line_everywhere(projects: str, entry: str, de
                                                    store: Store, tmp_path: Path) -> None:
     store.home.mkdir(parents=True)
     store.registry_file.write_text(f'{{"version": 1, "projects": {projects}}}')
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
     for argv in (["projects", "list"], ["store"], ["new", tmp_path / "w", "--defaults"],
-                 ["projects", "add", tmp_path]):
+                 ["projects", "add", project]):
         code, _, err = devkit(*argv)
         assert code == 1, (argv, err)
         assert err.count("\n") == 1 and entry in err and str(store.registry_file) in err, err
@@ -242,6 +245,7 @@ def test_unusable_devkit_home_is_one_line(where: str, devkit, tmp_path: Path,
     monkeypatch.setenv("DEVKIT_HOME", str(blocker if where == "file" else blocker / "store"))
     a = tmp_path / "a"
     a.mkdir()
+    (a / "pyproject.toml").write_text('[project]\nname = "a"\nversion = "0"\n')
     for argv in (["projects", "list"], ["store"], ["projects", "add", a],
                  ["new", tmp_path / "w", "--defaults"]):
         code, _, err = devkit(*argv)
@@ -266,7 +270,7 @@ def test_store_is_private_under_umask_000(devkit, tmp_path: Path, store: Store) 
     old = os.umask(0)
     try:
         code, _, err = devkit("new", tmp_path / "open", "--defaults")
-        code2, _, err2 = devkit("projects", "add", tmp_path)
+        code2, _, err2 = devkit("projects", "add", tmp_path / "open")
     finally:
         os.umask(old)
     assert code == 0 and code2 == 0, (err, err2)

@@ -1,4 +1,10 @@
-"""devkit's command line: argparse, one ``_add_*`` per subcommand, explicit dispatch."""
+"""devkit's command line: argparse, one ``_add_*`` per subcommand, explicit dispatch.
+
+Exit codes (documented once, in the README): 0 ok, 1 a problem the user can fix (``DevkitError``),
+2 a usage error (argparse's and POSIX utilities' convention), 3 a bug (traceback in the log file),
+130 after Ctrl-C, 141 when stdout is a pipe that was closed early (128 + SIGPIPE, what a shell
+reports for ``yes | head -1``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,35 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from devkit import __version__
 from devkit.errors import error_handler
 from devkit.store import Store
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+USAGE_ERROR = 2
+BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``devkit store: error: …`` and a ``--help`` hint.
+
+    argparse's default prints the full usage block of the parser that failed, and an unknown flag
+    after a subcommand is reported by the top-level parser with the top-level usage.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` and how to get help to stderr; exit 2."""
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n"
+                               f"Run `{self.prog} --help` for usage.\n")
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        """Write the help to ``file`` (stdout); unlike argparse's, a closed pipe raises
+        BrokenPipeError, so ``devkit --help | head -1`` ends like any other command."""
+        (file or sys.stdout).write(self.format_help())
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -47,15 +78,22 @@ class _NewHelpFormatter(argparse.HelpFormatter):
 
 
 def _add_projects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("projects", help="list, add or remove registered workspaces",
+    p = sub.add_parser("projects", help="list, add, remove or prune registered workspaces",
                        description="The registry of workspaces that share the store.")
-    psub = p.add_subparsers(dest="projects_command", metavar="{list,add,remove}")
+    psub = p.add_subparsers(dest="projects_command", metavar="{list,add,remove,prune}")
     psub.required = True
     _add_json(psub.add_parser("list", help="list registered workspaces"))
-    for name, verb in (("add", "register"), ("remove", "unregister")):
-        q = psub.add_parser(name, help=f"{verb} workspaces")
-        q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-        _add_json(q)
+    q = psub.add_parser("add", help="register workspaces (directories with a pyproject.toml)")
+    q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    _add_json(q)
+    q = psub.add_parser("remove", help="unregister workspaces (their files are untouched)")
+    q.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    q.add_argument("--missing", action="store_true",
+                   help="also unregister every project whose directory no longer exists")
+    _add_json(q)
+    q = psub.add_parser("prune", help="unregister projects whose directory no longer exists")
+    q.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+    _add_json(q)
 
 
 def _add_store(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,16 +128,48 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--sync", action="store_true", help="re-sync the venvs of changed projects")
 
 
+def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sync", help="sync workspaces' .venv with uv.lock from the shared cache",
+                       description="`uv sync --locked` with the store's environment, whatever "
+                                   "the calling shell has; rebuilds a .venv linked from another "
+                                   "uv cache. Exit 1 if any workspace failed.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="workspaces (default: the one containing the current directory)")
+    p.add_argument("--all", action="store_true", dest="all_projects",
+                   help="every registered project")
+    _add_json(p)
+    p.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
+                   help="workspaces synced concurrently")
+
+
+def _add_adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("adopt", help="bring an existing uv project into the store",
+                       description="Add devkit's environment files (.mise.toml, .envrc.sh…) that "
+                                   "the project lacks, register it, approve the configs devkit "
+                                   "rendered and `uv sync` from the shared cache. pyproject.toml "
+                                   "and sources are never touched.")
+    p.add_argument("path", nargs="?", type=Path, default=Path("."),
+                   help="project directory (default: .)")
+    p.add_argument("--loader", choices=("mise", "direnv", "both"), default=None,
+                   help="what loads the environment on cd (default: the answers file's, else mise)")
+    p.add_argument("--no-sync", action="store_true", help="skip `uv sync`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser; ``devkit --help`` lists every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="devkit",
         description="Many Python workspaces, one uv cache and Python store, aligned lockfiles.",
+        epilog="Exit codes: 0 ok, 1 a problem to fix, 2 usage error, 3 bug, 130 interrupted, "
+               "141 output pipe closed.",
     )
     parser.add_argument("--version", action="version", version=f"devkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Subparsers are Parser too (argparse uses the parent's class): the same one-line errors.
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for add in (_add_new, _add_projects, _add_store, _add_doctor, _add_align):
+    for add in (_add_new, _add_adopt, _add_sync, _add_projects, _add_store, _add_doctor,
+                _add_align):
         add(sub)
     return parser
 
@@ -116,8 +186,13 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
         if args.projects_command == "list":
             return projects.list_projects(store=store, as_json=args.json)
-        func = projects.add if args.projects_command == "add" else projects.remove
-        return func(args.paths, store=store, as_json=args.json)
+        if args.projects_command == "add":
+            return projects.add(args.paths, store=store, as_json=args.json)
+        if args.projects_command == "prune":
+            return projects.prune(store=store, dry_run=args.dry_run, as_json=args.json)
+        if not args.paths and not args.missing:
+            args.devkit_parser.error("give at least one PATH, or --missing")
+        return projects.remove(args.paths, store=store, as_json=args.json, missing=args.missing)
     if args.command == "store":
         from devkit.commands import store as store_cmd
 
@@ -133,20 +208,84 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
                            sync=args.sync)
+    if args.command == "sync":
+        from devkit.commands import sync
+
+        return sync.sync(args.paths, store=store, all_projects=args.all_projects,
+                         as_json=args.json, jobs=args.jobs)
+    if args.command == "adopt":
+        from devkit.commands import adopt
+
+        return adopt.adopt(args.path, store=store, loader=args.loader, sync=not args.no_sync)
     raise AssertionError(args.command)  # argparse rejects unknown commands before this
+
+
+def _route_to_subparsers(parser: argparse.ArgumentParser) -> None:
+    """Record in each (sub)parser's namespace which parser it is, to report errors from there."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action.choices.values():
+                choice.set_defaults(devkit_parser=choice)
+                _route_to_subparsers(choice)
+
+
+def _stdout_is_devnull() -> bool:
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    except (OSError, ValueError):  # stdout closed, or not a real file (pytest's capture)
+        return False
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``devkit doctor | head -1``): exit quietly with 141.
+
+    As Python's docs recommend (library/signal.html, "Note on SIGPIPE"), stdout is pointed at
+    /dev/null so the interpreter's final flush cannot raise again; SIGPIPE keeps Python's
+    disposition (ignored), so a command interrupted this way still runs its clean-up.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``devkit`` console script and ``python -m devkit``; returns the exit code.
 
+    Usage errors raise SystemExit(2) (``--help`` and ``--version`` SystemExit(0)); see the module
+    docstring for every exit code.
     Ctrl-C anywhere, even while arguments are parsed, exits 130 with one line, never a traceback.
     """
     try:
-        args = build_parser().parse_args(argv)
-        store = Store()
-        with error_handler(store.log_file):
-            return _dispatch(args, store)
+        return _main(argv)
+    except BrokenPipeError:  # while argparse printed --help, or at the final flush
+        return _broken_pipe()
     except KeyboardInterrupt:
         print("devkit: interrupted", file=sys.stderr)
         return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    _route_to_subparsers(parser)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        failed: argparse.ArgumentParser = getattr(args, "devkit_parser", parser)
+        failed.error(f"unrecognized arguments: {' '.join(extra)}")
+    store = Store()
+    with error_handler(store.log_file):
+        try:
+            code = _dispatch(args, store)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _broken_pipe()
+        except SystemExit as exc:
+            # rich's Console turns a broken pipe into SystemExit(1) after pointing stdout at
+            # /dev/null (rich.console.Console.on_broken_pipe); report it like any broken pipe.
+            if exc.code == 1 and _stdout_is_devnull() and "rich.console" in sys.modules:
+                return BROKEN_PIPE
+            raise
+        return code
     return 3  # unreachable: error_handler raises SystemExit on errors

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import filelock
 
+from devkit import project_url
 from devkit.errors import DevkitError
 from devkit.util import PRIVATE_FILE_MODE, atomic_write_text, make_private_dirs
 
 README = """\
-This directory is devkit's shared store (https://github.com/org/devkit).
+This directory is devkit's shared store ({url}).
 
   uv/cache/       uv's cache, shared by every devkit workspace (UV_CACHE_DIR)
   uv/python/      uv-managed Python installs (UV_PYTHON_INSTALL_DIR)
@@ -178,7 +179,7 @@ class Store:
                 make_private_dirs(path)
             readme = self.home / "README.txt"
             if not readme.exists():
-                atomic_write_text(readme, README)
+                atomic_write_text(readme, README.format(url=project_url() or "devkit"))
         except OSError as exc:
             raise self._unusable(exc) from exc
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Filesystems whose copy-on-write clones share blocks while every file keeps st_nlink == 1:
-# there link counts show no sharing and only the filesystem's usage does (../shared/notes/uv.md §2).
+# there link counts show no sharing and only the filesystem's usage does (uv docs, reference/settings
+# "link-mode": clone falls back to hardlink where the filesystem cannot clone).
 CLONE_FILESYSTEMS = frozenset({"btrfs", "xfs", "apfs", "bcachefs", "zfs"})
 
 
@@ -123,3 +125,73 @@ def count_linked(venv: Path) -> tuple[int, int]:
         total += 1
         linked += entry.stat(follow_symlinks=False).st_nlink > 1
     return linked, total
+
+
+class CacheInodes:
+    """The inodes of a uv cache's unpacked wheels (``archive-v*``), scanned once, on first use.
+
+    uv links venv files from the unpacked archives (uv docs, concepts/cache: "archive-v0"); the
+    zipped wheels and index metadata beside them are never linked, so they are not scanned.
+    Thread-safe: the scan runs at most once per instance.
+    """
+
+    def __init__(self, cache_dir: Path) -> None:
+        """``cache_dir``: the uv cache (``Store.uv_cache_dir``); it need not exist."""
+        self.cache_dir = cache_dir
+        self._inodes: frozenset[tuple[int, int]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def inodes(self) -> frozenset[tuple[int, int]]:
+        """(st_dev, st_ino) of every regular file under the cache's ``archive-v*`` directories."""
+        with self._lock:
+            if self._inodes is None:
+                found: set[tuple[int, int]] = set()
+                for archive in sorted(self.cache_dir.glob("archive-v*")):
+                    found.update(scan(archive).inodes)
+                self._inodes = frozenset(found)
+            return self._inodes
+
+    @property
+    def device(self) -> int | None:
+        """``st_dev`` of the cache directory, None when it does not exist yet."""
+        try:
+            return self.cache_dir.stat().st_dev
+        except OSError:
+            return None
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkCensus:
+    """A venv's regular files: ``linked`` are the cache's very inodes, ``foreign`` are hard links
+    to something else (typically another uv cache), the rest are private copies."""
+
+    files: int
+    linked: int
+    foreign: int
+
+    @property
+    def private(self) -> int:
+        """Files that are neither the cache's inodes nor hard links elsewhere."""
+        return self.files - self.linked - self.foreign
+
+
+def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
+    """Count ``venv``'s files that are links into ``cache`` and links into anything else.
+
+    The cache is scanned only when the venv holds a file with st_nlink > 1. On clone filesystems
+    (btrfs, XFS, APFS) every file has st_nlink == 1, so both counts are 0 there.
+    """
+    files = linked = foreign = 0
+    for entry in _files(venv):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        files += 1
+        if st.st_nlink > 1:
+            if (st.st_dev, st.st_ino) in cache.inodes:
+                linked += 1
+            else:
+                foreign += 1
+    return LinkCensus(files, linked, foreign)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -122,6 +123,36 @@ def sync(project: Path, *, env: Mapping[str, str], locked: bool = True) -> str:
     if locked:
         args.append("--locked")
     return run(*args, cwd=project, env=env, what=f"uv sync in {project}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One line of uv's install summary: ``action`` is ``+`` (installed), ``-`` (uninstalled) or
+    ``~`` (reinstalled, e.g. the project itself); ``version`` as uv prints it."""
+
+    action: str
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.name}=={self.version}"
+
+
+_CHANGE_LINE = re.compile(r"^\s*([-+~]) ([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+
+
+def parse_changes(output: str) -> list[Change]:
+    """The ``+ name==ver`` / ``- name==ver`` / ``~ name==ver (from …)`` lines of ``uv sync`` output.
+
+    uv prints them after "Installed N packages" / "Uninstalled N packages" (uv docs,
+    concepts/projects/sync); other lines (Resolved, Prepared, warnings) are ignored.
+    """
+    changes = []
+    for line in output.splitlines():
+        match = _CHANGE_LINE.match(line)
+        if match:
+            changes.append(Change(*match.groups()))
+    return changes
 
 
 def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str]]:

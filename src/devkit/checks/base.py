@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from devkit import project_url
 from devkit.hostfacts import DEFAULT_TIMEOUT, Host, RunResult
 from devkit.store import Store
 
@@ -273,7 +274,8 @@ def _run_one(ctx: Context, item: Check, deps: list[concurrent.futures.Future[Res
         outcome = item.func(ctx)
     except Exception as exc:  # noqa: BLE001  # one broken check must not hide the others
         outcome = fail(f"the check itself failed: {type(exc).__name__}: {exc}",
-                       "report this at https://github.com/org/devkit/issues with `devkit doctor -v`")
+                       f"report this at {project_url('Issues') or 'devkit’s issue tracker'} "
+                       "with `devkit doctor -v`")
     seconds = time.perf_counter() - start
     fix = None if outcome.status in ("ok", "skip") else outcome.fix
     return Result(item.id, item.title, outcome.status, outcome.message, fix, outcome.relevant,

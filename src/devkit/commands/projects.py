@@ -1,14 +1,17 @@
-"""``devkit projects list|add|remove``: the registry of workspaces sharing the store."""
+"""``devkit projects list|add|remove|prune``: the registry of workspaces sharing the store."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from devkit.registry import Registry
+from devkit.errors import DevkitError
+from devkit.registry import Project, Registry
 from devkit.store import Store
 
 
@@ -20,23 +23,37 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     if not projects:
-        print("No registered projects. Add one with `devkit projects add PATH` or `devkit new`.")
+        print("No registered projects. Add one with `devkit projects add PATH` or `devkit new PATH`.")
         return 0
     table = Table("name", "path", "added", "status", box=None)
     for p in projects:
-        table.add_row(p.name, str(p.path), p.added, "ok" if p.exists else "[red]missing[/red]")
+        table.add_row(escape(p.name), escape(str(p.path)), p.added,
+                      "ok" if p.exists else "[red]missing[/red]")
     Console(highlight=False).print(table)
     missing = [p for p in projects if not p.exists]
     if missing:
-        print(f"{len(missing)} registered path(s) no longer exist: "
-              "`devkit projects remove PATH` forgets them.")
+        print(f"{len(missing)} registered path(s) no longer exist; forget them with: "
+              "devkit projects prune")
     return 0
 
 
 def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
-    """Register each of ``paths``. Raises DevkitError for a path that is not a directory."""
+    """Register each of ``paths``.
+
+    Raises DevkitError, before registering anything, for a path that is not a directory or has no
+    ``pyproject.toml`` (a registered project is one uv can lock and sync).
+    """
+    for path in paths:
+        target = path.expanduser()
+        if not target.is_dir():
+            raise DevkitError(f"{path} is not a directory")
+        if not (target / "pyproject.toml").is_file():
+            raise DevkitError(
+                f"{path} has no pyproject.toml, so it is not a Python project: create one with "
+                f"`devkit new {shlex.quote(str(path))}` (an empty directory) or `uv init`"
+            )
     registry = Registry(store)
-    results = [registry.add(path) for path in paths]
+    results = [registry.add(path.expanduser()) for path in paths]
     if as_json:
         print(json.dumps([{**p.to_json(), "added_now": new} for p, new in results], indent=2))
     else:
@@ -45,13 +62,54 @@ def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
     return 0
 
 
-def remove(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
-    """Unregister each of ``paths`` (files are untouched). Raises DevkitError if one is unknown."""
+def remove(paths: list[Path], *, store: Store, as_json: bool = False, missing: bool = False) -> int:
+    """Unregister each of ``paths`` and, with ``missing``, every project whose directory is gone.
+
+    Files are untouched. Raises DevkitError if one of ``paths`` is not registered.
+    """
     registry = Registry(store)
     removed = [registry.remove(path) for path in paths]
+    if missing:
+        removed += _remove_missing(registry, dry_run=False)
+    _print_removed(removed, as_json=as_json, verb="Unregistered")
+    return 0
+
+
+def prune(*, store: Store, dry_run: bool = False, as_json: bool = False) -> int:
+    """Unregister every project whose directory no longer exists (``--dry-run``: only list them).
+
+    Returns 0. With ``as_json`` prints ``{"version": 1, "dry_run": bool, "removed": [project…]}``.
+    """
+    removed = _remove_missing(Registry(store), dry_run=dry_run)
+    if as_json:
+        doc = {"version": 1, "dry_run": dry_run, "removed": [p.to_json() for p in removed]}
+        print(json.dumps(doc, indent=2))
+        return 0
+    if not removed:
+        print("Nothing to prune: every registered project exists.")
+        return 0
+    _print_removed(removed, as_json=False, verb="Would unregister" if dry_run else "Unregistered")
+    if dry_run:
+        print("Run without --dry-run to unregister them: devkit projects prune")
+    return 0
+
+
+def _remove_missing(registry: Registry, *, dry_run: bool) -> list[Project]:
+    gone = [p for p in registry.projects() if not p.exists]
+    if dry_run:
+        return gone
+    removed = []
+    for project in gone:
+        try:
+            removed.append(registry.remove(project.path))
+        except DevkitError:  # unregistered meanwhile by a concurrent devkit: already done
+            continue
+    return removed
+
+
+def _print_removed(removed: list[Project], *, as_json: bool, verb: str) -> None:
     if as_json:
         print(json.dumps([p.to_json() for p in removed], indent=2))
-    else:
-        for project in removed:
-            print(f"Unregistered: {project.path}")
-    return 0
+        return
+    for project in removed:
+        print(f"{verb}: {project.path}")

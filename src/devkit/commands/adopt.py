@@ -1,0 +1,270 @@
+"""``devkit adopt [PATH]``: bring an existing uv project (or a plain ``copier copy``) into the store.
+
+devkit's template is rendered into a temporary directory with answers derived from the project
+(name and description from ``pyproject.toml``, Python from ``.python-version`` or
+``requires-python``; a devkit-made workspace's own answers file wins), and only the environment
+files the project lacks are copied (``.mise.toml``, ``.envrc.sh``, ``.envrc``), plus the
+``.gitattributes``/``.gitignore`` lines that protect them. ``pyproject.toml`` and the sources are
+never touched and no answers file is added (a later ``copier update`` would otherwise try to
+apply the whole template to the project). Then the project is registered, the configs devkit can
+prove it rendered are approved, and ``uv sync`` runs with the store's environment: the only
+project code that runs is what ``uv sync`` builds, which the user asked for by adopting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import sys
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from devkit import template, trust, uv
+from devkit.errors import DevkitError
+from devkit.registry import Registry
+from devkit.store import Store
+from devkit.util import atomic_write_bytes, atomic_write_text
+from devkit.venvsync import CacheFacts, sync_workspace
+
+ENV_FILES = (".mise.toml", ".envrc.sh", ".envrc")
+LOADER_CONFIGS = {"mise": ".mise.toml", "direnv": ".envrc"}
+ENTRY_FILES = (".gitattributes", ".gitignore")
+ANSWERS_FILE = ".copier-answers.yml"
+# The questions of devkit's template: an answers file holding them comes from devkit's template.
+DEVKIT_QUESTIONS = frozenset({"project_name", "env_loader", "python_version", "uv_version"})
+
+
+def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = True) -> int:
+    """Adopt the project at ``path``; returns 0, or 1 when ``uv sync`` failed.
+
+    ``loader`` is ``mise``, ``direnv`` or ``both`` (None: the answers file's, else ``direnv`` for
+    a project that has only an ``.envrc``, else ``mise``). Raises DevkitError when ``path`` is not
+    a directory or has no ``pyproject.toml``, or when the template cannot be rendered.
+    """
+    root = path.expanduser().absolute()
+    if not root.is_dir():
+        raise DevkitError(f"{path} is not a directory")
+    root = root.resolve()
+    if not (root / "pyproject.toml").is_file():
+        raise DevkitError(
+            f"{root} has no pyproject.toml: `devkit adopt` takes an existing Python project; "
+            f"start a new one with: devkit new {shlex.quote(str(root))}"
+        )
+    previous = devkit_answers(root)
+    data = project_answers(root, previous, loader)
+    print(f"Adopting {data['project_name']} ({root}): Python {data['python_version']}, "
+          f"environment loaded by {data['env_loader']}"
+          + (" (answers from .copier-answers.yml)" if previous else ""))
+    store.ensure()
+    src, ref = template.resolve_source(None, store)
+    with tempfile.TemporaryDirectory(prefix="devkit-adopt-") as tmp:
+        rendered = Path(tmp) / "workspace"
+        template.render(src, rendered, data=data, user_defaults={}, defaults=True, vcs_ref=ref)
+        written, kept = copy_missing(rendered, root)
+        entries = {name: merge_entries(rendered / name, root / name) for name in ENTRY_FILES}
+        proven = all((root / name).read_bytes() == (rendered / name).read_bytes()
+                     for name in LOADER_CONFIGS.values() if (root / name).is_file()
+                     and (rendered / name).is_file())
+    for name in written:
+        print(f"  wrote {name}")
+    for name in kept:
+        print(f"  kept your {name} (it differs from devkit's template)")
+    for name, lines in entries.items():
+        if lines:
+            print(f"  added to {name}: {', '.join(lines)}")
+    project, was_new = Registry(store).add(root, str(data["project_name"]))
+    print(f"{'Registered' if was_new else 'Already registered'}: {project.path}")
+    for line in approve(root, store, proven=proven):
+        print(line)
+    code = 0
+    if sync:
+        result = sync_workspace(root, store=store, cache=CacheFacts.of(store), lock_if_missing=True)
+        for note in result.notes:
+            print(note)
+        if result.status == "failed":
+            print(f"devkit: warning: {result.reason}", file=sys.stderr)
+            code = 1
+        elif result.census:
+            verb = "Already in sync" if result.status == "current" else "Synced .venv"
+            print(f"{verb}: {result.census.linked} of {result.census.files} files are links "
+                  "into the shared cache")
+    print("\nNext steps:")
+    print(f"  cd {shlex.quote(str(root))}")
+    if not sync or code:
+        print("  devkit sync        # build .venv from the shared cache")
+    print("  devkit doctor      # check the set-up (shell hooks, trust, cache, links)")
+    return code
+
+
+def devkit_answers(root: Path) -> dict[str, Any]:
+    """The answers of a workspace made from devkit's template with plain ``copier copy``, or {}.
+
+    Keys starting with ``_`` (copier's own: ``_src_path``, ``_commit``) are left out. An answers
+    file of another template, or one that is not YAML, gives {}.
+    """
+    try:
+        data = yaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    if not isinstance(data, dict) or not DEVKIT_QUESTIONS <= data.keys():
+        return {}
+    return {str(k): v for k, v in data.items() if not str(k).startswith("_")}
+
+
+def project_answers(root: Path, previous: Mapping[str, Any], loader: str | None) -> dict[str, Any]:
+    """Template answers for ``root``: ``previous`` answers win, then what the project says.
+
+    ``python_version`` comes from ``.python-version`` (its major.minor), else the lowest of the
+    template's choices that ``requires-python`` allows, else the running interpreter's.
+    """
+    try:
+        pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DevkitError(f"{root / 'pyproject.toml'} is not readable TOML: {exc}") from exc
+    meta = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else {}
+    assert isinstance(meta, dict)
+    data: dict[str, Any] = {"project_name": str(meta.get("name") or root.name)}
+    description = meta.get("description")
+    if isinstance(description, str) and description.strip() and "\n" not in description:
+        data["description"] = description.strip()
+    choices = _python_choices()
+    data["python_version"] = (
+        _python_from_file(root, choices)
+        or _python_from_requires(meta.get("requires-python"), choices)
+        or f"{sys.version_info.major}.{sys.version_info.minor}"
+    )
+    try:
+        data["uv_version"] = uv.version()
+    except DevkitError:
+        pass
+    has_envrc, has_mise = (root / ".envrc").exists(), (root / ".mise.toml").exists()
+    data["env_loader"] = "direnv" if has_envrc and not has_mise else "mise"
+    data.update(previous)
+    if loader:
+        data["env_loader"] = loader
+    return data
+
+
+def _python_choices() -> list[str]:
+    try:
+        spec = yaml.safe_load((template.bundled_template_dir() / "copier.yml").read_text())
+        choices = spec["python_version"]["choices"]
+        return [str(c) for c in choices]
+    except (OSError, KeyError, TypeError, yaml.YAMLError, DevkitError):
+        return []
+
+
+def _python_from_file(root: Path, choices: list[str]) -> str | None:
+    try:
+        text = (root / ".python-version").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        match = re.search(r"(\d+)\.(\d+)", line.split("#", 1)[0])
+        if match:
+            found = f"{match.group(1)}.{match.group(2)}"
+            return found if not choices or found in choices else None
+    return None
+
+
+def _python_from_requires(requires: object, choices: list[str]) -> str | None:
+    if not isinstance(requires, str):
+        return None
+    try:
+        spec = SpecifierSet(requires)
+    except InvalidSpecifier:
+        return None
+    ordered = sorted(choices, key=lambda v: tuple(int(x) for x in v.split(".")))
+    for minor in ordered:  # a minor is allowed when one of its releases is
+        if any(spec.contains(f"{minor}.{patch}") for patch in (0, 20, 99)):
+            return minor
+    return None
+
+
+def copy_missing(rendered: Path, root: Path) -> tuple[list[str], list[str]]:
+    """Copy each environment file of ``rendered`` that ``root`` lacks; returns (written, kept).
+
+    ``kept`` lists the files ``root`` already has with a content other than the rendered one.
+    """
+    written, kept = [], []
+    for name in ENV_FILES:
+        source, target = rendered / name, root / name
+        if not source.is_file():
+            continue
+        if target.exists() or target.is_symlink():
+            if not target.is_file() or target.read_bytes() != source.read_bytes():
+                kept.append(name)
+            continue
+        atomic_write_bytes(target, source.read_bytes())
+        target.chmod(source.stat().st_mode & 0o777)
+        written.append(name)
+    return written, kept
+
+
+def _names_env_file(line: str) -> bool:
+    pattern = line.split()[0] if line.split() else ""
+    if pattern in ("", "*") or pattern.startswith("#"):
+        return False
+    names = (*ENV_FILES, ".envrc.local.sh")
+    return any(fnmatch.fnmatch(name, pattern.strip("/")) for name in names)
+
+
+def merge_entries(rendered: Path, target: Path) -> list[str]:
+    """Append to ``target`` the lines of ``rendered`` that name an environment file and that it
+    lacks (with the comment just above each); returns the appended entry lines.
+
+    A catch-all like ``* text=auto`` is never added: it would renormalise the whole repository.
+    """
+    try:
+        lines = rendered.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    try:
+        existing = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = ""
+    have = {ln.strip() for ln in existing.splitlines()}
+    block: list[str] = []
+    added: list[str] = []
+    for i, line in enumerate(lines):
+        if not _names_env_file(line) or line.strip() in have:
+            continue
+        comment = lines[i - 1] if i and lines[i - 1].startswith("#") else None
+        if comment and comment not in block and comment.strip() not in have:
+            block.append(comment)
+        block.append(line)
+        added.append(line.strip())
+    if block:
+        prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+        atomic_write_text(target, prefix + "\n".join(block) + "\n")
+    return added
+
+
+def approve(root: Path, store: Store, *, proven: bool) -> list[str]:
+    """Record the loader configs as devkit-rendered (only when ``proven``: each is byte for byte
+    what devkit's template renders) and approve them through :mod:`devkit.trust`.
+
+    Returns one line per config. When this devkit's trust module cannot approve yet, says how to
+    approve by hand instead of failing the adoption.
+    """
+    quoted = shlex.quote(str(root))
+    verbs = {"mise": "trust", "direnv": "allow"}
+    manual = [f"read {name}, then run: {tool} {verbs[tool]} {quoted}"
+              for tool, name in LOADER_CONFIGS.items() if (root / name).is_file()]
+    record = getattr(trust, "record_rendered", None)
+    try:
+        if proven and record is not None:
+            record(root, store)
+        lines = list(trust.trust_if_rendered(root, store))
+    except NotImplementedError:
+        return [f"This devkit cannot approve environment configs yet: {m}" for m in manual]
+    if not proven:
+        lines += [f"Not approved (not rendered by devkit): {m}" for m in manual]
+    return lines

@@ -1,0 +1,176 @@
+"""Bring one workspace's ``.venv`` in line with its ``uv.lock``, linked from the store's cache.
+
+Shared by ``devkit sync`` and ``devkit adopt``. uv does the work (``uv sync --locked`` with
+``Store.subprocess_env()``, so a shell without mise or direnv active still uses the shared cache);
+this module decides whether to call it, rebuilds a venv whose files are links into another uv
+cache, and reports what changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shlex
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from devkit import usage, uv
+from devkit.errors import DevkitError
+from devkit.store import Store
+
+STATUSES = ("synced", "current", "failed", "skipped")
+
+
+@dataclasses.dataclass
+class SyncResult:
+    """The outcome for one workspace.
+
+    ``status``: ``synced`` (uv sync ran), ``current`` (already matched uv.lock: nothing ran but
+    the offline check), ``failed`` or ``skipped`` (``reason`` says why, one line). ``rebuilt``:
+    the old ``.venv`` was replaced because its files were links into another cache.
+    ``census``: the venv's files after the run (None when there is no venv).
+    """
+
+    path: Path
+    status: str = "skipped"
+    reason: str | None = None
+    rebuilt: bool = False
+    changes: list[uv.Change] = dataclasses.field(default_factory=list)
+    census: usage.LinkCensus | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of ``devkit sync --json``'s ``workspaces`` list."""
+        census = self.census
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "reason": self.reason,
+            "rebuilt": self.rebuilt,
+            "changes": [dataclasses.asdict(c) for c in self.changes],
+            "files": census.files if census else None,
+            "linked_files": census.linked if census else None,
+            "foreign_files": census.foreign if census else None,
+            "private_files": census.private if census else None,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheFacts:
+    """What one run needs to know about the store's cache, computed once for all workspaces."""
+
+    inodes: usage.CacheInodes
+    clone_fs: bool  # btrfs/XFS/APFS…: st_nlink stays 1, link counts prove nothing
+
+    @classmethod
+    def of(cls, store: Store) -> CacheFacts:
+        """Facts about ``store.uv_cache_dir`` (nothing is scanned until a venv has links)."""
+        fs_type = usage.filesystem_type(store.uv_cache_dir)
+        return cls(usage.CacheInodes(store.uv_cache_dir), fs_type in usage.CLONE_FILESYSTEMS)
+
+
+def sync_workspace(
+    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False
+) -> SyncResult:
+    """Sync ``path``'s ``.venv`` with its ``uv.lock`` using the store's environment.
+
+    Skips a missing directory, a directory without ``pyproject.toml`` and (unless
+    ``lock_if_missing``, which lets ``uv sync`` create the lock) one without ``uv.lock``.
+    A ``.venv`` none of whose files is a cache inode while some are hard links elsewhere was built
+    from another uv cache: it is moved aside, re-created, and the old one deleted, or put back if
+    uv fails or the run is interrupted. Never raises DevkitError: failures become ``failed``.
+    """
+    start = time.perf_counter()
+    result = SyncResult(path)
+    try:
+        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing)
+    except DevkitError as exc:
+        result.status, result.reason = "failed", str(exc)
+    except OSError as exc:
+        result.status, result.reason = "failed", f"{exc.filename or path}: {exc.strerror or exc}"
+    venv = path / ".venv"
+    if venv.is_dir() and not venv.is_symlink():
+        result.census = usage.link_census(venv, cache.inodes)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool) -> None:
+    path = result.path
+    quoted = shlex.quote(str(path))
+    if not path.is_dir():
+        result.reason = f"{path} no longer exists (forget it: devkit projects prune)"
+        return
+    if not (path / "pyproject.toml").is_file():
+        result.reason = f"{path} has no pyproject.toml"
+        return
+    has_lock = (path / "uv.lock").is_file()
+    if not has_lock and not lock_if_missing:
+        result.reason = f"{path} has no uv.lock yet; create it with: cd {quoted} && uv lock"
+        return
+    env = store.subprocess_env()
+    venv = path / ".venv"
+    rebuild = _built_elsewhere(venv, cache, result)
+    if not rebuild and has_lock:
+        current, _ = uv.sync_check(path, env=env)
+        if current:
+            result.status = "current"
+            return
+    if rebuild:
+        output = _rebuild(path, env=env, locked=has_lock)
+        result.rebuilt = True
+    else:
+        output = uv.sync(path, env=env, locked=has_lock)
+    result.changes = uv.parse_changes(output)
+    result.status = "synced"
+
+
+def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
+    """True when ``venv`` holds hard links, none of them into the store's cache."""
+    if not venv.is_dir() or venv.is_symlink() or cache.clone_fs:
+        return False
+    census = usage.link_census(venv, cache.inodes)
+    if census.linked or not census.foreign:
+        return False
+    try:
+        same_fs = venv.stat().st_dev == cache.inodes.device
+    except OSError:
+        same_fs = False
+    if not same_fs:  # uv can only copy across filesystems: a rebuild would gain nothing
+        result.notes.append(
+            f"{census.foreign} files are links into another cache, but the shared cache "
+            f"{store_dir(cache)} is on another filesystem, so uv copies instead of linking"
+        )
+        return False
+    result.notes.append(
+        f"rebuilt .venv: none of its {census.files} files was a link into the shared cache "
+        f"({census.foreign} were links into another uv cache)"
+    )
+    return True
+
+
+def store_dir(cache: CacheFacts) -> Path:
+    """The cache directory ``cache`` describes."""
+    return cache.inodes.cache_dir
+
+
+def _rebuild(path: Path, *, env: dict[str, str], locked: bool) -> str:
+    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure."""
+    venv = path / ".venv"
+    aside = path / f".venv.devkit-old-{os.getpid()}"
+    os.replace(venv, aside)
+    try:
+        output = uv.sync(path, env=env, locked=locked)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(venv, ignore_errors=True)
+            os.replace(aside, venv)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return output
