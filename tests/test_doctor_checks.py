@@ -88,7 +88,7 @@ def test_gitattributes_by_git_check_attr(ws, text, protected) -> None:
 
 def test_gitattributes_nested_pattern_is_not_duplicated_by_fix(ws, devkit) -> None:
     (ws / ".gitattributes").write_text("**/.envrc.sh text eol=lf\n")
-    code, out, _ = devkit("doctor", ws, "--fix")
+    _, out, _ = devkit("doctor", ws, "--fix")
     assert "gitattributes" not in "".join(ln for ln in out.splitlines() if "fixed:" in ln)
     assert (ws / ".gitattributes").read_text() == "**/.envrc.sh text eol=lf\n"
 
