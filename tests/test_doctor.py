@@ -39,7 +39,7 @@ def status_map(doc: dict) -> dict[str, str]:
 
 @pytest.fixture
 def ws(make_workspace, monkeypatch) -> Path:
-    """A fresh workspace; CI=true would make mise trust everything (mise-direnv.md §2)."""
+    """A fresh workspace; CI=true would make mise trust everything (mise docs, cli/trust)."""
     require_tool("mise")
     monkeypatch.delenv("CI", raising=False)
     path = make_workspace("demo", deps=("tinyshared",))

@@ -87,6 +87,21 @@ def test_hostile_source_never_runs(devkit, tmp_path, no_ci, loader, fix, where) 
     assert code == 1
 
 
+@pytest.mark.parametrize("fix", [False, True])
+def test_hostile_source_never_runs_from_the_shell(tmp_path, no_ci, fix) -> None:
+    """As a user runs it: `devkit doctor` with no PATH, from a subdirectory of the clone."""
+    require_tool("mise")
+    marker = tmp_path / "pwned"
+    repo = hostile_repo(tmp_path / "clone", marker)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-m", "devkit", "doctor", *(["--fix"] if fix else [])],
+                          cwd=repo / "sub" / "dir", env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    assert f"workspace {repo} (env_loader mise)" in proc.stdout
+    assert not marker.exists()
+
+
 def test_forged_marker_and_exec_template_not_trusted(devkit, tmp_path, no_ci) -> None:
     require_tool("mise")
     marker = tmp_path / "pwned"

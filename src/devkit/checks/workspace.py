@@ -108,7 +108,8 @@ def envrc_lf(ctx: Context) -> Outcome:
             lines = data.count(b"\r\n")
             return fail(f"{name} has CRLF line endings ({lines} lines): every exported value "
                         "ends in \\r", f"{sed} 's/\\r$//' {_q(path)}")
-    return ok(f"{' and '.join(_envrc_names(ctx))} have LF line endings")
+    names = _envrc_names(ctx)
+    return ok(f"{' and '.join(names)} {'has' if len(names) == 1 else 'have'} LF line endings")
 
 
 def unprotected(ctx: Context) -> list[str]:
