@@ -112,12 +112,16 @@ def local_sources(workspace: Path) -> list[Path]:
 
 
 def uv_blocker(ctx: Context) -> str | None:
-    """Why uv must not run in the workspace (it would execute workspace code), or None.
+    """Why uv must not run in the workspace (it would execute workspace code), or None (memoised).
 
     Reasons: ``.python-version`` is not a plain version request (a path there is an interpreter
     uv runs); ``.venv/bin/python`` resolves inside the workspace (uv queries it); the project or a
     local package in ``uv.lock`` has dynamic metadata uv can only get by building.
     """
+    return ctx.memo(("uv-blocker", str(_ws(ctx))), lambda: _uv_blocker(ctx))
+
+
+def _uv_blocker(ctx: Context) -> str | None:
     ws = _ws(ctx)
     pinned = pinned_python(ctx)
     if pinned is not None and not is_version_request(pinned):
@@ -205,12 +209,18 @@ def venv_check(ctx: Context) -> Outcome:
     return ok(f".venv runs Python {actual or '?'}" + (f" (pinned {pinned})" if pinned else ""))
 
 
+#: Seconds uv may wait for a lock on the cache or the venv held by another uv (``UV_LOCK_TIMEOUT``,
+#: uv 0.9.4+): the doctor reports rather than waits.
+UV_LOCK_TIMEOUT = "10"
+
+
 def sync_check(ctx: Context) -> tuple[bool, list[str]]:
     """:func:`devkit.uv.sync_check` for the workspace (memoised; raises its errors)."""
     from devkit import uv
 
     ws = _ws(ctx)
-    return ctx.memo(("sync-check", str(ws)), lambda: uv.sync_check(ws, env=ctx.tool_env()))
+    env = ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT)
+    return ctx.memo(("sync-check", str(ws)), lambda: uv.sync_check(ws, env=env))
 
 
 @check("workspace.venv-current", ".venv matches uv.lock",
@@ -238,7 +248,8 @@ def lock_check_run(ctx: Context) -> RunResult:
     (memoised)."""
     ws = _ws(ctx)
     uv = ctx.host.which("uv") or "uv"
-    return ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws, env=ctx.tool_env())
+    return ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws,
+                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT))
 
 
 @prefetch

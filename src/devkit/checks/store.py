@@ -247,7 +247,7 @@ def fix_permissions(ctx: Context) -> str:
 
 # -- .venv made of the cache's files ---------------------------------------------------------
 
-SAMPLE_SIZE = 8  # venv files compared with the cache; a sample is enough to tell the source
+SAMPLE_SIZE = 4  # venv files compared with the cache; a sample is enough to tell the source
 
 
 def sample_site_packages(venv: Path, limit: int = SAMPLE_SIZE) -> list[Path]:
