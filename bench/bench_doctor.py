@@ -28,9 +28,12 @@ from helpers import build_wheel, write_simple_index  # the suite's offline index
 
 
 def devkit_cmd() -> list[str]:
-    """The ``devkit`` console script when installed, else ``python -m devkit``."""
-    found = shutil.which("devkit")
-    return [found] if found else [sys.executable, "-m", "devkit"]
+    """The ``devkit`` console script next to this Python (its venv), else ``python -m devkit``.
+
+    Not ``shutil.which``: another installation earlier on PATH would be measured instead.
+    """
+    script = Path(sys.executable).with_name("devkit")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "devkit"]
 
 
 def isolated_env(base: Path) -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import itertools
 import os
 import shlex
 import stat
@@ -265,7 +266,7 @@ def sample_site_packages(venv: Path, limit: int = SAMPLE_SIZE) -> list[Path]:
             if name.startswith(("_virtualenv", "__pycache__")) or name.endswith(
                     (".pth", ".dist-info", ".egg-link", ".data")):
                 continue
-            candidates = [entry] if entry.is_file() else sorted(entry.rglob("*.py"))[:20]
+            candidates = [entry] if entry.is_file() else itertools.islice(entry.rglob("*.py"), 20)
             for file in candidates:
                 if file.is_file() and not file.is_symlink() and file.stat().st_size > 0 \
                         and "__pycache__" not in file.parts:
