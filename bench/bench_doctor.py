@@ -1,8 +1,12 @@
 """Benchmark ``devkit doctor`` on a freshly generated workspace, run as a user would (a subprocess).
 
-Target (issue 3): median under 0.5 s. Usage::
+Target: median under 0.5 s. Usage::
 
-    python bench/bench_doctor.py [--runs 30] [--write bench/results/doctor.md]
+    python bench/bench_doctor.py [--runs 30] [--write bench/results/doctor.md] [--baseline SRC]
+
+``--baseline SRC`` also times ``python -m devkit doctor`` from another source tree (e.g. an older
+commit's ``src`` from ``git archive``), interleaved run by run with this one, so that both see the
+same machine load.
 
 Everything happens in a temporary HOME/DEVKIT_HOME with an offline local package index (the test
 suite's tiny wheels), so the run touches neither your store nor the network.
@@ -28,9 +32,12 @@ from helpers import build_wheel, write_simple_index  # the suite's offline index
 
 
 def devkit_cmd() -> list[str]:
-    """The ``devkit`` console script when installed, else ``python -m devkit``."""
-    found = shutil.which("devkit")
-    return [found] if found else [sys.executable, "-m", "devkit"]
+    """The ``devkit`` console script next to this Python (its venv), else ``python -m devkit``.
+
+    Not ``shutil.which``: another installation earlier on PATH would be measured instead.
+    """
+    script = Path(sys.executable).with_name("devkit")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "devkit"]
 
 
 def isolated_env(base: Path) -> dict[str, str]:
@@ -65,9 +72,37 @@ def time_runs(cmd: list[str], *, cwd: Path, env: dict[str, str], runs: int) -> l
     return times
 
 
-def report(times: list[float], cmd: list[str], summary: str) -> str:
+def time_pair(cmds: dict[str, list[str]], envs: dict[str, dict[str, str]], *, cwd: Path,
+              runs: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of ``runs`` runs of each command, alternating run by run (after one
+    warm-up each), so a change of machine load hits both alike."""
+    for name, cmd in cmds.items():
+        subprocess.run(cmd, cwd=cwd, env=envs[name], capture_output=True, check=False)
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=cwd, env=envs[name], capture_output=True, text=True,
+                                  check=False)
+            times[name].append(time.perf_counter() - start)
+            if proc.returncode not in (0, 1):
+                raise SystemExit(f"devkit doctor ({name}) crashed:\n{proc.stderr}")
+    return times
+
+
+def report(times: list[float], cmd: list[str], summary: str,
+           baseline: tuple[str, list[float]] | None = None) -> str:
     """The Markdown written to ``bench/results/doctor.md``."""
     median = statistics.median(times)
+    compared = []
+    if baseline is not None:
+        src, base_times = baseline
+        base_median = statistics.median(base_times)
+        compared = [
+            (f"- baseline `{src}` interleaved run by run: median {base_median * 1000:.0f} ms, "
+             f"min {min(base_times) * 1000:.0f} ms; this tree / baseline = "
+             f"{median / base_median:.2f}"),
+        ]
     tools = {t: (shutil.which(t) or "-") for t in ("uv", "mise", "git")}
     return "\n".join([
         "# devkit doctor benchmark",
@@ -78,6 +113,7 @@ def report(times: list[float], cmd: list[str], summary: str) -> str:
         (f"- median **{median * 1000:.0f} ms** (target < 500 ms: "
         f"{'met' if median < 0.5 else 'NOT met'})"),
         f"- min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms, runs {len(times)}",
+        *compared,
         f"- doctor summary: {summary}",
         (f"- machine: {platform.platform()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work slows it)"),
@@ -92,6 +128,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--write", type=Path, help="write the Markdown report here")
+    parser.add_argument("--baseline", type=Path, help="another source tree to time alongside")
     args = parser.parse_args()
     cmd = devkit_cmd()
     with tempfile.TemporaryDirectory(prefix="devkit-bench-") as tmp:
@@ -102,11 +139,23 @@ def main() -> int:
                              env=env, capture_output=True, text=True, check=False)
         if new.returncode != 0:
             raise SystemExit(f"devkit new failed:\n{new.stdout}\n{new.stderr}")
-        subprocess.run(["uv", "add", "-q", "tinyshared"], cwd=ws, env=env, check=True)
-        times = time_runs([*cmd, "doctor"], cwd=ws, env=env, runs=args.runs)
+        # as in a shell where the workspace environment is loaded: the store's cache
+        home = Path(env["DEVKIT_HOME"])
+        store_env = {**env, "UV_CACHE_DIR": str(home / "uv" / "cache"),
+                     "UV_PYTHON_INSTALL_DIR": str(home / "uv" / "python")}
+        subprocess.run(["uv", "add", "-q", "tinyshared"], cwd=ws, env=store_env, check=True)
+        baseline = None
+        if args.baseline:
+            pair = time_pair({"this": [*cmd, "doctor"],
+                              "base": [sys.executable, "-m", "devkit", "doctor"]},
+                             {"this": env, "base": {**env, "PYTHONPATH": str(args.baseline)}},
+                             cwd=ws, runs=args.runs)
+            times, baseline = pair["this"], (str(args.baseline), pair["base"])
+        else:
+            times = time_runs([*cmd, "doctor"], cwd=ws, env=env, runs=args.runs)
         last = subprocess.run([*cmd, "doctor"], cwd=ws, env=env, capture_output=True, text=True,
                               check=False).stdout.strip().splitlines()[-1]
-    text = report(times, cmd, last)
+    text = report(times, cmd, last, baseline)
     print(text)
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)

@@ -286,6 +286,15 @@ def test_direnv_hook(tmp_path) -> None:
     assert run_one(context(tmp_path, load("linux")), "shell.direnv-hook").status == "skip"
 
 
+def test_direnv_hook_not_needed_with_mise_in_both(tmp_path) -> None:
+    ws = write_workspace(tmp_path / "b", loader="both")
+    mise_only = load("linux").derive(files={"/home/me/.bashrc": 'eval "$(mise activate bash)"\n'})
+    result = run_one(context(ws, mise_only), "shell.direnv-hook")
+    assert result.status == "ok" and result.message.startswith("not needed: the mise hook")
+    neither = load("linux").derive(files={"/home/me/.bashrc": "# nothing\n"})
+    assert run_one(context(ws, neither), "shell.direnv-hook").status == "warn"
+
+
 @pytest.mark.parametrize(("answer", "status", "fix"), [
     ({"returncode": 0, "stdout": "file:/home/me/.gitconfig\ttrue\n"}, "fail",
      "git config --global core.autocrlf input"),

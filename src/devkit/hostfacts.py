@@ -2,7 +2,7 @@
 tool outputs.
 
 Checks ask a :class:`Host`; tests hand them a :class:`RecordedHost` loaded from
-``tests/hosts/<name>.json`` so that WSL2, WSL1 and macOS are exercised on a Linux machine (issue 3).
+``tests/hosts/<name>.json`` so that WSL2, WSL1 and macOS are exercised on a Linux machine.
 Workspace and store files (``.envrc.sh``, the cache directory) are not host facts: checks read those
 directly, since tests create them for real.
 """

@@ -1,20 +1,64 @@
-"""``devkit doctor``'s checks. Importing this package registers them; module order is display order.
+"""``devkit doctor``'s checks.
 
-Public API: :func:`make_context`, :func:`run_checks`, plus :mod:`devkit.checks.base` (``REGISTRY``, ``FIXERS``, ``Context``).
+Every module of this package is imported for its ``@check`` registrations (any order); what the
+user sees, and the ``--json`` document, follow :data:`ORDER` alone. A new check module needs one
+line here: its check id(s) in :data:`ORDER` (a test fails when a registered check is missing).
+
+Public API: :data:`ORDER`, :func:`make_context`, :func:`run_checks`, plus
+:mod:`devkit.checks.base` (``REGISTRY``, ``FIXERS``, ``Context``).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
-# Imported for their @check registrations; this order is the display order.
-from devkit.checks import macos, platform, project, shell, tools, workspace, wsl  # noqa: F401
-from devkit.checks import store as _store_checks  # noqa: F401
+from devkit.checks import platform
 from devkit.checks.base import FIXERS, REGISTRY, Context, Result, find_workspace, run_checks
 from devkit.hostfacts import Host
 from devkit.store import Store
 
-__all__ = ["FIXERS", "REGISTRY", "Context", "Result", "make_context", "run_checks"]
+__all__ = ["FIXERS", "ORDER", "REGISTRY", "Context", "Result", "make_context", "run_checks"]
+
+#: Display (and ``--json``) order of every check id: machine first, then the workspace, the store
+#: and the platform-specific checks.
+ORDER: tuple[str, ...] = (
+    "platform",
+    "tools.uv",
+    "tools.mise",
+    "tools.git",
+    "tools.direnv",
+    "shell.mise-active",
+    "shell.mise-rc",
+    "shell.direnv-hook",
+    "git.autocrlf",
+    "workspace.git",
+    "workspace.envrc-lf",
+    "workspace.gitattributes",
+    "workspace.mise-trusted",
+    "workspace.mise-env",
+    "workspace.direnv-allowed",
+    "workspace.direnv-env",
+    "workspace.python",
+    "workspace.venv",
+    "workspace.venv-current",
+    "workspace.lock",
+    "workspace.registered",
+    "store.cache-dir",
+    "store.links",
+    "store.venv-linked",
+    "store.permissions",
+    "store.disk",
+    "wsl.workspace-location",
+    "wsl.windows-path",
+    "wsl.vscode",
+    "macos.apfs-clone",
+    "macos.homebrew-python",
+)
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def make_context(path: Path, *, store: Store, host: Host) -> Context:

@@ -1,28 +1,31 @@
-"""Checks as data (STYLE.md practice 7): a registry of :class:`Check`, a :class:`Context` they
-read, and :func:`run_checks`, which runs them concurrently while honouring prerequisites.
+"""Checks as data: a registry of :class:`Check`, a :class:`Context` they read, and
+:func:`run_checks`, which runs them concurrently while honouring prerequisites.
 
 A check is a function ``(Context) -> Outcome`` registered with :func:`check` under a stable id.
 ``requires`` names checks that must be ``ok`` or ``warn`` first; otherwise the check is ``skip``
-with the prerequisite's finding as the reason (issue 3: no mise → "config trusted" is skipped, not
-a second failure). A check that does not apply here (a WSL check on macOS) returns
-:func:`not_applicable`: a ``skip`` that the human output hides unless ``--verbose``.
+with the prerequisite's finding as the reason (no mise → "config trusted" is skipped, not a second
+failure). A check that does not apply here (a WSL check on macOS) says so through ``applies`` (or
+returns :func:`not_applicable`): a ``skip`` that the human output hides unless ``--verbose``.
+Display order is the explicit list :data:`devkit.checks.ORDER`, never import order.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import graphlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from devkit import project_url
 from devkit.hostfacts import DEFAULT_TIMEOUT, Host, RunResult
 from devkit.store import Store
 
 STATUSES = ("ok", "warn", "fail", "skip")
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +65,19 @@ def not_applicable(reason: str) -> Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """A registered check. ``workspace`` checks run only inside a devkit workspace."""
+    """A registered check. ``workspace`` checks run only inside a devkit workspace.
+
+    ``applies`` returns None when the check applies in a context, else the reason it does not
+    (``"not macOS"``); it is asked before prerequisites, so a macOS check is hidden on Linux even
+    when its prerequisite failed.
+    """
 
     id: str
     title: str
     func: Callable[[Context], Outcome]
     requires: tuple[str, ...] = ()
     workspace: bool = False
+    applies: Callable[[Context], str | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,14 +111,18 @@ def prefetch(func: Callable[[Context], object]) -> Callable[[Context], object]:
 
 
 def check(
-    id: str, title: str, *, requires: Sequence[str] = (), workspace: bool = False
+    id: str, title: str, *, requires: Sequence[str] = (), workspace: bool = False,
+    applies: Callable[[Context], str | None] | None = None,
 ) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
-    """Register the decorated function as check ``id``; registration order is display order."""
+    """Register the decorated function as check ``id`` (display order: ``devkit.checks.ORDER``).
+
+    Raises ValueError on a duplicate id.
+    """
 
     def register(func: Callable[[Context], Outcome]) -> Callable[[Context], Outcome]:
         if id in REGISTRY:
             raise ValueError(f"duplicate check id {id!r}")
-        REGISTRY[id] = Check(id, title, func, tuple(requires), workspace)
+        REGISTRY[id] = Check(id, title, func, tuple(requires), workspace, applies)
         return func
 
     return register
@@ -128,9 +141,24 @@ def safe_fix(id: str) -> Callable[[Callable[[Context], str]], Callable[[Context]
     return register
 
 
+def only_on(system: str) -> Callable[[Context], str | None]:
+    """An ``applies`` predicate: the check applies only when ``platform.system`` is ``system``."""
+    label = {"macos": "macOS"}.get(system, system)
+
+    def applies(ctx: Context) -> str | None:
+        return None if ctx.platform.get("system") == system else f"not {label}"
+
+    return applies
+
+
+def only_on_wsl(ctx: Context) -> str | None:
+    """An ``applies`` predicate: the check applies only under WSL."""
+    return None if ctx.wsl is not None else "not WSL"
+
+
 @dataclasses.dataclass(frozen=True)
 class Workspace:
-    """A devkit workspace: its root and the answers of ``.copier-answers.yml``."""
+    """A devkit workspace: its root and the answers of ``.copier-answers.yml`` (values as text)."""
 
     path: Path
     answers: Mapping[str, str]
@@ -138,7 +166,7 @@ class Workspace:
     @property
     def loader(self) -> str:
         """``env_loader`` answer: ``mise`` (default), ``direnv`` or ``both``."""
-        return self.answers.get("env_loader", "mise")
+        return self.answers.get("env_loader") or "mise"
 
     @property
     def uses_mise(self) -> bool:
@@ -151,15 +179,22 @@ class Workspace:
         return self.loader in ("direnv", "both")
 
 
-def parse_answers(text: str) -> dict[str, str]:
-    """Top-level ``key: value`` pairs of a copier answers file (flat YAML, quotes stripped)."""
-    answers = {}
-    for line in text.splitlines():
-        if line.startswith((" ", "#", "-")) or ":" not in line:
-            continue
-        key, _, value = line.partition(":")
-        answers[key.strip()] = value.strip().strip("'\"")
-    return answers
+def parse_answers(text: str) -> dict[str, str] | None:
+    """Top-level answers of a copier answers file (YAML, read with ``yaml.safe_load``) as text.
+
+    Scalars become strings (``true`` → ``"True"``, ``3.11`` → ``"3.11"``); nested values are
+    dropped. Returns None when the text is not YAML or not a mapping.
+    """
+    import yaml  # type: ignore[import-untyped]  # lazy: PyYAML costs ~20 ms of start-up
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): str(v) for k, v in data.items()
+            if isinstance(v, (str, int, float, bool)) and not isinstance(k, (list, dict))}
 
 
 def find_workspace(path: Path) -> Workspace | None:
@@ -172,7 +207,7 @@ def find_workspace(path: Path) -> Workspace | None:
         except OSError:
             continue
         answers = parse_answers(text)
-        return Workspace(directory, answers) if "env_loader" in answers else None
+        return Workspace(directory, answers) if answers and "env_loader" in answers else None
     return None
 
 
@@ -187,7 +222,7 @@ class Context:
         self.workspace = workspace
         self.platform: Mapping[str, Any] = platform or {}
         self._lock = threading.Lock()
-        self._runs: dict[tuple[Any, ...], concurrent.futures.Future[RunResult]] = {}
+        self._memo: dict[Hashable, concurrent.futures.Future[Any]] = {}
 
     @property
     def wsl(self) -> int | None:
@@ -201,69 +236,95 @@ class Context:
         env.pop("VIRTUAL_ENV", None)
         return env
 
-    def run(self, *cmd: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            timeout: float = DEFAULT_TIMEOUT) -> RunResult:
-        """``host.run`` memoised on (cmd, cwd): checks sharing a probe run it once, concurrently safe."""
-        key = (cmd, str(cwd), tuple(sorted((env or {}).items())))
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per ``key`` for this context, concurrently safe: other callers wait
+        for the first one's result, and when ``compute`` raises, every caller gets the same
+        exception (nobody is left waiting)."""
         with self._lock:
-            future = self._runs.get(key)
+            future = self._memo.get(key)
             owner = future is None
             if owner:
-                future = self._runs[key] = concurrent.futures.Future()
+                future = self._memo[key] = concurrent.futures.Future()
         assert future is not None
         if owner:
-            future.set_result(self.host.run(cmd, cwd=cwd, env=env, timeout=timeout))
-        return future.result()
+            try:
+                future.set_result(compute())
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+        return cast(T, future.result())
+
+    def run(self, *cmd: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+            timeout: float = DEFAULT_TIMEOUT) -> RunResult:
+        """``host.run`` memoised on (cmd, cwd, env) through :meth:`memo`: checks sharing a probe
+        run it once."""
+        key = ("run", cmd, str(cwd), tuple(sorted((env or {}).items())))
+        return self.memo(key, lambda: self.host.run(cmd, cwd=cwd, env=env, timeout=timeout))
 
 
-def selected(ctx: Context, ids: Sequence[str] | None = None) -> list[Check]:
-    """Registered checks that run in ``ctx`` (workspace checks only in a workspace), in order."""
-    return [c for c in REGISTRY.values()
-            if (ctx.workspace is not None or not c.workspace) and (ids is None or c.id in ids)]
+def selected(ctx: Context, ids: Sequence[str] | None = None,
+             order: Sequence[str] | None = None) -> list[Check]:
+    """Registered checks that run in ``ctx`` (workspace checks only in a workspace), in ``order``
+    (default ``devkit.checks.ORDER``; ids missing from it come last, by id)."""
+    if order is None:
+        from devkit.checks import ORDER  # the package imports this module first
+
+        order = ORDER
+    rank = {check_id: n for n, check_id in enumerate(order)}
+    chosen = [c for c in REGISTRY.values()
+              if (ctx.workspace is not None or not c.workspace) and (ids is None or c.id in ids)]
+    return sorted(chosen, key=lambda c: (rank.get(c.id, len(rank)), c.id))
 
 
-def run_checks(ctx: Context, ids: Sequence[str] | None = None, *, jobs: int = 16) -> list[Result]:
-    """Run the selected checks concurrently; results come back in registration order.
+def run_checks(ctx: Context, ids: Sequence[str] | None = None, *, jobs: int = 16,
+               order: Sequence[str] | None = None) -> list[Result]:
+    """Run the selected checks concurrently; results come back in ``order`` (default
+    ``devkit.checks.ORDER``).
 
-    Prerequisites are submitted before their dependents and the pool is FIFO, so a dependent only
-    ever waits on a check that is already running: no deadlock with ``jobs`` < number of checks.
-    Probes registered with :func:`prefetch` start first (only when all checks run).
+    Checks are submitted in a topological order of their prerequisites (``graphlib``) and the
+    pool is FIFO, so a dependent only ever waits on a check that is already running: no deadlock
+    with ``jobs`` < number of checks. Probes registered with :func:`prefetch` start first (only
+    when all checks run). Raises ValueError when prerequisites form a cycle.
     """
-    checks = selected(ctx, ids)
+    checks = selected(ctx, ids, order)
     if not checks:
         return []
     futures: dict[str, concurrent.futures.Future[Result]] = {}
+    submit_order = dependency_order(checks)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         if ids is None:
             for probe in PREFETCH:
                 pool.submit(probe, ctx)  # results are memoised in ctx; errors resurface in checks
-        for item in _dependency_order(checks):
+        for item in submit_order:
             deps = [futures[r] for r in item.requires if r in futures]
             futures[item.id] = pool.submit(_run_one, ctx, item, deps)
     return [futures[c.id].result() for c in checks]
 
 
-def _dependency_order(checks: Sequence[Check]) -> list[Check]:
-    """``checks`` with every prerequisite before its dependents (else registration order)."""
+def dependency_order(checks: Sequence[Check]) -> list[Check]:
+    """``checks`` with every prerequisite before its dependents (``graphlib.TopologicalSorter``;
+    ties keep the order of ``checks``). Raises ValueError when prerequisites form a cycle."""
     by_id = {c.id: c for c in checks}
-    ordered: dict[str, Check] = {}
-
-    def visit(item: Check, path: tuple[str, ...]) -> None:
-        if item.id in ordered:
-            return
-        if item.id in path:
-            raise ValueError(f"check prerequisites form a cycle: {' -> '.join(path)}")
-        for dep in item.requires:
-            if dep in by_id:
-                visit(by_id[dep], (*path, item.id))
-        ordered[item.id] = item
-
+    rank = {c.id: n for n, c in enumerate(checks)}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for item in checks:
-        visit(item, ())
-    return list(ordered.values())
+        sorter.add(item.id, *(d for d in item.requires if d in by_id))
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        raise ValueError(f"check prerequisites form a cycle: {' -> '.join(exc.args[1])}") from exc
+    ordered: list[Check] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        ordered.extend(by_id[r] for r in ready)
+        sorter.done(*ready)
+    return ordered
 
 
 def _run_one(ctx: Context, item: Check, deps: list[concurrent.futures.Future[Result]]) -> Result:
+    reason = item.applies(ctx) if item.applies is not None else None
+    if reason is not None:
+        return Result(item.id, item.title, "skip", reason, None, False)
     for dep in deps:
         done = dep.result()
         if done.status in ("fail", "skip"):

@@ -1,6 +1,6 @@
 """macOS checks: the cache volume can clone (APFS); a Homebrew Python as base interpreter.
 
-Sources: ../shared/notes/platforms.md §2; clonefile(2) works within one APFS volume
+Sources: clonefile(2) works within one APFS volume
 (rclone/rclone#7534); Homebrew Python is externally managed and moves on ``brew upgrade``
 (https://docs.brew.sh/Homebrew-and-Python, astral-sh/uv#1640).
 """
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import shlex
 
-from devkit.checks.base import Context, Outcome, check, not_applicable, ok, warn
+from devkit.checks.base import Context, Outcome, check, ok, only_on, warn
 from devkit.checks.project import read_pyvenv_cfg
 
 HOMEBREW_PREFIXES = ("/opt/homebrew/", "/usr/local/Cellar/", "/usr/local/opt/")
 
 
-@check("macos.apfs-clone", "cache volume supports clones (APFS)", requires=("store.cache-dir",))
+@check("macos.apfs-clone", "cache volume supports clones (APFS)", requires=("store.cache-dir",),
+       applies=only_on("macos"))
 def apfs_clone(ctx: Context) -> Outcome:
     """uv's default link mode on macOS is ``clone``; only APFS can clone."""
-    if ctx.platform.get("system") != "macos":
-        return not_applicable("not macOS")
     mount = ctx.host.mount_of(ctx.store.uv_cache_dir)
     if mount is None:
         return warn("cannot tell the cache's filesystem (`/sbin/mount` gave nothing)", None)
@@ -30,11 +29,9 @@ def apfs_clone(ctx: Context) -> Outcome:
 
 
 @check("macos.homebrew-python", "base interpreter is not Homebrew's",
-       requires=("workspace.venv",), workspace=True)
+       requires=("workspace.venv",), workspace=True, applies=only_on("macos"))
 def homebrew_python(ctx: Context) -> Outcome:
     """``pyvenv.cfg`` ``home`` under Homebrew: the venv breaks on ``brew upgrade``."""
-    if ctx.platform.get("system") != "macos":
-        return not_applicable("not macOS")
     assert ctx.workspace is not None
     cfg = read_pyvenv_cfg(ctx.workspace.path / ".venv") or {}
     home = cfg.get("home", "")

@@ -1,7 +1,7 @@
 """The platform: OS, distribution, WSL1 vs WSL2, macOS version, login shell.
 
-Detection recipes: ../shared/notes/platforms.md §1 (WSL: microsoft/WSL#423, #4555; WSL1 kernels
-end in ``-Microsoft``, WSL2 ones contain ``microsoft-standard``) and §2 (macOS).
+Detection recipes (WSL: microsoft/WSL#423, #4555; WSL1 kernels
+end in ``-Microsoft``, WSL2 ones contain ``microsoft-standard``; macOS: ``sw_vers``).
 """
 
 from __future__ import annotations

@@ -1,14 +1,33 @@
-"""Project checks: ``.venv`` matches the pinned Python, ``uv lock --check`` passes, the workspace is
-registered."""
+"""Project checks: the pinned Python is available, ``.venv`` matches it and ``uv.lock``, the lock is
+up to date, the workspace is registered.
+
+uv runs only offline and without building (``--offline --no-build``), and not at all when it would
+run code from the workspace anyway: ``--no-build`` does not stop uv from calling the project's own
+build backend when its metadata is dynamic (verified with uv 0.13.9 and an in-tree backend), and a
+path in ``.python-version`` is an interpreter uv executes. :func:`uv_blocker` says when.
+"""
 
 from __future__ import annotations
 
+import re
 import shlex
+import tomllib
 from pathlib import Path
 
-from devkit.checks.base import Context, Outcome, check, fail, ok, prefetch, safe_fix, warn
+from devkit.checks.base import Context, Outcome, check, fail, ok, prefetch, safe_fix, skip, warn
 from devkit.errors import DevkitError
 from devkit.hostfacts import RunResult
+
+#: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
+#: (``3.11``, ``3.11.7``, ``cpython-3.11``, ``cpython@3.12``, ``pypy3.10``, ``3.13t``). Anything
+#: else (a path, a name) could make uv execute a file from the workspace.
+_REQUEST = re.compile(r"(?:(?:cpython|pypy|graalpy)[-@]?|python)?\d+(?:\.\d+){0,2}(?:[abrc]+\d+)?t?",
+                      re.IGNORECASE)
+#: ``[project] dynamic`` fields uv does not need a build for (it resolves with name, version,
+#: dependencies, optional-dependencies and requires-python).
+_STATIC_ENOUGH = {"version", "readme", "description", "license", "license-files", "authors",
+                  "maintainers", "keywords", "classifiers", "urls", "scripts", "gui-scripts",
+                  "entry-points", "import-names", "import-namespaces"}
 
 
 def _ws(ctx: Context) -> Path:
@@ -27,23 +46,144 @@ def read_pyvenv_cfg(venv: Path) -> dict[str, str] | None:
 
 
 def pinned_python(ctx: Context) -> str | None:
-    """The workspace's Python: first line of ``.python-version``, else the ``python_version``
-    answer (``3.11``), or None."""
+    """The workspace's Python: first line of ``.python-version`` (undecodable bytes replaced),
+    else the ``python_version`` answer (``3.11``), or None."""
     try:
-        line = (_ws(ctx) / ".python-version").read_text(encoding="utf-8").strip().splitlines()
-        if line and line[0].strip():
-            return line[0].strip()
+        raw = (_ws(ctx) / ".python-version").read_bytes()
     except OSError:
-        pass
+        raw = b""
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line
     assert ctx.workspace is not None
     return ctx.workspace.answers.get("python_version") or None
 
 
+def is_version_request(pinned: str) -> bool:
+    """True when ``pinned`` is a plain version request uv can take without running a file."""
+    return _REQUEST.fullmatch(pinned) is not None
+
+
 def version_matches(pinned: str, actual: str) -> bool:
     """``3.11`` matches ``3.11.7``; ``3.11.7`` matches only itself (``cpython-`` prefix ignored)."""
-    want = pinned.removeprefix("cpython-").removeprefix("python").split(".")
+    want = re.sub(r"^(cpython[-@]?|python)", "", pinned.lower()).rstrip("t").split(".")
     have = actual.split(".")
     return have[: len(want)] == want
+
+
+def _needs_build(project: Path, *, root: bool) -> str | None:
+    """Why uv would have to run ``project``'s build backend to learn its metadata, or None."""
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{project} has no pyproject.toml (setup.py metadata needs a build)"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return f"cannot read {project / 'pyproject.toml'}: {exc}"
+    table = data.get("project")
+    if not isinstance(table, dict):
+        return f"{project / 'pyproject.toml'} has no [project] table"
+    dynamic = table.get("dynamic") or []
+    allowed = _STATIC_ENOUGH if root else _STATIC_ENOUGH - {"version"}
+    fields = sorted(str(f) for f in dynamic if str(f) not in allowed) if isinstance(dynamic, list) \
+        else ["?"]
+    if fields:
+        backend = data.get("build-system", {}).get("backend-path")
+        where = " by an in-tree build backend" if backend else ""
+        return f"{project.name} declares {', '.join(fields)} dynamic (computed{where})"
+    return None
+
+
+def local_sources(workspace: Path) -> list[Path]:
+    """Directories of the local (editable / directory) packages ``uv.lock`` names, besides the
+    workspace itself; empty when there is no readable lock."""
+    try:
+        lock = tomllib.loads((workspace / "uv.lock").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    found = []
+    for package in lock.get("package", []):
+        source = package.get("source", {}) if isinstance(package, dict) else {}
+        for kind in ("editable", "directory"):
+            rel = source.get(kind) if isinstance(source, dict) else None
+            if isinstance(rel, str) and rel != ".":
+                found.append((workspace / rel).resolve())
+    return found
+
+
+def uv_blocker(ctx: Context) -> str | None:
+    """Why uv must not run in the workspace (it would execute workspace code), or None (memoised).
+
+    Reasons: ``.python-version`` is not a plain version request (a path there is an interpreter
+    uv runs); ``.venv/bin/python`` resolves inside the workspace (uv queries it); the project or a
+    local package in ``uv.lock`` has dynamic metadata uv can only get by building.
+    """
+    return ctx.memo(("uv-blocker", str(_ws(ctx))), lambda: _uv_blocker(ctx))
+
+
+def _uv_blocker(ctx: Context) -> str | None:
+    ws = _ws(ctx)
+    pinned = pinned_python(ctx)
+    if pinned is not None and not is_version_request(pinned):
+        return f".python-version holds {pinned!r}, not a Python version"
+    python = ws / ".venv" / "bin" / "python"
+    if python.is_symlink() or python.exists():
+        try:
+            if python.resolve().is_relative_to(ws.resolve()):
+                return f"{python} is not a link to an interpreter outside the workspace"
+        except (OSError, RuntimeError):
+            return f"cannot resolve {python}"
+    for project, root in ((ws, True), *((p, False) for p in local_sources(ws))):
+        reason = _needs_build(project, root=root)
+        if reason:
+            return reason
+    return None
+
+
+def _blocked(ctx: Context, reason: str) -> Outcome:
+    return skip(f"cannot check without building or running workspace code: {reason}")
+
+
+# -- the pinned Python --------------------------------------------------------------------------
+
+def _find_cwd(ctx: Context) -> Path:
+    """A directory outside the workspace to run ``uv python find`` in (no project, no .venv)."""
+    for candidate in (ctx.store.home, Path(ctx.host.home), Path("/")):
+        if candidate.is_dir():
+            return candidate
+    return Path("/")
+
+
+def python_find(ctx: Context, request: str) -> RunResult:
+    """``uv python find --offline --no-python-downloads --no-project REQUEST`` (memoised), run
+    outside the workspace with the store's variables (so ``UV_PYTHON_INSTALL_DIR`` counts)."""
+    uv = ctx.host.which("uv") or "uv"
+    return ctx.run(uv, "python", "find", "--offline", "--no-python-downloads", "--no-project",
+                   request, cwd=_find_cwd(ctx), env=ctx.tool_env())
+
+
+@check("workspace.python", "pinned Python available to uv", requires=("tools.uv", "store.cache-dir"),
+       workspace=True)
+def python_available(ctx: Context) -> Outcome:
+    """``uv python find`` (offline, no downloads) finds the ``.python-version`` request."""
+    ws = _ws(ctx)
+    pinned = pinned_python(ctx)
+    if pinned is None:
+        return warn("no .python-version: uv picks any Python", f"cd {shlex.quote(str(ws))} && "
+                    "uv python pin 3.11")
+    if not is_version_request(pinned):
+        return fail(f".python-version holds {pinned!r}, not a Python version: devkit does not "
+                    "pass it to uv (a path there is a program uv would run)",
+                    f"cd {shlex.quote(str(ws))} && uv python pin 3.11")
+    result = python_find(ctx, pinned)
+    if result.ok:
+        return ok(f"Python {pinned}: {result.stdout.strip()}")
+    if result.error:
+        return warn(f"cannot run `uv python find`: {result.error}", None)
+    request = re.sub(r"^(cpython[-@]?|python)", "", pinned, flags=re.IGNORECASE)
+    return fail(f"uv finds no Python {pinned} (offline, installs under "
+                f"{ctx.store.python_install_dir}): {result.last_line()}",
+                f"uv python install {request}")
 
 
 @check("workspace.venv", ".venv matches the pinned Python", workspace=True)
@@ -62,42 +202,100 @@ def venv_check(ctx: Context) -> Outcome:
     if not python.exists():  # follows the symlink: a removed base interpreter breaks it
         return fail(f"{python} is missing or points at a removed interpreter", resync)
     pinned = pinned_python(ctx)
+    if pinned and not is_version_request(pinned):
+        pinned = None
     if pinned and actual and not version_matches(pinned, actual):
         return fail(f".venv runs Python {actual}, the workspace pins {pinned}", resync)
     return ok(f".venv runs Python {actual or '?'}" + (f" (pinned {pinned})" if pinned else ""))
 
 
+#: Seconds uv may wait for a lock on the cache or the venv held by another uv (``UV_LOCK_TIMEOUT``,
+#: uv 0.9.4+): the doctor reports rather than waits.
+UV_LOCK_TIMEOUT = "10"
+
+
+def sync_check(ctx: Context) -> tuple[bool, list[str]]:
+    """:func:`devkit.uv.sync_check` for the workspace (memoised; raises its errors)."""
+    from devkit import uv
+
+    ws = _ws(ctx)
+    env = ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT)
+    return ctx.memo(("sync-check", str(ws)), lambda: uv.sync_check(ws, env=env))
+
+
+@check("workspace.venv-current", ".venv matches uv.lock",
+       requires=("tools.uv", "workspace.venv", "workspace.lock"), workspace=True)
+def venv_current(ctx: Context) -> Outcome:
+    """``uv sync --check --locked --offline --no-build``: after ``devkit align`` or a ``git pull``
+    that changed ``uv.lock``, ``.venv`` still holds the old versions until the next sync."""
+    ws = _ws(ctx)
+    blocker = uv_blocker(ctx)
+    if blocker:
+        return _blocked(ctx, blocker)
+    try:
+        current, changes = sync_check(ctx)
+    except DevkitError as exc:
+        return warn(f"cannot compare .venv with uv.lock: {exc}", f"devkit sync {shlex.quote(str(ws))}")
+    if current:
+        return ok(".venv holds exactly what uv.lock pins")
+    shown = ", ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "")
+    return warn(f".venv differs from uv.lock ({shown or 'uv: the environment is outdated'})",
+                f"devkit sync {shlex.quote(str(ws))}")
+
+
 def lock_check_run(ctx: Context) -> RunResult:
-    """``uv lock --check --offline`` in the workspace, with the store's variables (memoised)."""
+    """``uv lock --check --offline --no-build`` in the workspace, with the store's variables
+    (memoised)."""
     ws = _ws(ctx)
     uv = ctx.host.which("uv") or "uv"
-    return ctx.run(uv, "lock", "--check", "--offline", cwd=ws, env=ctx.tool_env())
+    return ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws,
+                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT))
 
 
 @prefetch
-def _start_lock_check(ctx: Context) -> None:
+def _start_uv(ctx: Context) -> None:
     # Not without the cache directory: uv would create it, under the "uv cache directory" check.
-    if ctx.workspace is not None and (ctx.workspace.path / "uv.lock").is_file() \
-            and ctx.store.uv_cache_dir.is_dir() and ctx.host.which("uv"):
-        lock_check_run(ctx)
+    if ctx.workspace is None or not (ctx.workspace.path / "uv.lock").is_file() \
+            or not ctx.store.uv_cache_dir.is_dir() or not ctx.host.which("uv") or uv_blocker(ctx):
+        return
+    lock_check_run(ctx)
+    if (ctx.workspace.path / ".venv" / "pyvenv.cfg").is_file():
+        try:
+            sync_check(ctx)
+        except DevkitError:
+            pass  # reported by the check
+
+
+@prefetch
+def _start_python_find(ctx: Context) -> None:
+    if ctx.workspace is None or not ctx.host.which("uv") or not ctx.store.uv_cache_dir.is_dir():
+        return  # uv would create the cache directory, under the "uv cache directory" check
+    pinned = pinned_python(ctx)
+    if pinned and is_version_request(pinned):
+        python_find(ctx, pinned)
 
 
 @check("workspace.lock", "uv.lock is up to date", requires=("tools.uv", "store.cache-dir"),
        workspace=True)
 def lock_check(ctx: Context) -> Outcome:
-    """``uv lock --check --offline`` (``--offline``: never wait on the network; notes/uv.md §6)."""
+    """``uv lock --check --offline --no-build``; not run when uv would build or run workspace
+    code anyway (see :func:`uv_blocker`)."""
     ws = _ws(ctx)
     cd = f"cd {shlex.quote(str(ws))} && "
     if not (ws / "uv.lock").is_file():
         return fail("uv.lock is missing", cd + "uv lock")
+    blocker = uv_blocker(ctx)
+    if blocker:
+        return _blocked(ctx, blocker)
     result = lock_check_run(ctx)
     if result.ok:
         return ok("uv.lock matches pyproject.toml")
     text = (result.stderr + result.stdout).lower()
     if "needs to be updated" in text:
         return fail("uv.lock does not match pyproject.toml", cd + "uv lock")
-    if result.error or "offline" in text or "network" in text:
-        return warn(f"cannot check uv.lock offline: {result.last_line()}", cd + "uv lock --check")
+    if result.error or "offline" in text or "network" in text or "--no-build" in text:
+        return warn(f"cannot check uv.lock offline without building: {result.last_line()}",
+                    cd + "uv lock --check")
     return fail(f"`uv lock --check` failed: {result.last_line()}", cd + "uv lock")
 
 

@@ -1,7 +1,8 @@
 """Shell integration: mise active in this shell and in the rc files; the direnv hook.
 
-Recipes: ../shared/notes/mise-direnv.md §11. ``MISE_SHELL`` is exported by ``mise activate`` only
-(``__MISE_DIFF`` also appears under ``mise exec``, so it is not used).
+``MISE_SHELL`` is exported by ``mise activate`` only (``__MISE_DIFF`` also appears under
+``mise exec``, so it is not used). In a ``both`` workspace ``.mise.toml`` sources ``.envrc.sh``
+itself, so the mise hook alone loads it and a missing direnv hook is no problem.
 """
 
 from __future__ import annotations
@@ -97,5 +98,13 @@ def mise_rc(ctx: Context) -> Outcome:
 
 @check("shell.direnv-hook", "direnv hook in shell startup files", requires=("tools.direnv",))
 def direnv_hook(ctx: Context) -> Outcome:
-    """A ``direnv hook`` line in the login shell's rc file, when the workspace uses direnv."""
+    """A ``direnv hook`` line in the login shell's rc file, when the workspace uses direnv (in a
+    ``both`` workspace a mise hook for the login shell is enough)."""
+    ws = ctx.workspace
+    shell = ctx.platform.get("shell")
+    if ws is not None and ws.uses_mise and not hooked_files(ctx, _DIRENV_LINE).get(str(shell)):
+        mise_files = hooked_files(ctx, _MISE_LINE).get(str(shell))
+        if mise_files:
+            return ok(f"not needed: the mise hook ({', '.join(_tilde(ctx, p) for p in mise_files)})"
+                      " loads .envrc.sh through .mise.toml in this workspace")
     return _hook_outcome(ctx, "direnv", _DIRENV_LINE)

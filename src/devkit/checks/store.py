@@ -1,9 +1,11 @@
-"""Store checks: the uv cache exists and is writable, links from it reach the workspace, it is not
-group/world-writable, and its filesystem has room.
+"""Store checks: the uv cache exists and is writable, links from it reach the workspace, ``.venv``
+really is made of the cache's files, the store is yours and not group/world-writable, and its
+filesystem has room.
 
-Link facts: ../shared/notes/uv.md §2-3. uv tries clone → hardlink → copy (crates/uv-fs/src/link.rs,
-astral-sh/uv#18104); across filesystems it copies and warns "Failed to hardlink files"
-(astral-sh/uv#15875).
+Link facts: uv tries clone → hardlink → copy (uv docs, concepts/cache "link mode";
+crates/uv-fs/src/link.rs, astral-sh/uv#18104); across filesystems it copies and warns "Failed to
+hardlink files" (astral-sh/uv#15875). On ext4 a hard-linked venv file is the cache's inode
+(``st_ino``/``st_dev`` equal); a clone on btrfs/XFS/APFS is a new inode sharing extents.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import itertools
 import os
 import shlex
 import stat
@@ -156,17 +159,187 @@ def links(ctx: Context) -> Outcome:
                 "filesystem such as ext4, btrfs or APFS")
 
 
-@check("store.permissions", "uv cache permissions", requires=("store.cache-dir",))
+def store_paths(ctx: Context) -> list[Path]:
+    """What must be yours and not writable by others: ``DEVKIT_HOME`` and the files directly in it
+    (registry, render proofs), ``uv/``, the cache and its top-level subdirectories, the Python
+    installs and the template repository. Symlinks and missing paths are left out."""
+    store = ctx.store
+    paths: list[Path] = [store.home]
+    with contextlib.suppress(OSError):
+        paths += sorted(p for p in store.home.iterdir() if p.is_file() and not p.is_symlink())
+    paths += [store.home / "uv", store.uv_cache_dir]
+    with contextlib.suppress(OSError):
+        paths += sorted(p for p in store.uv_cache_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    paths += [store.python_install_dir, store.template_repo]
+    seen: list[Path] = []
+    for path in paths:
+        if path not in seen and path.exists() and not path.is_symlink():
+            seen.append(path)
+    return seen
+
+
+def _problems(ctx: Context) -> tuple[list[Path], list[Path], list[Path]]:
+    """(not owned by you, world-writable, group-writable) among :func:`store_paths`."""
+    uid = os.getuid()
+    foreign, world, group = [], [], []
+    for path in store_paths(ctx):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if st.st_uid != uid:
+            foreign.append(path)
+        if st.st_mode & stat.S_IWOTH:
+            world.append(path)
+        elif st.st_mode & stat.S_IWGRP:
+            group.append(path)
+    return foreign, world, group
+
+
+def _names(paths: list[Path]) -> str:
+    return " ".join(_q(p) for p in paths)
+
+
+@check("store.permissions", "store permissions")
 def permissions(ctx: Context) -> Outcome:
-    """Nobody else may write the cache: a planted wheel would run in every workspace."""
-    path = ctx.store.uv_cache_dir
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fix = f"chmod go-w {_q(path)}"
-    if mode & stat.S_IWOTH:
-        return fail(f"{path} is world-writable (mode {mode:04o})", fix)
-    if mode & stat.S_IWGRP:
-        return warn(f"{path} is group-writable (mode {mode:04o})", fix)
-    return ok(f"mode {mode:04o}, writable only by you")
+    """Nobody else may write the store: a planted wheel in the cache runs in every workspace, a
+    forged render proof gets a config trusted. Owner and mode of ``DEVKIT_HOME``, its files, the
+    cache and its top-level subdirectories, the Python installs and the template repository."""
+    if not ctx.store.home.exists():
+        return ok(f"{ctx.store.home} does not exist yet (devkit creates it private)")
+    foreign, world, group = _problems(ctx)
+    writable = world + group
+    fixes = []
+    if foreign:
+        fixes.append(f"sudo chown \"$(id -un)\" {_names(foreign)}")
+    if writable:
+        fixes.append(f"chmod go-w {_names(writable)}")
+    fix = " && ".join(fixes) or None
+    parts = []
+    if foreign:
+        parts.append(f"not owned by you: {', '.join(map(str, foreign))}")
+    if world:
+        parts.append(f"world-writable: {', '.join(map(str, world))}")
+    if group:
+        parts.append(f"group-writable: {', '.join(map(str, group))}")
+    if foreign or world:
+        return fail("; ".join(parts), fix)
+    if group:
+        return warn("; ".join(parts), fix)
+    count = len(store_paths(ctx))
+    return ok(f"{ctx.store.home} and {count - 1} paths in it are yours, writable only by you")
+
+
+@safe_fix("store.permissions")
+def fix_permissions(ctx: Context) -> str:
+    """``chmod go-w`` the group/world-writable store paths you own (never chown: that needs root)."""
+    _, world, group = _problems(ctx)
+    uid = os.getuid()
+    done = []
+    for path in world + group:
+        st = path.lstat()
+        if st.st_uid == uid:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+            done.append(path)
+    if not done:
+        return "nothing to change"
+    return f"ran `chmod go-w {_names(done)}`"
+
+
+# -- .venv made of the cache's files ---------------------------------------------------------
+
+SAMPLE_SIZE = 4  # venv files compared with the cache; a sample is enough to tell the source
+
+
+def sample_site_packages(venv: Path, limit: int = SAMPLE_SIZE) -> list[Path]:
+    """Up to ``limit`` non-empty files installed from wheels in ``venv``'s site-packages, from
+    distinct top-level entries (no ``.pth``, ``__pycache__``, ``*.dist-info`` or uv's own
+    ``_virtualenv`` files, which uv writes rather than links)."""
+    sample: list[Path] = []
+    for site in sorted(venv.glob("lib/python*/site-packages")):
+        try:
+            entries = sorted(site.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(("_virtualenv", "__pycache__")) or name.endswith(
+                    (".pth", ".dist-info", ".egg-link", ".data")):
+                continue
+            candidates = [entry] if entry.is_file() else itertools.islice(entry.rglob("*.py"), 20)
+            for file in candidates:
+                if file.is_file() and not file.is_symlink() and file.stat().st_size > 0 \
+                        and "__pycache__" not in file.parts:
+                    sample.append(file)
+                    break
+            if len(sample) >= limit:
+                return sample
+    return sample
+
+
+def cache_twin(cache: Path, site: Path, file: Path) -> Path | None:
+    """The file of an unpacked wheel in ``cache`` (``archive-v*/<id>/<path in site-packages>``)
+    that is the same inode as ``file``, or None."""
+    rel = file.relative_to(site)
+    st = file.stat()
+    for archive in cache.glob("archive-v*"):
+        try:
+            ids = os.listdir(archive)
+        except OSError:
+            continue
+        for entry in ids:
+            twin = archive / entry / rel
+            try:
+                tst = twin.stat()
+            except OSError:
+                continue
+            if (tst.st_ino, tst.st_dev) == (st.st_ino, st.st_dev):
+                return twin
+    return None
+
+
+def _site_of(venv: Path, file: Path) -> Path:
+    for site in venv.glob("lib/python*/site-packages"):
+        if file.is_relative_to(site):
+            return site
+    raise ValueError(f"{file} is not in a site-packages of {venv}")
+
+
+@check("store.venv-linked", ".venv is made of the cache's files",
+       requires=("workspace.venv", "store.links"), workspace=True)
+def venv_linked(ctx: Context) -> Outcome:
+    """Sampled site-packages files of ``.venv`` are the cache's own inodes. A venv built from
+    another cache (``uv sync`` in a shell without the workspace environment uses ``~/.cache/uv``)
+    shares nothing with the store. On copy-on-write filesystems uv clones (new inodes): then the
+    link probe decides, and the message says so."""
+    assert ctx.workspace is not None
+    ws = ctx.workspace.path
+    venv = ws / ".venv"
+    cache = ctx.store.uv_cache_dir
+    sample = sample_site_packages(venv)
+    if not sample:
+        return ok(".venv has no installed packages yet: nothing to compare with the cache")
+    shared = [f for f in sample if cache_twin(cache, _site_of(venv, f), f) is not None]
+    fix = (f"devkit sync {_q(ws)}\n(or: cd {_q(ws)} && rm -rf .venv && "
+           f"UV_CACHE_DIR={_q(cache)} uv sync, or plain `uv sync` in a shell where the workspace "
+           "environment is loaded)")
+    if len(shared) == len(sample):
+        return ok(f"{len(shared)} of {len(sample)} sampled .venv files are the cache's own "
+                  "(hard links)")
+    if not shared and all(f.stat().st_nlink == 1 for f in sample):
+        try:
+            probe = probe_links(cache, venv)
+        except OSError as exc:
+            return warn(f"cannot probe links: {exc.strerror or exc}", None)
+        if probe.clone == "ok":
+            return ok("no sampled .venv file is a hard link, and this filesystem clones "
+                      "(copy-on-write): sharing with the cache shows only in `df`; the link "
+                      "probe says uv clones from the cache here")
+    if shared:
+        return warn(f"only {len(shared)} of {len(sample)} sampled .venv files are the cache's "
+                    f"own: part of .venv was installed from another cache than {cache}", fix)
+    return fail(f"0 of {len(sample)} sampled .venv files share an inode with the cache {cache}: "
+                ".venv was built from another cache (e.g. ~/.cache/uv) or copied", fix)
 
 
 @check("store.disk", "free disk space for the cache", requires=("store.cache-dir",))

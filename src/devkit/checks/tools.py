@@ -9,9 +9,9 @@ from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok
 
 # The oldest versions devkit supports, in one place. Why these floors:
 # - uv 0.9: devkit itself depends on uv>=0.9 (pyproject.toml); the lock/cache behaviour devkit relies
-#   on (exclusive cache lock for prune, 0.8.19; UV_LOCK_TIMEOUT, 0.9.4) is there (notes/uv.md §4).
+#   on (exclusive cache lock for prune, 0.8.19; UV_LOCK_TIMEOUT, 0.9.4) is there (uv changelog).
 # - mise 2025.1: the template's `[env] _.source` + `_.python.venv = {create = true}` with uv and
-#   `mise trust --show`, as described in notes/mise-direnv.md; older releases are untested.
+#   its trusted-configs state directory; older releases are untested.
 # - git 2.30: `git init -b main` needs 2.28; 2.30 is the oldest in the supported distributions.
 # - direnv 2.30: `source_env` and the `direnv status` "Found RC allowed" line devkit parses.
 MIN_VERSIONS: dict[str, tuple[int, ...]] = {

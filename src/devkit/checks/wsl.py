@@ -1,6 +1,6 @@
 """WSL checks: the workspace on a Windows drive, ``appendWindowsPath``, VS Code Remote.
 
-Sources: ../shared/notes/platforms.md §1; https://learn.microsoft.com/en-us/windows/wsl/filesystems
+Sources: https://learn.microsoft.com/en-us/windows/wsl/filesystems
 (keep project files on the Linux filesystem), https://learn.microsoft.com/en-us/windows/wsl/wsl-config
 (``[automount] root``, ``[interop] appendWindowsPath``), microsoft/WSL#4197 (9p is slow).
 """
@@ -11,7 +11,7 @@ import configparser
 import re
 import shlex
 
-from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, warn
+from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, only_on_wsl, warn
 
 
 def wsl_conf(ctx: Context) -> configparser.ConfigParser:
@@ -42,11 +42,10 @@ def windows_drive(ctx: Context, path: str) -> str | None:
     return f"{found.group(1).upper()}:" if found else None
 
 
-@check("wsl.workspace-location", "workspace on the Linux filesystem", workspace=True)
+@check("wsl.workspace-location", "workspace on the Linux filesystem", workspace=True,
+       applies=only_on_wsl)
 def workspace_location(ctx: Context) -> Outcome:
     """A workspace under ``/mnt/<drive>`` (9p/drvfs) is slow and cannot link to the cache."""
-    if ctx.wsl is None:
-        return not_applicable("not WSL")
     assert ctx.workspace is not None
     ws = str(ctx.workspace.path)
     drive = windows_drive(ctx, ws)
@@ -61,11 +60,9 @@ def workspace_location(ctx: Context) -> Outcome:
                    f"devkit projects remove {shlex.quote(ws)} && devkit projects add ~/{shlex.quote(name)}")
 
 
-@check("wsl.windows-path", "Windows PATH not appended (appendWindowsPath)")
+@check("wsl.windows-path", "Windows PATH not appended (appendWindowsPath)", applies=only_on_wsl)
 def windows_path(ctx: Context) -> Outcome:
     """``[interop] appendWindowsPath`` (default true) adds every Windows PATH entry under /mnt/."""
-    if ctx.wsl is None:
-        return not_applicable("not WSL")
     try:
         conf = wsl_conf(ctx)
         append = conf.getboolean("interop", "appendWindowsPath", fallback=True)
@@ -92,11 +89,9 @@ def vscode_remote(ctx: Context) -> bool:
             or bool(env.get("VSCODE_IPC_HOOK_CLI")))
 
 
-@check("wsl.vscode", "VS Code uses .venv/bin/python", workspace=True)
+@check("wsl.vscode", "VS Code uses .venv/bin/python", workspace=True, applies=only_on_wsl)
 def vscode(ctx: Context) -> Outcome:
     """VS Code Remote-WSL runs no shell startup files: mise/direnv hooks never run for it."""
-    if ctx.wsl is None:
-        return not_applicable("not WSL")
     if not vscode_remote(ctx):
         return not_applicable("VS Code Remote is not in use")
     assert ctx.workspace is not None

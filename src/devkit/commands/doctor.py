@@ -1,6 +1,6 @@
 """``devkit doctor [PATH] [--json] [--verbose] [--fix]``: check the machine and the workspace.
 
-Checks live in :mod:`devkit.checks` (issue 3); this module runs them, applies the safe fixes and
+Checks live in :mod:`devkit.checks`; this module runs them, applies the safe fixes and
 renders the results: one line per check with ✓ ! ✗ (flutter doctor's markers, ASCII where the
 terminal cannot print them), the fix indented below, a summary line; or a stable JSON document.
 Exit 0 when no check failed, 1 otherwise.
@@ -8,9 +8,11 @@ Exit 0 when no check failed, 1 otherwise.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -44,13 +46,18 @@ def doctor(
     stream = out or sys.stdout
     target = _directory(path)
     ctx = make_context(target, store=store, host=host)
-    results = run_checks(ctx)
     applied: list[str] = []
     if fix:
-        applied = apply_fixes(ctx, results)
+        # Checked and fixed under the workspace's mutex: concurrent `doctor --fix` runs see each
+        # other's fixes instead of applying them twice.
+        with fix_mutex(store, ctx):
+            results = run_checks(ctx)
+            applied = apply_fixes(ctx, results)
         if applied:  # re-check everything: a fix can unblock the checks that depend on it
             ctx = make_context(target, store=store, host=host)
             results = run_checks(ctx)
+    else:
+        results = run_checks(ctx)
     if as_json:
         json.dump(document(ctx, results, applied if fix else None), stream, indent=2)
         stream.write("\n")
@@ -71,13 +78,37 @@ def _directory(path: Path) -> Path:
     return target
 
 
+FIX_MUTEX_TIMEOUT = 120.0  # seconds to wait for another `doctor --fix` on the same workspace
+
+
+@contextlib.contextmanager
+def fix_mutex(store: Store, ctx: Context) -> Iterator[None]:
+    """Hold ``Store.mutex("fix-<sha256 of the workspace path>")`` (``fix-machine`` outside a
+    workspace). Raises DevkitError when another ``doctor --fix`` holds it for 120 s."""
+    import filelock
+
+    where = str(ctx.workspace.path) if ctx.workspace else "machine"
+    name = "fix-" + hashlib.sha256(where.encode()).hexdigest()[:16] if ctx.workspace else "fix-machine"
+    try:
+        with store.mutex(name, timeout=FIX_MUTEX_TIMEOUT):
+            yield
+    except filelock.Timeout as exc:
+        raise DevkitError(f"another `devkit doctor --fix` is still fixing {where}: try again "
+                          "when it is done") from exc
+
+
 def apply_fixes(ctx: Context, results: Sequence[Result]) -> list[str]:
-    """Run the safe fix of every failed or warned check that has one; one line per attempt."""
+    """Run the safe fix of every failed or warned check that has one; one line per attempt.
+
+    A fixer shared by several checks (trust) runs once. The caller holds :func:`fix_mutex`.
+    """
     done = []
+    ran: set[object] = set()
     for result in results:
         fixer = FIXERS.get(result.id)
-        if fixer is None or result.status not in ("fail", "warn"):
+        if fixer is None or result.status not in ("fail", "warn") or fixer in ran:
             continue
+        ran.add(fixer)
         try:
             done.append(f"{result.title}: {fixer(ctx)}")
         except (DevkitError, OSError) as exc:
