@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 class _Renderer:
     """Render the template with real copier as a user would: answers as ``--data``, no trust."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, src: Path, base: Path) -> None:
+        self.src = src
         self.base = base
         self.count = 0
 
@@ -32,17 +33,30 @@ class _Renderer:
         self.count += 1
         dst = self.base / f"r{self.count}" / str(answers.get("project_name", "ws")).strip()
         try:
-            copier.run_copy(str(REPO), str(dst), data=answers, defaults=True, unsafe=False,
-                            vcs_ref="HEAD", quiet=True)
+            copier.run_copy(str(self.src), str(dst), data=answers, defaults=True, unsafe=False,
+                            quiet=True)
         except Exception as exc:  # noqa: BLE001 - the test inspects copier's error
             return dst, exc
         return dst, None
 
 
+@pytest.fixture(scope="session")
+def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template's files (copier.yml, templates/) outside git: copier renders them in place
+    instead of cloning the repository for every render."""
+    import shutil
+
+    src = tmp_path_factory.mktemp("template")
+    shutil.copy2(REPO / "copier.yml", src / "copier.yml")
+    shutil.copytree(REPO / "templates", src / "templates",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return src
+
+
 @pytest.fixture
-def copie(tmp_path: Path) -> _Renderer:
+def copie(template_dir: Path, tmp_path: Path) -> _Renderer:
     """Named like pytest-copie's fixture, but answers go in as data (validated) and untrusted."""
-    return _Renderer(tmp_path / "render")
+    return _Renderer(template_dir, tmp_path / "render")
 
 
 def _copy(copie: _Renderer, **answers: object) -> Path:
@@ -55,8 +69,8 @@ def _files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("loader", LOADERS)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("name", "loader"),
+                         [(name, LOADERS[i % len(LOADERS)]) for i, name in enumerate(NAMES)])
 def test_answer_matrix(copie, loader: str, name: str) -> None:
     root = _copy(copie, project_name=name, env_loader=loader)
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
@@ -162,7 +176,7 @@ def test_invalid_answers_are_rejected(copie, answers: dict[str, object], message
     assert message in str(error)
 
 
-@pytest.mark.parametrize("value", ["yes", "no", "true", "False", "1", "0", "on", "OFF"])
+@pytest.mark.parametrize("value", ["yes", "False", "1", "OFF"])
 def test_boolean_words_are_accepted(copie, value: str) -> None:
     root = _copy(copie, project_name="boo", package=value)
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
