@@ -35,11 +35,15 @@ class LocalIndex:
 
 @pytest.fixture(scope="session")
 def local_index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
-    """tinyshared 1.0/1.1/2.0, tinyother 1.0/2.0 and a stub ``pytest`` (the template's dev group)."""
+    """tinyshared 1.0/1.1/2.0, tinyother 1.0/2.0 and stubs of the template's dev tools (pytest, …)."""
     base = tmp_path_factory.mktemp("index")
     wheels = [build_wheel(base / "wheels", "tinyshared", v, payload=20_000) for v in ("1.0", "1.1", "2.0")]
     wheels += [build_wheel(base / "wheels", "tinyother", v, payload=5_000) for v in ("1.0", "2.0")]
     wheels.append(build_wheel(base / "wheels", "pytest", "8.99"))
+    # the dev tools the template's options add (stubs: they lock and install, they do not run)
+    for name, version in (("pytest-cov", "6.99"), ("ruff", "0.99"), ("mypy", "1.99"),
+                          ("pyright", "1.1.999"), ("pre-commit", "4.99"), ("prek", "0.99"), ("pre-commit-hooks", "5.99")):
+        wheels.append(build_wheel(base / "wheels", name, version))
     root = base / "simple"
     return LocalIndex(root, write_simple_index(root, wheels))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,45 @@ def test_direnv_blocks_until_allowed(make_workspace, monkeypatch) -> None:
         fh.write("# edited\n")
     proc = subprocess.run(["direnv", "exec", str(ws), "true"], check=False, capture_output=True, text=True)
     assert proc.returncode != 0 and "is blocked" in proc.stderr
+
+
+def test_mise_downloads_nothing_and_runs_tasks_offline(make_workspace, monkeypatch) -> None:
+    """uv owns Python and .venv: mise has no tool to install, its tasks run with MISE_OFFLINE=1."""
+    require_tool("mise")
+    monkeypatch.setenv("MISE_OFFLINE", "1")
+    ws = make_workspace("offline")
+    config = tomllib.loads((ws / ".mise.toml").read_text())
+    assert "tools" not in config and "python" not in config["env"]["_"]
+    current = subprocess.run(["mise", "ls", "--current", "--json"], cwd=ws, capture_output=True,
+                             text=True, check=True)
+    assert json.loads(current.stdout) == {}  # no tool: nothing mise would download or miss
+    missing = subprocess.run(["mise", "ls", "--current", "--missing"], cwd=ws,
+                             capture_output=True, text=True, check=True)
+    assert missing.stdout.strip() == ""
+    for task in ("sync", "lock"):
+        proc = subprocess.run(["mise", "run", task], cwd=ws, capture_output=True, text=True,
+                              check=False, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "Failed to install" not in proc.stderr
+    # the tasks' uv ran with the store's cache: the venv's files are links into it
+    python = subprocess.run(["mise", "exec", "--", "python", "-c", "import sys; print(sys.prefix)"],
+                            cwd=ws, capture_output=True, text=True, check=True)
+    assert python.stdout.strip() == str(ws / ".venv")
+
+
+def test_environment_loads_when_the_pinned_python_is_missing(make_workspace, store) -> None:
+    """A Python nobody installed (and no .venv yet): `mise env` still gives the store's variables
+    at once and creates nothing."""
+    require_tool("mise")
+    ws = make_workspace("nopython", sync=False)
+    (ws / ".python-version").write_text("3.99\n")
+    assert not (ws / ".venv").exists()
+    proc = subprocess.run(["mise", "env", "--json"], cwd=ws, capture_output=True, text=True,
+                          check=False, timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    env = json.loads(proc.stdout)
+    assert env["UV_CACHE_DIR"] == str(store.uv_cache_dir)
+    assert env["UV_PYTHON_INSTALL_DIR"] == str(store.python_install_dir)
+    assert env["DEVKIT_PROJECT"] == "nopython"
+    assert "VIRTUAL_ENV" not in env
+    assert not (ws / ".venv").exists()  # mise never creates .venv with a Python of its own

@@ -76,8 +76,9 @@ def test_store_reports_links_into_the_cache(make_workspace, devkit, store: Store
     assert doc["on_disk_bytes"] < doc["cache_bytes"] + doc["private_copies_bytes"]
     assert doc["saving_bytes"] == doc["private_copies_bytes"] - doc["on_disk_bytes"]
     locks = doc["locks"]
-    assert locks["distinct_pairs"] == 3  # pytest, tinyshared, tinyother
-    assert locks["pairs"] == 5 and locks["spread"] == {}
+    # the template's dev tools (pytest, pytest-cov, ruff, mypy), tinyshared, tinyother
+    assert locks["distinct_pairs"] == 6
+    assert locks["pairs"] == 11 and locks["spread"] == {}
     code, out, _ = devkit("store")
     assert code == 0 and "uv cache" in out and "saving" in out
 
