@@ -240,8 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     docstring for every exit code.
     """
     try:
-        return _main(argv)
-    except BrokenPipeError:  # while argparse printed --help, or at the final flush
+        try:
+            return _main(argv)
+        finally:  # stdout is block-buffered in a pipe: a closed reader shows here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:  # while printing --help, or at the final flush
         return _broken_pipe()
 
 
@@ -256,7 +259,6 @@ def _main(argv: Sequence[str] | None) -> int:
     with error_handler(store.log_file):
         try:
             code = _dispatch(args, store)
-            sys.stdout.flush()
         except BrokenPipeError:
             return _broken_pipe()
         except SystemExit as exc:

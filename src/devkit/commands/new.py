@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,10 @@ from devkit import direnv, git, mise, template, usage, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
+
+# How to install each environment loader (mise.jdx.dev/getting-started.html, direnv.net).
+INSTALL_HINTS = {"mise": "curl https://mise.run | sh, or brew install mise",
+                 "direnv": "sudo apt-get install direnv, or brew install direnv"}
 
 
 def parse_data(pairs: list[str]) -> dict[str, str]:
@@ -96,7 +101,8 @@ def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
         if loader not in (name, "both"):
             continue
         if find() is None:
-            print(f"{name} is not installed: install it, then run `{name} {verb}` in {dst}")
+            print(f"{name} is not installed: install it ({INSTALL_HINTS[name]}), then run: "
+                  f"{name} {verb} {shlex.quote(str(dst))}")
             continue
         try:
             approve(dst)
@@ -108,7 +114,7 @@ def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
 
 def _print_next_steps(dst: Path, answers: Mapping[str, object], *, synced: bool) -> None:
     print("\nNext steps:")
-    print(f"  cd {dst}")
+    print(f"  cd {shlex.quote(str(dst))}")
     if not synced:
         print("  uv sync            # build .venv from the shared cache")
     print("  uv run pytest      # run the tests")
