@@ -58,8 +58,10 @@ def test_adopt_a_plain_uv_project(devkit, tmp_path: Path, store: Store) -> None:
 def test_adopt_a_plain_copier_workspace(devkit, tmp_path: Path, store: Store) -> None:
     src = template.ensure_template_repo(store)
     ws = tmp_path / "cw"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the one uv finds offline
     subprocess.run([sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", "-d",
-                    "project_name=cw", "-d", "env_loader=both", "-r", "HEAD", src, str(ws)],
+                    "project_name=cw", "-d", "env_loader=both", "-d", f"python_version={python}",
+                    "-r", "HEAD", src, str(ws)],
                    check=True, capture_output=True)
     envrc_sh = ws / ".envrc.sh"
     envrc_sh.write_text(envrc_sh.read_text() + "export MINE=1\n")  # the user's own edit
@@ -87,3 +89,22 @@ def test_adopt_refuses_a_directory_without_pyproject(devkit, tmp_path: Path) -> 
     assert code == 1 and err.count("\n") == 1
     assert "no pyproject.toml" in err and f"devkit new '{empty}'" in err
     assert list(empty.iterdir()) == [] and _registered(devkit) == []
+
+
+def test_adopt_keeps_and_never_approves_a_foreign_config(devkit, tmp_path: Path,
+                                                         store: Store) -> None:
+    """A cloned project's own .mise.toml may run code: it is kept, never recorded or trusted."""
+    proj = tmp_path / "cloned"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text('[project]\nname = "cloned"\nversion = "0"\n'
+                                         'requires-python = ">=3.12.1"\n')
+    hostile = '[env]\n_.source = "./payload.sh"\n'
+    (proj / ".mise.toml").write_text(hostile)
+    (proj / ".gitignore").symlink_to(tmp_path / "elsewhere")
+    code, out, err = devkit("adopt", proj, "--no-sync")
+    assert code == 0, err
+    assert (proj / ".mise.toml").read_text() == hostile and "kept your .mise.toml" in out
+    assert (proj / ".gitignore").is_symlink() and not (tmp_path / "elsewhere").exists()
+    assert "Ran `mise trust`" not in out and f"mise trust {proj}" in out
+    assert not store.rendered_file.exists() or str(proj) not in store.rendered_file.read_text()
+    assert "Python 3.12," in out

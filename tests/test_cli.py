@@ -25,8 +25,14 @@ def _devkit(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("argv", [["doctor"], ["store"], ["--help"], ["projects", "list"]])
-def test_closed_stdout_is_a_quiet_exit_141(argv: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffered", [True, False])
+def test_closed_stdout_is_a_quiet_exit_141(argv: list[str], buffered: bool, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The reader is gone before devkit writes: every write fails with EPIPE, deterministically."""
+    if buffered:  # as in a user's shell; unbuffered, each write fails at once
+        monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONUNBUFFERED", "1")
     read, write = os.pipe()
     os.close(read)
     try:

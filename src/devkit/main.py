@@ -259,8 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Ctrl-C anywhere, even while arguments are parsed, exits 130 with one line, never a traceback.
     """
     try:
-        return _main(argv)
-    except BrokenPipeError:  # while argparse printed --help, or at the final flush
+        try:
+            return _main(argv)
+        finally:  # stdout is block-buffered in a pipe: a closed reader shows here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:  # while printing --help, or at the final flush
         return _broken_pipe()
     except KeyboardInterrupt:
         print("devkit: interrupted", file=sys.stderr)
@@ -278,7 +281,6 @@ def _main(argv: Sequence[str] | None) -> int:
     with error_handler(store.log_file):
         try:
             code = _dispatch(args, store)
-            sys.stdout.flush()
         except BrokenPipeError:
             return _broken_pipe()
         except SystemExit as exc:

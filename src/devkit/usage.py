@@ -128,29 +128,45 @@ def count_linked(venv: Path) -> tuple[int, int]:
 
 
 class CacheInodes:
-    """The inodes of a uv cache's unpacked wheels (``archive-v*``), scanned once, on first use.
+    """The inodes of the uv cache's unpacked wheels that a venv's distributions can link to.
 
-    uv links venv files from the unpacked archives (uv docs, concepts/cache: "archive-v0"); the
-    zipped wheels and index metadata beside them are never linked, so they are not scanned.
-    Thread-safe: the scan runs at most once per instance.
+    uv unpacks each wheel once into ``archive-v0/<id>/`` (its packages and its ``*.dist-info``)
+    and links venv files from there (uv docs, concepts/cache). Rather than walking the whole
+    cache, an index of ``*.dist-info`` name -> archive directories is built from the first two
+    levels, and only the archives a venv's distributions name are scanned. Thread-safe.
     """
 
     def __init__(self, cache_dir: Path) -> None:
         """``cache_dir``: the uv cache (``Store.uv_cache_dir``); it need not exist."""
         self.cache_dir = cache_dir
-        self._inodes: frozenset[tuple[int, int]] | None = None
+        self._index: dict[str, list[str]] | None = None
+        self._scanned: dict[str, frozenset[tuple[int, int]]] = {}
         self._lock = threading.Lock()
 
-    @property
-    def inodes(self) -> frozenset[tuple[int, int]]:
-        """(st_dev, st_ino) of every regular file under the cache's ``archive-v*`` directories."""
+    def _archives(self) -> dict[str, list[str]]:
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for archive in sorted(self.cache_dir.glob("archive-v*")):
+                for entry in _subdirs(str(archive)):
+                    for child in _subdirs(entry):
+                        name = os.path.basename(child)
+                        if name.endswith(".dist-info"):
+                            index.setdefault(name, []).append(entry)
+            self._index = index
+        return self._index
+
+    def inodes_for(self, dist_infos: Iterable[str]) -> frozenset[tuple[int, int]]:
+        """(st_dev, st_ino) of every file of the cache archives holding one of ``dist_infos``
+        (``*.dist-info`` directory names, e.g. ``tinyshared-1.0.dist-info``)."""
+        found: set[tuple[int, int]] = set()
         with self._lock:
-            if self._inodes is None:
-                found: set[tuple[int, int]] = set()
-                for archive in sorted(self.cache_dir.glob("archive-v*")):
-                    found.update(scan(archive).inodes)
-                self._inodes = frozenset(found)
-            return self._inodes
+            index = self._archives()
+            for name in dist_infos:
+                for entry in index.get(name, ()):
+                    if entry not in self._scanned:
+                        self._scanned[entry] = frozenset(scan(Path(entry)).inodes)
+                    found |= self._scanned[entry]
+        return frozenset(found)
 
     @property
     def device(self) -> int | None:
@@ -159,6 +175,14 @@ class CacheInodes:
             return self.cache_dir.stat().st_dev
         except OSError:
             return None
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,10 +203,12 @@ class LinkCensus:
 def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
     """Count ``venv``'s files that are links into ``cache`` and links into anything else.
 
-    The cache is scanned only when the venv holds a file with st_nlink > 1. On clone filesystems
-    (btrfs, XFS, APFS) every file has st_nlink == 1, so both counts are 0 there.
+    Only the cache archives of the venv's own distributions are scanned, and only when the venv
+    holds a file with st_nlink > 1. On clone filesystems (btrfs, XFS, APFS) every file has
+    st_nlink == 1, so both counts are 0 there.
     """
     files = linked = foreign = 0
+    known: frozenset[tuple[int, int]] | None = None
     for entry in _files(venv):
         try:
             st = entry.stat(follow_symlinks=False)
@@ -190,8 +216,17 @@ def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
             continue
         files += 1
         if st.st_nlink > 1:
-            if (st.st_dev, st.st_ino) in cache.inodes:
+            if known is None:
+                known = cache.inodes_for(_dist_infos(venv))
+            if (st.st_dev, st.st_ino) in known:
                 linked += 1
             else:
                 foreign += 1
     return LinkCensus(files, linked, foreign)
+
+
+def _dist_infos(venv: Path) -> set[str]:
+    """Names of the ``*.dist-info`` directories in ``venv``'s site-packages (POSIX and Windows)."""
+    patterns = ("lib/python*/site-packages/*.dist-info", "lib/pypy*/site-packages/*.dist-info",
+                "Lib/site-packages/*.dist-info")
+    return {p.name for pattern in patterns for p in venv.glob(pattern)}

@@ -69,9 +69,9 @@ def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = T
         template.render(src, rendered, data=data, user_defaults={}, defaults=True, vcs_ref=ref)
         written, kept = copy_missing(rendered, root)
         entries = {name: merge_entries(rendered / name, root / name) for name in ENTRY_FILES}
-        proven = all((root / name).read_bytes() == (rendered / name).read_bytes()
-                     for name in LOADER_CONFIGS.values() if (root / name).is_file()
-                     and (rendered / name).is_file())
+        proven = all(_same_file(rendered / name, root / name)
+                     for name in LOADER_CONFIGS.values() if (root / name).exists()
+                     or (root / name).is_symlink())
     for name in written:
         print(f"  wrote {name}")
     for name in kept:
@@ -199,13 +199,20 @@ def copy_missing(rendered: Path, root: Path) -> tuple[list[str], list[str]]:
         if not source.is_file():
             continue
         if target.exists() or target.is_symlink():
-            if not target.is_file() or target.read_bytes() != source.read_bytes():
+            if not _same_file(source, target):
                 kept.append(name)
             continue
         atomic_write_bytes(target, source.read_bytes())
         target.chmod(source.stat().st_mode & 0o777)
         written.append(name)
     return written, kept
+
+
+def _same_file(rendered: Path, target: Path) -> bool:
+    """True when ``target`` is a regular file (not a symlink) with ``rendered``'s bytes."""
+    if target.is_symlink() or not target.is_file() or not rendered.is_file():
+        return False
+    return target.read_bytes() == rendered.read_bytes()
 
 
 def _names_env_file(line: str) -> bool:
@@ -226,10 +233,14 @@ def merge_entries(rendered: Path, target: Path) -> list[str]:
         lines = rendered.read_text(encoding="utf-8").splitlines()
     except OSError:
         return []
+    if target.is_symlink():  # someone else's file: writing would replace the link
+        return []
     try:
         existing = target.read_text(encoding="utf-8")
     except FileNotFoundError:
         existing = ""
+    except (OSError, UnicodeDecodeError):
+        return []
     have = {ln.strip() for ln in existing.splitlines()}
     block: list[str] = []
     added: list[str] = []

@@ -34,6 +34,7 @@ import errno
 import glob
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -54,6 +55,10 @@ from devkit.util import PRIVATE_FILE_MODE, atomic_write_text
 TEMP_INFIX = ".devkit-new-"
 MARKER = "devkit-new.json"
 MARKER_LOCK = "devkit-new.lock"
+
+# How to install each environment loader (mise.jdx.dev/getting-started.html, direnv.net).
+INSTALL_HINTS = {"mise": "curl https://mise.run | sh, or brew install mise",
+                 "direnv": "sudo apt-get install direnv, or brew install direnv"}
 
 
 def parse_data(pairs: list[str]) -> dict[str, str]:
@@ -371,7 +376,8 @@ def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
         if loader not in (name, "both"):
             continue
         if find() is None:
-            print(f"{name} is not installed: install it, then run `{name} {verb}` in {dst}")
+            print(f"{name} is not installed: install it ({INSTALL_HINTS[name]}), then run: "
+                  f"{name} {verb} {shlex.quote(str(dst))}")
             continue
         try:
             approve(dst)
@@ -383,7 +389,7 @@ def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
 
 def _print_next_steps(dst: Path, answers: Mapping[str, object], *, synced: bool) -> None:
     print("\nNext steps:")
-    print(f"  cd {dst}")
+    print(f"  cd {shlex.quote(str(dst))}")
     if not synced:
         print("  uv sync            # build .venv from the shared cache")
     print("  uv run pytest      # run the tests")
