@@ -10,6 +10,7 @@ from pathlib import Path
 # Imported for their @check registrations; this order is the display order.
 from devkit.checks import macos, platform, project, shell, tools, workspace, wsl  # noqa: F401
 from devkit.checks import store as _store_checks  # noqa: F401
+from devkit.checks import template_version as _template_version_checks  # noqa: F401
 from devkit.checks.base import FIXERS, REGISTRY, Context, Result, find_workspace, run_checks
 from devkit.hostfacts import Host
 from devkit.store import Store
