@@ -386,17 +386,21 @@ def resolve_source(template: str | None, store: Store) -> tuple[str, str | None]
 # -- copier --------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _copier_git_safety() -> Iterator[None]:
-    """Make every git that copier runs ignore hooks and fsmonitor commands (``GIT_CONFIG_COUNT``
-    entries, git-config(1) "ENVIRONMENT"), in the environment copier's plumbum reads."""
+    """Make every git that copier runs see this process's environment plus ``GIT_CONFIG_COUNT``
+    entries (git-config(1) "ENVIRONMENT") that disable hooks and fsmonitor commands, and never
+    prompt for credentials. Not thread-safe (plumbum's environment is process-wide)."""
     from plumbum import local
 
-    count = int(local.env.get("GIT_CONFIG_COUNT", "0") or 0)
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
     extra = {"GIT_CONFIG_COUNT": str(count + 2),
              f"GIT_CONFIG_KEY_{count}": "core.hooksPath", f"GIT_CONFIG_VALUE_{count}": os.devnull,
              f"GIT_CONFIG_KEY_{count + 1}": "core.fsmonitor",
              f"GIT_CONFIG_VALUE_{count + 1}": "false",
              "GIT_TERMINAL_PROMPT": "0"}
-    with local.env(**extra):
+    with local.env():
+        # plumbum copies os.environ once, when first imported: give copier's git today's.
+        local.env.clear()
+        local.env.update(**os.environ, **extra)
         yield
 
 

@@ -315,10 +315,13 @@ def _worker_env() -> dict[str, str]:
 
 
 def _run_all(jobs: list[Job], workers: int) -> list[Result]:
-    """Run ``jobs`` in at most ``workers`` worker processes (:func:`worker_main`); returns the
-    results in ``jobs`` order. A worker that dies fails its current job only."""
+    """Run ``jobs`` in at most ``workers`` worker processes (:func:`worker_main`), a single job
+    in this process; returns the results in ``jobs`` order. A worker that dies fails its current
+    job only, and a fresh worker takes the remaining ones."""
     if not jobs:
         return []
+    if len(jobs) == 1:  # no process to start: copier runs here, on this thread
+        return [run_job(jobs[0])]
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for i in range(len(jobs)):
         pending.put(i)
@@ -326,38 +329,45 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
     env = _worker_env()
 
     def serve() -> None:
-        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
-            proc = subprocess.Popen(  # devkit's own module, no shell
-                [sys.executable, "-m", "devkit.commands.update", "--worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-            assert proc.stdin is not None and proc.stdout is not None
+        while not pending.empty():  # a worker that died is replaced for the jobs left
+            with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
+                proc = subprocess.Popen(  # devkit's own module, no shell
+                    [sys.executable, "-m", "devkit.commands.update", "--worker"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                    env=env)
+                try:
+                    _feed(proc, err)
+                finally:
+                    assert proc.stdin is not None
+                    with contextlib.suppress(OSError):
+                        proc.stdin.close()
+                    proc.wait()
+
+    def _feed(proc: subprocess.Popen[str], err: Any) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        while True:
             try:
-                while True:
-                    try:
-                        i = pending.get_nowait()
-                    except queue.Empty:
-                        break
-                    job = jobs[i]
-                    try:
-                        proc.stdin.write(_job_to_wire(job) + "\n")
-                        proc.stdin.flush()
-                        line = proc.stdout.readline()
-                    except OSError:
-                        line = ""
-                    if not line:
-                        proc.wait()
-                        err.seek(0)
-                        tail = [ln for ln in err.read().splitlines() if ln.strip()][-1:]
-                        results[i] = Result(job.path, job.name, status="failed", source=job.source,
-                                            from_version=job.from_version,
-                                            reason=f"the update process exited with "
-                                                   f"{proc.returncode}: {' '.join(tail)}")
-                        return
-                    results[i] = _result_from_wire(line)
-            finally:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
-                proc.wait()
+                i = pending.get_nowait()
+            except queue.Empty:
+                return
+            job = jobs[i]
+            try:
+                proc.stdin.write(_job_to_wire(job) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except OSError:
+                line = ""
+            if line:
+                results[i] = _result_from_wire(line)
+                continue
+            proc.wait()
+            err.seek(0)
+            tail = " ".join([ln for ln in err.read().splitlines() if ln.strip()][-1:])
+            results[i] = Result(job.path, job.name, status="failed", source=job.source,
+                                from_version=job.from_version,
+                                reason=f"the update process exited with {proc.returncode}: "
+                                       f"{tail}".rstrip(": "))
+            return
 
     threads = [threading.Thread(target=serve, daemon=True)
                for _ in range(max(1, min(workers, len(jobs))))]
@@ -365,13 +375,10 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
         thread.start()
     for thread in threads:
         thread.join()
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:  # every worker died: what is left fails in the last one's words
-        for i in missing:
-            job = jobs[i]
-            results[i] = Result(job.path, job.name, status="failed", source=job.source,
-                                from_version=job.from_version, reason="no update process ran it")
-    return [r for r in results if r is not None]
+    return [r if r is not None else
+            Result(j.path, j.name, status="failed", source=j.source, from_version=j.from_version,
+                   reason="no update process could be started")
+            for j, r in zip(jobs, results, strict=True)]
 
 
 # -- trust ---------------------------------------------------------------------------------------
