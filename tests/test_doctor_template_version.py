@@ -9,9 +9,9 @@ import pytest
 from hosts import context, run_one
 
 from devkit import template
-from devkit.checks.template_version import commit_version
 from devkit.hostfacts import Host
 from devkit.store import Store
+from devkit.template import commit_version
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK = "workspace.template-version"

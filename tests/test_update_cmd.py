@@ -212,14 +212,20 @@ def test_unusable_workspaces_are_skipped_with_the_reason(devkit, tmp_path: Path,
     code, _, err = devkit("new", nogit, "--defaults", "--no-sync")
     assert code == 0, err
     shutil.rmtree(nogit / ".git")
+    ahead = tmp_path / "ahead"
+    code, _, err = devkit("new", ahead, "--defaults", "--no-sync")
+    assert code == 0, err
+    _edit(ahead / ".copier-answers.yml", f"_commit: v{template.__version__}", "_commit: v999.0")
+    _git("commit", "-qam", "from a newer devkit", cwd=ahead)
     missing = tmp_path / "gone"
-    code, doc = _update(devkit, plain, hostile, nogit, missing)
+    code, doc = _update(devkit, plain, hostile, nogit, ahead, missing)
     assert code == 0
     reasons = {Path(p["path"]).name: (p["status"], p["reason"]) for p in doc["projects"]}
     assert reasons["plain"][0] == "skipped" and "foreign template" in reasons["plain"][1]
     assert reasons["hostile"][0] == "skipped" and "unsupported" in reasons["hostile"][1]
     assert reasons["nogit"][0] == "skipped" and "not a git repository" in reasons["nogit"][1]
     assert reasons["gone"][0] == "skipped" and "missing directory" in reasons["gone"][1]
+    assert reasons["ahead"][0] == "skipped" and "upgrade devkit" in reasons["ahead"][1]
     assert not marker.exists()
 
 

@@ -297,10 +297,11 @@ def ensure_template_repo(store: Store) -> TemplateVersion:
     digest = bundled_digest(src)
     repo = store.template_repo
     if _is_devkits(repo):
-        tags = _tags(repo)
-        found = _current(tags, __version__)
-        if found and tags[found[1]][1] == digest:
-            return TemplateVersion(repo, found[1])
+        with contextlib.suppress(DevkitError):  # e.g. mid-swap by a rebuild: take the lock
+            tags = _tags(repo)
+            found = _current(tags, __version__)
+            if found and tags[found[1]][1] == digest:
+                return TemplateVersion(repo, found[1])
     store.ensure()
     try:
         with store.mutex("template", timeout=LOCK_TIMEOUT):
@@ -334,6 +335,15 @@ def available_version(store: Store) -> TemplateVersion:
     if found and tags[found[1]][1] == digest:
         return TemplateVersion(repo, found[1])
     return TemplateVersion(repo, tag_name(__version__, found[0] + 1 if found else 0))
+
+
+def commit_version(commit: str) -> Version | None:
+    """The PEP 440 version of a ``_commit`` value: a tag (``v0.1.0.post2``) or, as copier reads
+    it, a ``git describe`` past a tag (``v0.1.0-3-gabc1234`` → ``0.1.0.post3.dev0+gabc1234``).
+    None when it is neither (a bare commit hash)."""
+    match = re.fullmatch(r"(.+)-([0-9]+)-g([0-9a-f]+)", commit)
+    text = f"{match.group(1)}.post{match.group(2)}.dev0+g{match.group(3)}" if match else commit
+    return _parse(text)
 
 
 def is_store_source(src: str, store: Store) -> bool:

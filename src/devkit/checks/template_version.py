@@ -8,33 +8,17 @@ workspace onto it.
 
 from __future__ import annotations
 
-import re
 import shlex
 
-from packaging.version import InvalidVersion, Version
-
+from devkit import template
 from devkit.checks.base import Context, Outcome, check, not_applicable, ok, warn
 from devkit.errors import DevkitError
-
-
-def commit_version(commit: str) -> Version | None:
-    """The PEP 440 version of a ``_commit`` value: a tag (``v0.1.0.post2``) or, as copier reads
-    it, a ``git describe`` past a tag (``v0.1.0-3-gabc1234`` → ``0.1.0.post3.dev0+gabc1234``).
-    None when it is neither (a bare commit hash)."""
-    match = re.fullmatch(r"(.+)-([0-9]+)-g([0-9a-f]+)", commit)
-    text = f"{match.group(1)}.post{match.group(2)}.dev0+g{match.group(3)}" if match else commit
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
 
 
 @check("workspace.template-version", "workspace on devkit's current template", requires=("tools.git",),
        workspace=True)
 def template_version(ctx: Context) -> Outcome:
     """``_commit`` of ``.copier-answers.yml`` against the tag of the installed devkit's template."""
-    from devkit import template
-
     assert ctx.workspace is not None
     ws = ctx.workspace.path
     src, commit = ctx.workspace.answers.get("_src_path"), ctx.workspace.answers.get("_commit")
@@ -49,7 +33,7 @@ def template_version(ctx: Context) -> Outcome:
                     f"devkit update {shlex.quote(str(ws))}")
     if commit == available.tag:
         return ok(f"template {commit}, the current one")
-    mine = commit_version(commit)
+    mine = template.commit_version(commit)
     fix = f"devkit update {shlex.quote(str(ws))}"
     if mine is None or mine < available.version:
         return warn(f"template {commit} is behind devkit's {available.tag}", fix)

@@ -182,6 +182,11 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                          f"or `git -C {q} stash`, run `devkit update {q}`, then "
                          f"`git -C {q} stash pop`")
         return result
+    mine = template.commit_version(str(commit))
+    if own and not vcs_ref and mine is not None and mine > current.version:
+        result.reason = (f"its template {commit} is newer than this devkit's {current.tag} (a newer "
+                         "devkit updated it): upgrade devkit; copier refuses downgrades")
+        return result
     if own and not vcs_ref and str(commit) == current.tag:
         result.status, result.to_version = "current", current.tag
         return result
