@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from devkit.errors import DevkitError
@@ -61,3 +63,46 @@ def check_attr(path: Path, attr: str, file: str) -> str | None:
     if proc.returncode != 0 or ": " not in proc.stdout:
         return None
     return proc.stdout.strip().rsplit(": ", 1)[-1]
+
+
+# Options that keep a repository's own config from running code: no hooks, no fsmonitor command
+# (git-config(1): core.hooksPath, core.fsmonitor). Used for every call in a repository devkit owns.
+NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false")
+
+
+def run(*args: str, cwd: Path, extra_env: Mapping[str, str] | None = None) -> str:
+    """``git ARGS`` in ``cwd`` with ``extra_env`` added to the environment; returns stdout.
+
+    Raises DevkitError when git is missing or exits non-zero (with git's last line).
+    """
+    if shutil.which("git") is None:
+        raise DevkitError("git not found on PATH: install git (e.g. `apt-get install git`)")
+    env = {**os.environ, **extra_env} if extra_env else None
+    try:
+        return cmd_output("git", *args, cwd=cwd, env=env).stdout
+    except CalledProcessError as exc:
+        name = next((a for a in args if not a.startswith("-") and "=" not in a), "")
+        raise DevkitError(f"git {name} failed in {cwd}: {exc.last_line()}") from exc
+
+
+def status(path: Path) -> list[tuple[str, str]]:
+    """``(XY, path)`` for every changed, untracked or unmerged file under ``path``
+    (``git status --porcelain=v1 -z --untracked-files=all``; paths relative to ``path``).
+
+    Raises DevkitError outside a work tree.
+    """
+    out = run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", cwd=path)
+    fields = out.split("\0")
+    entries: list[tuple[str, str]] = []
+    i = 0
+    while i < len(fields):
+        item = fields[i]
+        i += 1
+        if len(item) < 4:
+            continue
+        code, name = item[:2], item[3:]
+        if code[0] in "RC":  # a rename/copy is followed by its source path
+            i += 1
+        entries.append((code, name))
+    prefix = run("rev-parse", "--show-prefix", cwd=path).strip()
+    return [(c, n.removeprefix(prefix)) for c, n in entries]

@@ -155,6 +155,23 @@ def _add_adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--no-sync", action="store_true", help="skip `uv sync`")
 
 
+def _add_update(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("update", help="bring workspaces onto the current template",
+                       description="Refresh the store's copy of devkit's template, then run "
+                                   "copier's update in each workspace with its recorded answers. "
+                                   "Nothing is committed. Exit 1 on conflicts or failures.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="workspaces to update (default: the one holding the current directory)")
+    p.add_argument("--all", action="store_true", help="every registered workspace")
+    p.add_argument("--dry-run", action="store_true",
+                   help="report what would change, write nothing in the workspaces")
+    _add_json(p)
+    p.add_argument("--vcs-ref", metavar="REF", help="template tag or commit to update to "
+                   "(default: devkit's own template, or the newest tag of another source)")
+    p.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
+                   help="workspaces updated concurrently")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser; ``devkit --help`` lists every subcommand."""
     parser = Parser(
@@ -168,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for add in (_add_new, _add_adopt, _add_sync, _add_projects, _add_store, _add_doctor,
-                _add_align):
+    for add in (_add_new, _add_adopt, _add_sync, _add_update, _add_projects, _add_store,
+                _add_doctor, _add_align):
         add(sub)
     return parser
 
@@ -217,6 +234,11 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
         from devkit.commands import adopt
 
         return adopt.adopt(args.path, store=store, loader=args.loader, sync=not args.no_sync)
+    if args.command == "update":
+        from devkit.commands import update
+
+        return update.update(args.paths, store=store, all_=args.all, dry_run=args.dry_run,
+                             as_json=args.json, vcs_ref=args.vcs_ref, jobs=args.jobs)
     raise AssertionError(args.command)  # argparse rejects unknown commands before this
 
 

@@ -45,6 +45,7 @@ ORDER: tuple[str, ...] = (
     "workspace.venv-current",
     "workspace.lock",
     "workspace.registered",
+    "workspace.template-version",
     "store.cache-dir",
     "store.links",
     "store.venv-linked",

@@ -1,0 +1,510 @@
+"""``devkit update``: bring workspaces onto the current version of their template with copier.
+
+Flow: refresh the store's template repository to the installed devkit's template (an immutable
+tag, :func:`devkit.template.ensure_template_repo`); per workspace, check it can be updated
+(directory, answers file, template source, git, no uncommitted changes), then run copier's update
+with the recorded answers (:func:`devkit.template.update`) and report what changed. Copier changes
+the process's working directory and warning filters while it runs, so each update runs in its own
+worker process (``--jobs`` of them at a time); one workspace's failure never stops the others.
+Nothing is committed: the user reviews with ``git diff`` and commits, or undoes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+
+from devkit import git, template
+from devkit.errors import DevkitError
+from devkit.registry import Registry
+from devkit.store import Store
+
+JSON_VERSION = 1
+ANSWERS_FILE = ".copier-answers.yml"
+LOADER_CONFIGS = (".mise.toml", ".envrc")
+STATUSES = ("updated", "current", "conflicts", "skipped", "failed")
+CONFLICT_MARKERS = (b"<<<<<<< before updating", b">>>>>>> after updating")
+_UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+
+
+@dataclasses.dataclass
+class Result:
+    """One workspace's outcome. ``status`` is one of STATUSES; versions are ``_commit`` values;
+    ``files`` and ``conflicts`` are paths relative to the workspace; ``reason`` is one line."""
+
+    path: Path
+    name: str
+    status: str = "current"
+    source: str | None = None
+    from_version: str | None = None
+    to_version: str | None = None
+    files: list[str] = dataclasses.field(default_factory=list)
+    conflicts: list[str] = dataclasses.field(default_factory=list)
+    reason: str | None = None
+    loaders_rendered: bool = False  # every loader config equals a fresh render of the template
+    trust: list[str] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``projects[]`` shape of ``devkit update --json``."""
+        return {"path": str(self.path), "name": self.name, "status": self.status,
+                "source": self.source, "from_version": self.from_version,
+                "to_version": self.to_version, "files": self.files, "conflicts": self.conflicts,
+                "reason": self.reason, "trust": self.trust, "seconds": round(self.seconds, 3)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """An update to run: workspace ``path``, copier ``vcs_ref`` (None = newest tag), dry run?"""
+
+    path: Path
+    name: str
+    source: str
+    vcs_ref: str | None
+    from_version: str
+    dry_run: bool
+
+
+# -- choosing the workspaces ---------------------------------------------------------------------
+def workspace_root(path: Path) -> Path | None:
+    """The nearest directory from ``path`` up that holds a copier answers file, or None."""
+    path = path.absolute()
+    for directory in (path, *path.parents):
+        if (directory / ANSWERS_FILE).is_file():
+            return directory
+    return None
+
+
+def targets(paths: Sequence[Path], *, all_: bool, store: Store) -> list[tuple[Path, str]]:
+    """``(absolute path, display name)`` of the workspaces to update.
+
+    ``paths`` (each resolved to the workspace holding it), every registered one with ``all_``, or
+    the workspace holding the current directory. Raises DevkitError for ``paths`` with ``all_``,
+    an empty registry, or no workspace around the current directory.
+    """
+    registry = Registry(store)
+    if all_:
+        if paths:
+            raise DevkitError("give workspace PATHs or --all, not both")
+        projects = registry.projects()
+        if not projects:
+            raise DevkitError("no registered workspaces: create one with `devkit new` or register "
+                              "one with `devkit projects add PATH`")
+        return [(p.path, p.name) for p in projects]
+    if not paths:
+        root = workspace_root(Path.cwd())
+        if root is None:
+            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no {ANSWERS_FILE} here or "
+                              "above): give its PATH, or --all for every registered workspace")
+        paths = [root]
+    found: dict[Path, str] = {}
+    for given in paths:
+        path = given.expanduser().absolute()
+        root = workspace_root(path) if path.is_dir() else None
+        path = (root or path).resolve() if path.exists() else path
+        registered = registry.find(path) if path.exists() else None
+        found.setdefault(path, registered.name if registered else path.name)
+    return list(found.items())
+
+
+def _read_answers(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load((path / ANSWERS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DevkitError(f"cannot read {path / ANSWERS_FILE}: {_one_line(exc)}") from exc
+    if not isinstance(data, dict):
+        raise DevkitError(f"{path / ANSWERS_FILE} is not a copier answers file")
+    return data
+
+
+def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersion,
+         vcs_ref: str | None, dry_run: bool) -> Job | Result:
+    """Decide what to do with one workspace: a :class:`Job` for copier, or a final
+    :class:`Result` (``skipped`` with the reason, or ``current``). Never raises."""
+    result = Result(path, name, status="skipped")
+    q = shlex.quote(str(path))
+    if not path.is_dir():
+        result.reason = (f"missing directory: {path} does not exist (unregister it with "
+                         f"`devkit projects remove {q}`)")
+        return result
+    if not (path / ANSWERS_FILE).is_file():
+        result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
+        return result
+    try:
+        answers = _read_answers(path)
+    except DevkitError as exc:
+        result.reason = str(exc)
+        return result
+    src, commit = answers.get("_src_path"), answers.get("_commit")
+    result.source = str(src) if src else None
+    result.from_version = str(commit) if commit else None
+    if not isinstance(src, str) or not src or not commit:
+        result.reason = (f"foreign template: {ANSWERS_FILE} names no versioned template "
+                         "(_src_path and _commit), so copier cannot update it")
+        return result
+    own = template.is_store_source(src, store)
+    problem = None if own else template.check_source(src)
+    if problem:
+        result.reason = f"foreign template: {problem}"
+        return result
+    if own:
+        result.to_version = vcs_ref or current.tag
+    try:
+        inside = git.run("rev-parse", "--is-inside-work-tree", cwd=path).strip() == "true"
+    except DevkitError:
+        inside = False
+    if not inside:
+        result.reason = (f"not a git repository: copier update needs one (`git -C {q} init && "
+                         f"git -C {q} add -A && git -C {q} commit -m 'Initial commit'`)")
+        return result
+    try:
+        dirty = git.status(path)
+    except DevkitError as exc:
+        result.reason = f"cannot read git status: {exc}"
+        return result
+    if dirty:
+        result.files = sorted(p for _, p in dirty)
+        result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
+                         f"or `git -C {q} stash`, run `devkit update {q}`, then "
+                         f"`git -C {q} stash pop`")
+        return result
+    mine = template.commit_version(str(commit))
+    if own and not vcs_ref and mine is not None and mine > current.version:
+        result.reason = (f"its template {commit} is newer than this devkit's {current.tag} (a newer "
+                         "devkit updated it): upgrade devkit; copier refuses downgrades")
+        return result
+    if own and not vcs_ref and str(commit) == current.tag:
+        result.status, result.to_version = "current", current.tag
+        return result
+    return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run)
+
+
+# -- running one update (in a worker process) ----------------------------------------------------
+@contextlib.contextmanager
+def _scratch_copy(path: Path) -> Iterator[Path]:
+    """A throw-away clone of the repository holding ``path`` (HEAD checked out, no hooks run);
+    yields the workspace's path inside it."""
+    top = Path(git.run("rev-parse", "--show-toplevel", cwd=path).strip())
+    rel = path.resolve().relative_to(top.resolve())
+    with tempfile.TemporaryDirectory(prefix="devkit-update-") as tmp:
+        clone = Path(tmp) / top.name
+        git.run(*git.NO_HOOKS, "clone", "-q", "--no-hardlinks", str(top), str(clone), cwd=Path(tmp))
+        yield clone / rel
+
+
+def _restore(path: Path) -> None:
+    """Put a workspace that was clean before back to HEAD (index, files, new untracked files)."""
+    with contextlib.suppress(DevkitError):
+        git.run(*git.NO_HOOKS, "reset", "-q", "--hard", "HEAD", cwd=path)
+        git.run(*git.NO_HOOKS, "clean", "-fdq", "--", ".", cwd=path)
+
+
+def _has_markers(file: Path) -> bool:
+    try:
+        with file.open("rb") as fh:
+            return any(line.rstrip() in CONFLICT_MARKERS for line in fh)
+    except OSError:
+        return False
+
+
+def _loaders_rendered(work: Path, answers: dict[str, Any]) -> bool:
+    """True when every loader config in ``work`` equals a fresh render of the template at the
+    workspace's new ``_commit`` with its answers: the proof devkit needs before trusting it."""
+    present = [n for n in LOADER_CONFIGS if (work / n).is_file()]
+    if not present:
+        return False
+    data = {k: v for k, v in answers.items() if not str(k).startswith("_")}
+    with tempfile.TemporaryDirectory(prefix="devkit-render-") as tmp:
+        dst = Path(tmp) / work.name
+        try:
+            template.render(str(answers["_src_path"]), dst, data=data, user_defaults={},
+                            defaults=True, vcs_ref=str(answers["_commit"]))
+        except DevkitError:
+            return False
+        return all((dst / n).is_file() and (dst / n).read_bytes() == (work / n).read_bytes()
+                   for n in present)
+
+
+def run_job(job: Job) -> Result:
+    """Run copier's update for ``job`` (in a scratch clone for a dry run) and classify the result.
+
+    Never raises for a workspace problem: a failure is ``failed`` with one line, and a real
+    workspace is put back to HEAD (it had no uncommitted changes before). Re-raises
+    KeyboardInterrupt after restoring.
+    """
+    start = time.perf_counter()
+    result = Result(job.path, job.name, source=job.source, from_version=job.from_version)
+    with contextlib.ExitStack() as stack:
+        try:
+            work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
+            template.update(work, vcs_ref=job.vcs_ref)
+            changed = git.status(work)
+            answers = _read_answers(work)
+        except BaseException as exc:
+            if not job.dry_run:
+                _restore(job.path)
+            if not isinstance(exc, (DevkitError, OSError)):
+                raise
+            result.status, result.reason = "failed", _one_line(exc)
+            result.seconds = time.perf_counter() - start
+            return result
+        result.to_version = str(answers.get("_commit") or "") or None
+        result.files = sorted(p for _, p in changed)
+        conflicts = {p for code, p in changed if code in _UNMERGED or p.endswith(".rej")}
+        conflicts |= {p for code, p in changed if code != "D " and _has_markers(work / p)}
+        result.conflicts = sorted(conflicts)
+        if result.conflicts:
+            result.status = "conflicts"
+        elif result.files:
+            result.status = "updated"
+        touched = {Path(p).name for p in result.files} & set(LOADER_CONFIGS)
+        if touched and not job.dry_run and not set(result.conflicts) & touched:
+            result.loaders_rendered = _loaders_rendered(work, answers)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _job_to_wire(job: Job) -> str:
+    return json.dumps({**dataclasses.asdict(job), "path": str(job.path)})
+
+
+def _job_from_wire(line: str) -> Job:
+    data = json.loads(line)
+    return Job(**{**data, "path": Path(data["path"])})
+
+
+def _result_to_wire(result: Result) -> str:
+    return json.dumps({**dataclasses.asdict(result), "path": str(result.path)})
+
+
+def _result_from_wire(line: str) -> Result:
+    data = json.loads(line)
+    return Result(**{**data, "path": Path(data["path"])})
+
+
+def worker_main(stdin: Any = None, stdout: Any = None) -> int:
+    """``python -m devkit.commands.update --worker``: read one JSON :class:`Job` per line, run it,
+    write one JSON :class:`Result` per line. Copier gets a process of its own (it changes the
+    working directory and warning filters), imported once for all the jobs this worker runs."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    sys.stdout = sys.stderr  # anything copier prints must not mix with the results
+    for line in stdin:
+        if line.strip():
+            stdout.write(_result_to_wire(run_job(_job_from_wire(line))) + "\n")
+            stdout.flush()
+    return 0
+
+
+def _worker_env() -> dict[str, str]:
+    """This process's environment, with devkit's own import path first for the workers."""
+    import devkit
+
+    root = str(Path(devkit.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+
+
+def _run_all(jobs: list[Job], workers: int) -> list[Result]:
+    """Run ``jobs`` in at most ``workers`` worker processes (:func:`worker_main`), a single job
+    in this process; returns the results in ``jobs`` order. A worker that dies fails its current
+    job only, and a fresh worker takes the remaining ones."""
+    if not jobs:
+        return []
+    if len(jobs) == 1:  # no process to start: copier runs here, on this thread
+        return [run_job(jobs[0])]
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in range(len(jobs)):
+        pending.put(i)
+    results: list[Result | None] = [None] * len(jobs)
+    env = _worker_env()
+
+    def serve() -> None:
+        while not pending.empty():  # a worker that died is replaced for the jobs left
+            with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
+                proc = subprocess.Popen(  # devkit's own module, no shell
+                    [sys.executable, "-m", "devkit.commands.update", "--worker"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                    env=env)
+                try:
+                    _feed(proc, err)
+                finally:
+                    assert proc.stdin is not None
+                    with contextlib.suppress(OSError):
+                        proc.stdin.close()
+                    proc.wait()
+
+    def _feed(proc: subprocess.Popen[str], err: Any) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        while True:
+            try:
+                i = pending.get_nowait()
+            except queue.Empty:
+                return
+            job = jobs[i]
+            try:
+                proc.stdin.write(_job_to_wire(job) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except OSError:
+                line = ""
+            if line:
+                results[i] = _result_from_wire(line)
+                continue
+            proc.wait()
+            err.seek(0)
+            tail = " ".join([ln for ln in err.read().splitlines() if ln.strip()][-1:])
+            results[i] = Result(job.path, job.name, status="failed", source=job.source,
+                                from_version=job.from_version,
+                                reason=f"the update process exited with {proc.returncode}: "
+                                       f"{tail}".rstrip(": "))
+            return
+
+    threads = [threading.Thread(target=serve, daemon=True)
+               for _ in range(max(1, min(workers, len(jobs))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r if r is not None else
+            Result(j.path, j.name, status="failed", source=j.source, from_version=j.from_version,
+                   reason="no update process could be started")
+            for j, r in zip(jobs, results, strict=True)]
+
+
+# -- trust ---------------------------------------------------------------------------------------
+def retrust(workspace: Path, store: Store) -> list[str]:
+    """Record ``workspace``'s loader configs as devkit-rendered and approve them
+    (:func:`devkit.trust.record_rendered`, then :func:`devkit.trust.trust_if_rendered`).
+
+    Called only after :func:`run_job` proved that every loader config equals a fresh render of
+    the template. Returns one line per config; when the trust interface is not available, one
+    line saying how to approve by hand. Never raises.
+    """
+    from devkit import trust
+
+    q = shlex.quote(str(workspace))
+    by_hand = f"approve the new loader config after reviewing it: `mise trust {q}` / `direnv allow {q}`"
+    record = getattr(trust, "record_rendered", None)
+    try:
+        if record is None:
+            return [by_hand]
+        record(workspace, store)
+        return [str(line) for line in trust.trust_if_rendered(workspace, store)]
+    except NotImplementedError:
+        return [by_hand]
+    except (DevkitError, OSError) as exc:
+        return [f"could not approve the loader configs: {_one_line(exc)}; {by_hand}"]
+
+
+# -- the command ---------------------------------------------------------------------------------
+def update(
+    paths: Sequence[Path],
+    *,
+    store: Store,
+    all_: bool = False,
+    dry_run: bool = False,
+    as_json: bool = False,
+    vcs_ref: str | None = None,
+    jobs: int = 4,
+) -> int:
+    """``devkit update``: returns 0, or 1 when a workspace has conflicts or failed.
+
+    Raises DevkitError when no workspace is selected or the store's template cannot be refreshed.
+    """
+    start = time.perf_counter()
+    chosen = targets(paths, all_=all_, store=store)
+    if vcs_ref is not None and (not vcs_ref.strip() or vcs_ref.startswith("-")):
+        raise DevkitError(f"--vcs-ref expects a tag or commit, got {vcs_ref!r}")
+    current = template.ensure_template_repo(store)
+    planned = [plan(p, n, store=store, current=current, vcs_ref=vcs_ref, dry_run=dry_run)
+               for p, n in chosen]
+    todo = [j for j in planned if isinstance(j, Job)]
+    done = iter(_run_all(todo, max(1, jobs)))
+    results = [next(done) if isinstance(p, Job) else p for p in planned]
+    for result in results:
+        if dry_run:
+            continue
+        if result.loaders_rendered and result.status == "updated":
+            result.trust = retrust(result.path, store)
+        elif result.status in ("updated", "conflicts") and any(
+                Path(f).name in LOADER_CONFIGS for f in result.files):
+            q = shlex.quote(str(result.path))
+            result.trust = [(f"a loader config changed and differs from the template's "
+                             f"rendering (your edits were kept): review it, then `mise trust {q}` "
+                             f"/ `direnv allow {q}`")]
+    summary = {s: sum(r.status == s for r in results) for s in STATUSES}
+    if as_json:
+        print(json.dumps(document(results, current, dry_run=dry_run, summary=summary,
+                                  seconds=time.perf_counter() - start), indent=2))
+    else:
+        _print_human(results, current, dry_run=dry_run, summary=summary)
+    return 1 if summary["conflicts"] or summary["failed"] else 0
+
+
+def document(results: Sequence[Result], current: template.TemplateVersion, *, dry_run: bool,
+             summary: dict[str, int], seconds: float) -> dict[str, Any]:
+    """The ``devkit update --json`` document (version 1)."""
+    return {
+        "version": JSON_VERSION,
+        "dry_run": dry_run,
+        "template": {"source": str(current.repo), "version": current.tag},
+        "projects": [r.to_json() for r in results],
+        "summary": summary,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _print_human(results: Sequence[Result], current: template.TemplateVersion, *, dry_run: bool,
+                 summary: dict[str, int]) -> None:
+    print(f"devkit's template: {current.tag} ({current.repo})")
+    verb = {"updated": "would update" if dry_run else "updated"}
+    for r in results:
+        moved = r.status in ("updated", "conflicts") and r.to_version != r.from_version
+        arrow = f" {r.from_version} → {r.to_version}" if moved else f" {r.from_version or ''}"
+        print(f"  {verb.get(r.status, r.status):<12} {r.name}{arrow}  ({r.path})")
+        if r.status in ("updated", "conflicts"):
+            print(f"      files: {', '.join(r.files)}")
+        if r.conflicts:
+            print(f"      conflicts (look for <<<<<<< before updating): {', '.join(r.conflicts)}")
+        if r.reason:
+            print(f"      {r.reason}")
+        for line in r.trust:
+            print(f"      {line}")
+    counts = ", ".join(f"{n} {s}" for s, n in summary.items() if n)
+    print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
+    changed = [r for r in results if r.status in ("updated", "conflicts")]
+    if changed and not dry_run:
+        q = shlex.quote(str(changed[0].path))
+        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
+              "workspace's update (it had no uncommitted changes before):")
+        print(f"  git -C {q} reset --hard HEAD && git -C {q} clean -fd")
+    if summary["conflicts"] and not dry_run:
+        print("Conflicts: edit the files listed above (both versions are kept between the "
+              "markers), then `git add` them and commit.")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
+    raise SystemExit(worker_main())
+
+__all__ = ["Job", "Result", "document", "plan", "retrust", "run_job", "targets", "update",
+           "workspace_root"]
