@@ -82,9 +82,9 @@ def new(
 
 def _born_aligned(dst: Path, store: Store) -> None:
     """Move the fresh lock onto versions other workspaces already use (see ``devkit align``)."""
-    from devkit.commands import align
+    from devkit.align import engine
 
-    align.align_new_project(dst, store=store)
+    engine.align_new_project(dst, store=store)
 
 
 def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
