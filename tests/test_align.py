@@ -378,10 +378,8 @@ def test_conflict_reason_names_the_project() -> None:
 
 
 def test_second_concurrent_run_is_refused(make_workspace, devkit) -> None:
-    import filelock
-
     make_workspace("solo", deps=("tinyshared",))
-    with filelock.FileLock(str(Store().align_lock_file)):
+    with Store().mutex("align", timeout=1):
         code, _, err = devkit("align")
         assert code == 1 and "another `devkit align` is running" in err
         code, _, err = devkit("align", "--dry-run")  # read-only runs need no lock

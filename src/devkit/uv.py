@@ -12,7 +12,8 @@ from pathlib import Path
 from devkit.errors import DevkitError
 from devkit.util import CalledProcessError, cmd_output
 
-LOCK_TIMEOUT = 900.0  # seconds for one `uv lock`/`uv sync`: generous, resolution may hit the index
+UV_RUN_TIMEOUT = 900.0  # seconds for one uv run (`uv lock`, `uv sync`): resolution may hit the index
+LOCK_TIMEOUT = UV_RUN_TIMEOUT  # the former name, kept for callers
 
 
 class UvError(DevkitError):
@@ -52,7 +53,7 @@ def run(
     """
     cmd = [find_uv(), *args]
     try:
-        proc = cmd_output(*cmd, cwd=cwd, env=env, timeout=LOCK_TIMEOUT)
+        proc = cmd_output(*cmd, cwd=cwd, env=env, timeout=UV_RUN_TIMEOUT)
     except CalledProcessError as exc:
         label = what or f"uv {args[0]}"
         raise UvError(f"{label} failed: {explain(exc.stderr or exc.stdout)}", exc.stderr) from exc
@@ -101,7 +102,7 @@ def lock(
     """``uv lock`` in ``project``; each ``upgrade_packages`` entry (``NAME==VER``) becomes one ``-P``.
 
     ``-P NAME==VER`` is a hard pin for this run; on a conflict uv exits 1 and leaves ``uv.lock``
-    byte-identical (uv docs, projects/sync; ../shared/notes/uv.md §6). Returns uv's output.
+    byte-identical (uv docs, concepts/projects/sync). Returns uv's output.
     Raises UvError with the resolver's explanation.
     """
     args = ["lock", "--project", str(project)]
@@ -138,7 +139,7 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
     cmd = [find_uv(), "sync", "--check", "--locked", "--offline", "--no-build",
            "--project", str(project)]
     try:
-        proc = cmd_output(*cmd, cwd=project, env=env, check=False, timeout=LOCK_TIMEOUT)
+        proc = cmd_output(*cmd, cwd=project, env=env, check=False, timeout=UV_RUN_TIMEOUT)
     except FileNotFoundError as exc:
         raise DevkitError(f"cannot run uv ({cmd[0]}): {exc}") from exc
     output = proc.stderr + proc.stdout
