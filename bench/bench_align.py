@@ -1,25 +1,25 @@
-"""Benchmark ``devkit align`` on copies of the real corpus (not a test; needs the package index).
+"""Benchmark ``devkit align`` on copies of a real corpus (not a test; needs the package index).
 
-Usage (from the repository root; a few minutes on a warm cache, longer on the first run)::
+Usage (from the repository root; ~10-15 minutes on a cold cache)::
 
-    python bench/bench_align.py [--corpus ../shared/corpus/real] [--cache /tmp/devkit-bench-cache]
-                                [--jobs 4] [--sync 4] [--out bench/results]
+    python bench/bench_align.py [CORPUS] [--cache DIR] [--jobs 4] [--out bench/results]
 
-Steps, each on fresh copies of every ``<project>/{pyproject.toml,uv.lock}`` in a temp dir:
+``CORPUS`` holds one directory per project with ``pyproject.toml`` and ``uv.lock`` (the default,
+see ``--help``, is the real corpus beside the repository). Steps, each on fresh copies in a temp
+dir:
 
-1. warm-up: ``uv lock --check`` and one full resolution per project, so the one shared uv cache
-   (``--cache``, reused across runs) holds the index pages the timed steps need;
-2. baselines, sequential: ``uv lock`` as committed (validation) and a full relock
-   (``uv.lock`` removed, then ``uv lock``), both summed over the projects;
-3. ``devkit align --json --jobs N`` over all copies, wall time; then ``uv lock --check`` in every
-   project, and ``devkit align --check`` again (a second run must change nothing);
-4. sync: up to ``--sync`` aligned projects without large ML wheels (torch, nvidia-*, …), each
-   into its own venv, once with the committed locks and once with the aligned ones, each set on
-   an empty cache; bytes on disk of cache + venvs (each inode once) before and after.
+1. warm-up: ``uv lock --check`` in every project (which ones uv can re-lock here at all), then a
+   full resolution per project, so the shared uv cache (``--cache``) holds the index pages;
+2. baselines, sequential: ``uv lock`` as committed and a full relock (``uv.lock`` removed);
+3. for each policy (default, then ``--allow-downgrade minor``): ``devkit align --json --jobs N``
+   over all copies (wall time), ``uv lock --check`` in every project afterwards, and for the
+   default policy a second ``devkit align --check`` (must change nothing).
 
-Locks pointing at indexes this machine cannot reach are reported per project, not fatal.
-Results: ``<out>/align.json`` and ``<out>/align.md``. The environment gets pyenv's 3.12/3.13 on
-PATH and ``UV_PYTHON_DOWNLOADS=never`` (../shared/notes/uv.md §10); UV_OFFLINE is never set.
+Figures over the projects uv can re-lock: excess pairs (distinct ``(index, name, version)`` beyond
+one version per name) removed, bytes of distinct wheels (the size uv.lock records for the wheel
+this machine would install), downgrades, parents moved up. Results: ``<out>/align.json`` and
+``<out>/align.md``. pyenv's 3.12/3.13 are put on PATH (some projects need them) with
+``UV_PYTHON_DOWNLOADS=never``; UV_OFFLINE is never set.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devkit import lockfile, usage
 from devkit import uv as uv_mod
+from devkit.align import lockfile
 
 ROOT = Path(__file__).resolve().parent.parent
 PYENV_BINS = ("/root/.pyenv/versions/3.12.1/bin", "/root/.pyenv/versions/3.13.0/bin")
-ML_NAMES = ("torch", "tensorflow", "jax", "jaxlib", "triton", "onnxruntime", "opencv-python")
 TIMEOUT = 600
+POLICIES = ("none", "minor")
 
 
 def bench_env(cache: Path, home: Path) -> dict[str, str]:
@@ -56,16 +56,15 @@ def bench_env(cache: Path, home: Path) -> dict[str, str]:
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, float, str]:
-    """Run ``cmd``; returns (exit code, seconds, last meaningful output line)."""
+    """Run ``cmd``; returns (exit code, seconds, uv's one-line reason on failure)."""
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return 124, time.monotonic() - start, f"timeout after {TIMEOUT}s"
-    seconds = time.monotonic() - start
     text = proc.stderr + proc.stdout
-    return proc.returncode, seconds, uv_mod.explain(text) if proc.returncode else ""
+    return proc.returncode, time.monotonic() - start, uv_mod.explain(text) if proc.returncode else ""
 
 
 def copy_corpus(corpus: Path, dest: Path) -> list[Path]:
@@ -84,167 +83,101 @@ def copy_corpus(corpus: Path, dest: Path) -> list[Path]:
 def uv_each(projects: list[Path], args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """``uv ARGS`` in every project, sequentially; per project rc, seconds and error line."""
     uv = uv_mod.find_uv()
-    return {p.name: dict(zip(("rc", "seconds", "error"), run([uv, *args], p, env)))
+    return {p.name: dict(zip(("rc", "seconds", "error"), run([uv, *args], p, env), strict=True))
             for p in projects}
 
 
-def summary(projects: list[Path]) -> tuple[lockfile.Summary, dict[str, lockfile.Lock]]:
-    """Sharing figures over the readable locks of ``projects``."""
-    locks = {}
-    for p in projects:
-        try:
-            locks[p.name] = lockfile.read(p / "uv.lock")
-        except lockfile.LockError:
-            continue
-    return lockfile.summarize(list(locks.values())), locks
+def figures(locks: list[lockfile.Lock]) -> dict[str, Any]:
+    """Pairs and bytes over ``locks``."""
+    return lockfile.summarize(locks).to_json()
 
 
-def remaining_blockers(locks: dict[str, lockfile.Lock], doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """For every name still at several versions: who is not at the newest, and why."""
-    reasons = {(b["project"], b["name"]): f"{b['kind']}: {b['reason']}" for b in doc["blocked"]}
-    failed = {Path(f["path"]).name: f["error"] for f in doc["failed"]}
-    out = []
-    for name, versions in lockfile.summarize(list(locks.values())).spread.items():
-        holders: dict[str, list[str]] = {}
-        indexes = set()
-        for project, lock in locks.items():
-            for pkg in lock.packages:
-                if pkg.name == name:
-                    holders.setdefault(pkg.version, []).append(project)
-                    indexes.add(pkg.index)
-        newest = versions[-1]
-        why = {}
-        for version, projects in holders.items():
-            if version == newest:
-                continue
-            for project in projects:
-                if project in failed:
-                    why[project] = f"project not aligned: {failed[project]}"
-                else:
-                    why[project] = reasons.get((project, name), "other index or fork")
-        out.append({"name": name, "versions": versions, "indexes": sorted(indexes),
-                    "excess": len(versions) - 1, "not_at_newest": why})
-    return out
-
-
-def relockable_pairs(corpus: Path, projects: list[Path]) -> dict[str, Any]:
-    """Pairs before (the corpus) and after (the aligned copies) over the projects uv re-locked."""
-    before = lockfile.summarize([lockfile.read(corpus / p.name / "uv.lock") for p in projects])
-    after = lockfile.summarize([lockfile.read(p / "uv.lock") for p in projects])
-    return {"projects": len(projects), "before": before.to_json(), "after": after.to_json()}
-
-
-def pick_sync(projects: list[Path], aligned: set[str], count: int, corpus: Path) -> list[Path]:
-    """Aligned PyPI-only projects without large ML wheels, largest locks first."""
-    def heavy(p: Path) -> bool:
-        names = lockfile.read(p / "uv.lock").names()
-        return any(n in ML_NAMES or n.startswith("nvidia-") for n in names)
-
-    def pypi_only(p: Path) -> bool:
-        lock = lockfile.read(corpus / p.name / "uv.lock")
-        return all(pkg.index.rstrip("/") == "https://pypi.org/simple" for pkg in lock.packages)
-
-    pool = [p for p in projects if p.name in aligned and not heavy(p) and pypi_only(p)]
-    pool.sort(key=lambda p: -len(lockfile.read(p / "uv.lock").packages))
-    return pool[:count]
-
-
-def disk_bytes(projects: list[Path], corpus_copy: Path, cache: Path, env: dict[str, str]
+def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs: int
                ) -> dict[str, Any]:
-    """Sync each of ``projects`` (as found in ``corpus_copy``) on the empty ``cache``; bytes."""
-    env = {**env, "UV_CACHE_DIR": str(cache)}
-    uv = uv_mod.find_uv()
-    synced = {}
-    for project in projects:
-        path = corpus_copy / project.name
-        synced[project.name] = run([uv, "sync", "--frozen", "--no-install-project"], path, env)[::2]
-    cache_tree = usage.scan(cache)
-    venvs = [usage.scan(corpus_copy / p.name / ".venv") for p in projects]
-    return {"synced": {k: {"rc": v[0], "error": v[1]} for k, v in synced.items()},
-            "cache_bytes": cache_tree.bytes, "on_disk_bytes": usage.unique_bytes([cache_tree, *venvs]),
-            "private_copies_bytes": sum(v.bytes for v in venvs)}
+    """Align fresh copies under ``policy``; figures over the projects uv can re-lock (those
+    align did not report as failed: unreachable indexes, missing Pythons, failing builds)."""
+    devkit = [sys.executable, "-m", "devkit"]
+    home = work / f"home-{policy}"
+    penv = {**env, "DEVKIT_HOME": str(home)}
+    projects = copy_corpus(corpus, work / f"aligned-{policy}")
+    run([*devkit, "projects", "add", *map(str, projects)], work, penv)
+    args = [*devkit, "align", "--json", "--jobs", str(jobs)]
+    if policy != "none":
+        args += ["--allow-downgrade", policy]
+    start = time.monotonic()
+    proc = subprocess.run(args, check=False, cwd=work, env=penv, capture_output=True, text=True,
+                          timeout=4 * TIMEOUT)
+    seconds = time.monotonic() - start
+    doc = json.loads(proc.stdout)
+    failed = {Path(f["path"]).name for f in doc["failed"]}
+    ok = [p for p in projects if p.name not in failed]
+    before = figures([lockfile.read(corpus / p.name / "uv.lock") for p in ok])
+    after = figures([lockfile.read(p / "uv.lock") for p in ok])
+    out: dict[str, Any] = {
+        "rc": proc.returncode, "seconds": seconds, "stderr": proc.stderr[-2000:],
+        "relockable": {"projects": len(ok), "before": before, "after": after},
+        "all": {"before": doc["before"], "after": doc["after"]},
+        "downgrades": doc["downgrades"], "released": doc["released"],
+        "blocked": doc["blocked"], "failed": doc["failed"],
+        "projects": [{k: p[k] for k in ("name", "status", "stale", "uv_runs", "seconds", "error")}
+                     | {"changes": len(p["changes"]), "blocked": len(p["blocked"])}
+                     for p in doc["projects"]],
+        "check_after": uv_each(projects, ["lock", "--check"], env),
+    }
+    if policy == "none":
+        start = time.monotonic()
+        again = subprocess.run([*devkit, "align", "--check", "--json"], check=False, cwd=work,
+                               env=penv, capture_output=True, text=True, timeout=4 * TIMEOUT)
+        second = json.loads(again.stdout)
+        out["second_run"] = {"rc": again.returncode, "seconds": time.monotonic() - start,
+                             "changed": second["changed"]}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 0 when the targets are met, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus" / "real")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "devkit-bench-cache")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("corpus", type=Path, nargs="?",
+                        default=ROOT.parent / "shared" / "corpus" / "real")
+    parser.add_argument("--cache", type=Path,
+                        default=Path(tempfile.gettempdir()) / "devkit-bench-cache")
     parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--sync", type=int, default=4, help="projects to sync (0: skip)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     parser.add_argument("--render", action="store_true",
                         help="only re-render <out>/align.md from <out>/align.json")
     args = parser.parse_args(argv)
     if args.render:
-        finish(json.loads((args.out / "align.json").read_text()), args.out)
-        return 0
+        result = json.loads((args.out / "align.json").read_text())
+        finish(result, args.out)
+        return 0 if result["verdict"]["ok"] else 1
+    corpus = args.corpus.resolve()
     work = Path(tempfile.mkdtemp(prefix="devkit-bench-"))
     env = bench_env(args.cache.absolute(), work / "home")
     result: dict[str, Any] = {"machine": platform.platform(), "python": sys.version.split()[0],
-                              "uv": uv_mod.version(), "jobs": args.jobs, "corpus": str(args.corpus)}
+                              "uv": uv_mod.version(), "jobs": args.jobs, "corpus": corpus.name}
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
     try:
-        log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-        warm = copy_corpus(args.corpus, work / "warm")
+        warm = copy_corpus(corpus, work / "warm")
         log(f"warm-up over {len(warm)} projects (cache {args.cache})")
         result["check_before"] = uv_each(warm, ["lock", "--check"], env)
-        devkit = [sys.executable, "-m", "devkit"]
-        warm_env = {**env, "DEVKIT_HOME": str(work / "warm-home")}
-        run([*devkit, "projects", "add", *map(str, warm)], work, warm_env)
-        run([*devkit, "align", "--jobs", str(args.jobs)], work, warm_env)  # metadata of pins
         for p in warm:
-            (p / "uv.lock").unlink(missing_ok=True)
+            (p / "uv.lock").unlink()
         uv_each(warm, ["lock"], env)
-
         log("baseline: `uv lock` as committed")
-        plain = copy_corpus(args.corpus, work / "plain")
-        result["plain_lock"] = uv_each(plain, ["lock"], env)
+        result["plain_lock"] = uv_each(copy_corpus(corpus, work / "plain"), ["lock"], env)
         log("baseline: full relock (uv.lock removed)")
-        relock = copy_corpus(args.corpus, work / "relock")
+        relock = copy_corpus(corpus, work / "relock")
         for p in relock:
             (p / "uv.lock").unlink()
         result["full_relock"] = uv_each(relock, ["lock"], env)
-
-        aligned_dir = work / "aligned"
-        projects = copy_corpus(args.corpus, aligned_dir)
-        before, _ = summary(projects)
-        run([*devkit, "projects", "add", *map(str, projects)], work, env)
-        log(f"devkit align --jobs {args.jobs}")
-        start = time.monotonic()
-        proc = subprocess.run([*devkit, "align", "--json", "--jobs", str(args.jobs)], check=False, cwd=work,
-                              env=env, capture_output=True, text=True, timeout=3 * TIMEOUT)
-        align_seconds = time.monotonic() - start
-        doc = json.loads(proc.stdout)
-        after, after_locks = summary(projects)
-        result["align"] = {"rc": proc.returncode, "seconds": align_seconds, "doc": doc,
-                           "stderr": proc.stderr[-2000:]}
-        log("uv lock --check after align")
-        result["check_after"] = uv_each(projects, ["lock", "--check"], env)
-        log("devkit align --check (second run)")
-        start = time.monotonic()
-        proc = subprocess.run([*devkit, "align", "--check", "--json"], check=False, cwd=work, env=env,
-                              capture_output=True, text=True, timeout=3 * TIMEOUT)
-        again = json.loads(proc.stdout)
-        result["second_run"] = {"rc": proc.returncode, "seconds": time.monotonic() - start,
-                                "changed": again["changed"], "failed": len(again["failed"])}
-        result["pairs"] = {"before": before.to_json(), "after": after.to_json()}
-        relockable = [p for p in projects
-                      if any(Path(o["path"]).name == p.name and o["status"] != "failed"
-                             for o in doc["projects"])]
-        result["pairs_relockable"] = relockable_pairs(args.corpus, relockable)
-        result["remaining"] = remaining_blockers(after_locks, doc)
-        aligned = {p["name"] for p in doc["projects"] if p["status"] == "aligned"}
-        if args.sync:
-            chosen = pick_sync(projects, aligned, args.sync, args.corpus)
-            log(f"sync before/after: {[p.name for p in chosen]}")
-            orig = copy_corpus(args.corpus, work / "sync-before")
-            del orig
-            result["sync"] = {
-                "projects": [p.name for p in chosen],
-                "before": disk_bytes(chosen, work / "sync-before", work / "cache-before", env),
-                "after": disk_bytes(chosen, aligned_dir, work / "cache-after", env),
-            }
+        result["policies"] = {}
+        for policy in POLICIES:
+            log(f"devkit align --jobs {args.jobs} (downgrades: {policy})")
+            result["policies"][policy] = one_policy(policy, corpus, work, env, args.jobs)
         finish(result, args.out)
         log(f"results in {args.out}/align.md")
         return 0 if result["verdict"]["ok"] else 1
@@ -255,28 +188,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish(result: dict[str, Any], out: Path) -> None:
     """Compute the verdict and write ``align.json`` and ``align.md`` into ``out``."""
-    b, a = result["pairs"]["before"], result["pairs"]["after"]
-    removed = b["excess_pairs"] - a["excess_pairs"]
-    ok_before = {k for k, v in result["check_before"].items() if v["rc"] == 0}
-    ok_after = {k for k, v in result["check_after"].items() if v["rc"] == 0}
-    broken = sorted(ok_before - ok_after)
     relock = sum(v["seconds"] for v in result["full_relock"].values())
     plain = sum(v["seconds"] for v in result["plain_lock"].values())
-    seconds = result["align"]["seconds"]
-    result["verdict"] = {
-        "excess_removed": removed, "excess_removed_share": removed / max(b["excess_pairs"], 1),
-        "broken": broken, "fixed": sorted(ok_after - ok_before),
-        "align_seconds": seconds, "plain_lock_seconds": plain, "full_relock_seconds": relock,
-        "ratio_vs_full_relock": seconds / max(relock, 1e-9),
-        "ratio_vs_plain_lock": seconds / max(plain, 1e-9),
-    }
-    rl = result.get("pairs_relockable")
-    if rl:
-        gone = rl["before"]["excess_pairs"] - rl["after"]["excess_pairs"]
-        result["verdict"]["relockable_excess_removed_share"] = gone / max(rl["before"]["excess_pairs"], 1)
-    v = result["verdict"]
-    v["ok"] = (v["excess_removed_share"] >= 0.6 and not broken and v["ratio_vs_full_relock"] <= 3
-               and not result["second_run"].get("changed", True))
+    ok_before = {k for k, v in result["check_before"].items() if v["rc"] == 0}
+    verdict: dict[str, Any] = {"full_relock_seconds": relock, "plain_lock_seconds": plain}
+    for policy, r in result["policies"].items():
+        b, a = r["relockable"]["before"], r["relockable"]["after"]
+        ok_after = {k for k, v in r["check_after"].items() if v["rc"] == 0}
+        verdict[policy] = {
+            "excess_removed_share": (b["excess_pairs"] - a["excess_pairs"])
+            / max(b["excess_pairs"], 1),
+            "bytes_saved": b["distinct_bytes"] - a["distinct_bytes"],
+            "broken": sorted(ok_before - ok_after),
+            "downgrades": len(r["downgrades"]),
+            "released": len(r["released"]),
+            "ratio_vs_full_relock": r["seconds"] / max(relock, 1e-9),
+        }
+    d = verdict["none"]
+    verdict["ok"] = (d["excess_removed_share"] >= 0.95 and not d["broken"]
+                     and d["downgrades"] == 0 and d["ratio_vs_full_relock"] <= 3
+                     and not result["policies"]["none"]["second_run"]["changed"]
+                     and all(not verdict[p]["broken"] for p in result["policies"]))
+    result["verdict"] = verdict
     out.mkdir(parents=True, exist_ok=True)
     (out / "align.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (out / "align.md").write_text(markdown(result) + "\n")
@@ -288,71 +221,73 @@ def _mib(n: int) -> str:
 
 def markdown(r: dict[str, Any]) -> str:
     """The human summary written to ``align.md``."""
-    v, b, a = r["verdict"], r["pairs"]["before"], r["pairs"]["after"]
-    doc = r["align"]["doc"]
+    v = r["verdict"]
+    pols = r["policies"]
+    n_ok = pols["none"]["relockable"]["projects"]
+    head = "| measure | default | `--allow-downgrade minor` | target |"
     lines = [
         "# devkit align on the real corpus", "",
         (f"Machine: {r['machine']}; Python {r['python']}; uv {r['uv']}; `--jobs {r['jobs']}`; "
-        f"corpus: {len(r['check_before'])} projects. Command: `python bench/bench_align.py`."), "",
-        "| measure | result | target |", "|---|---|---|",
-        f"| distinct (index, name, version) pairs | {b['distinct_pairs']} → {a['distinct_pairs']} | |",
-        (f"| excess pairs over one version per name | {b['excess_pairs']} → {a['excess_pairs']} "
-        f"(**{100 * v['excess_removed_share']:.0f}%** removed) | ≥ 60% |"),
-        *([(f"| … over the {r['pairs_relockable']['projects']} projects uv can re-lock on this "
-            f"machine | {r['pairs_relockable']['before']['excess_pairs']} → "
-            f"{r['pairs_relockable']['after']['excess_pairs']} (**"
-            f"{100 * v['relockable_excess_removed_share']:.0f}%** removed) | |")]
-          if "pairs_relockable" in r else []),
-        (f"| projects whose `uv lock --check` passed before and fails after | {len(v['broken'])} "
-        f"{v['broken'] or ''} | 0 |"),
-        f"| `devkit align` wall time | {v['align_seconds']:.1f} s | |",
-        (f"| sum of full relocks (`uv.lock` removed, `uv lock`) | {v['full_relock_seconds']:.1f} s "
-        f"(align = **{v['ratio_vs_full_relock']:.2f}×**) | ≤ 3× |"),
-        (f"| sum of `uv lock` as committed (mostly validation) | {v['plain_lock_seconds']:.1f} s "
-        f"(align = {v['ratio_vs_plain_lock']:.1f}×) | |"),
-        (f"| second run (`devkit align --check --json`): would change anything? | "
-        f"{'yes' if r['second_run'].get('changed', True) else 'no'} ({r['second_run']['seconds']:.1f} s; "
-        f"rc {r['second_run']['rc']}: rc 1 also flags projects that cannot be re-locked) | no |"),
-        *([f"\nNote: {r['second_run']['note']}."] if r["second_run"].get("note") else []),
-        "", f"Verdict: **{'all targets met' if v['ok'] else 'targets NOT met'}**.", "",
-        (f"{len(doc['failed'])} of {len(doc['projects'])} projects cannot be re-locked on this "
-        "machine at all (unreachable mirrors or PyTorch indexes, Python >= 3.14, build backends "
-        "that fail; see the table): their versions stay, and most of the remaining excess is "
-        "theirs or comes from one name on two indexes (never switched). Over the projects uv "
-        "can re-lock, the excess shrinks by the share in the second row."), "",
-        "## Per project", "",
-        "| project | check before | align | changes | blocked | uv runs | check after |",
-        "|---|---|---|---|---|---|---|",
+         f"corpus: {len(r['check_before'])} projects, {n_ok} of which uv can re-lock here. "
+         "Command: `python bench/bench_align.py CORPUS`."), "",
+        head, "|---|---|---|---|",
     ]
-    for p in doc["projects"]:
-        name = Path(p["path"]).name
-        cb, ca = r["check_before"].get(name, {}), r["check_after"].get(name, {})
-        status = p["status"] + (" (stale)" if p["stale"] else "")
-        if p["error"]:
-            status += f": {p['error'][:90]}"
-        lines.append(f"| {name} | {_check(cb)} | {status} | {len(p['changes'])} | "
-                     f"{len(p['blocked'])} | {p['uv_runs']} | {_check(ca)} |")
-    lines += ["", "## Remaining spread and its blockers", ""]
-    for item in r["remaining"]:
-        lines.append(f"- **{item['name']}** {', '.join(item['versions'])} "
-                     f"({len(item['indexes'])} index(es)):")
-        for project, why in sorted(item["not_at_newest"].items()):
-            lines.append(f"  - {project}: {why[:200]}")
-    if "sync" in r:
-        s = r["sync"]
-        lines += ["", "## Bytes on disk after syncing", "",
-                  (f"Projects (no large ML wheels): {', '.join(s['projects'])}; each set synced on an "
-                  "empty cache with `uv sync --frozen --no-install-project`."), "",
-                  "| locks | cache | cache + venvs (each inode once) | venvs as private copies |",
-                  "|---|---|---|---|"]
-        for key in ("before", "after"):
-            d = s[key]
-            lines.append(f"| {'committed' if key == 'before' else 'aligned'} | {_mib(d['cache_bytes'])} "
-                         f"| {_mib(d['on_disk_bytes'])} | {_mib(d['private_copies_bytes'])} |")
-        for phase in ("before", "after"):
-            for name, x in s[phase]["synced"].items():
-                if x["rc"]:
-                    lines.append(f"\nSync ({phase}) failed in {name}: {x['error']}")
+
+    def row(label: str, fn: Any, target: str = "") -> None:
+        lines.append(f"| {label} | {fn('none')} | {fn('minor')} | {target} |")
+
+    def rl(p: str) -> dict[str, Any]:
+        return dict(pols[p]["relockable"])
+
+    row(f"excess pairs, {n_ok} re-lockable projects",
+        lambda p: f"{rl(p)['before']['excess_pairs']} → {rl(p)['after']['excess_pairs']} "
+                  f"(**{100 * v[p]['excess_removed_share']:.0f}%** removed)", "≥ 95%")
+    row("distinct pairs, re-lockable projects",
+        lambda p: f"{rl(p)['before']['distinct_pairs']} → {rl(p)['after']['distinct_pairs']}")
+    row("bytes of distinct wheels, re-lockable projects",
+        lambda p: f"{_mib(rl(p)['before']['distinct_bytes'])} → "
+                  f"{_mib(rl(p)['after']['distinct_bytes'])} (−{_mib(v[p]['bytes_saved'])})")
+    row(f"bytes of distinct wheels, all {len(r['check_before'])} projects",
+        lambda p: f"{_mib(pols[p]['all']['before']['distinct_bytes'])} → "
+                  f"{_mib(pols[p]['all']['after']['distinct_bytes'])}")
+    row("excess pairs, all projects",
+        lambda p: f"{pols[p]['all']['before']['excess_pairs']} → "
+                  f"{pols[p]['all']['after']['excess_pairs']}")
+    row("downgrades", lambda p: str(v[p]["downgrades"]), "0 by default")
+    row("parents moved up", lambda p: str(v[p]["released"]))
+    row("locks passing `uv lock --check` before and failing after",
+        lambda p: str(len(v[p]["broken"])), "0")
+    row("wall time vs the sum of full relocks",
+        lambda p: f"{pols[p]['seconds']:.0f} s vs {v['full_relock_seconds']:.0f} s "
+                  f"(**{v[p]['ratio_vs_full_relock']:.2f}×**)", "≤ 3×")
+    second = pols["none"]["second_run"]
+    lines += ["", (f"Second run right after (`devkit align --check`): would change anything: "
+                   f"**{'yes' if second['changed'] else 'no'}** ({second['seconds']:.0f} s)."),
+              "", f"Verdict: **{'all targets met' if v['ok'] else 'targets NOT met'}**.", ""]
+    for policy in ("none", "minor"):
+        p = pols[policy]
+        title = "default policy" if policy == "none" else "`--allow-downgrade minor`"
+        lines += [f"## Parents moved up ({title})", ""]
+        lines += [f"- {x['project']}: {x['name']} {x['before']} → {x['after']} (for {x['for']})"
+                  for x in p["released"]] or ["(none)"]
+        if p["downgrades"]:
+            lines += ["", f"## Downgrades ({title})", ""]
+            lines += [f"- {x['project']}: {x['name']} {', '.join(x['before'])} → "
+                      f"{', '.join(x['after'])}" for x in p["downgrades"]]
+        lines += ["", f"## Remaining blockers ({title})", ""]
+        lines += [f"- {b['project']}: {b['name']} {b['current']} (target {b['wanted']}), "
+                  f"{b['kind']}: {b['reason'][:220]}" for b in p["blocked"]] or ["(none)"]
+        lines += ["", f"## Projects ({title})", "",
+                  "| project | status | changes | blocked | uv runs | seconds | check after |",
+                  "|---|---|---|---|---|---|---|"]
+        for x in p["projects"]:
+            status = x["status"] + (" (stale)" if x["stale"] else "")
+            if x["error"]:
+                status += f": {x['error'][:90]}"
+            check = p["check_after"].get(x["name"], {})
+            lines.append(f"| {x['name']} | {status} | {x['changes']} | {x['blocked']} | "
+                         f"{x['uv_runs']} | {x['seconds']:.0f} | {_check(check)} |")
+        lines.append("")
     return "\n".join(lines)
 
 

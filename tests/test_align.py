@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import build_wheel, write_simple_index
 
-from devkit import lockfile, lockinfo, relock, uv
-from devkit.commands import align as align_cmd
+from devkit import uv
+from devkit.align import engine, lockfile
 from devkit.store import Store
 
 
@@ -208,13 +208,39 @@ def test_sync_resyncs_changed_projects(tmp_path, devkit) -> None:
     assert '"2.0"' in init.read_text()
 
 
+def test_stale_venvs_are_listed_then_all_synced(tmp_path, devkit) -> None:
+    root = tmp_path / "p"
+    a = _project(root, "a", ["tinyshared"], pin="tinyshared==1.0")
+    b = _project(root, "b", ["tinyshared"])
+    c = _project(root, "c", ["tinyother"])  # its lock never changes here
+    for path in (a, c):
+        assert _uv(path, "sync", "-q").returncode == 0
+    python = str(c / ".venv/bin/python")
+    assert _uv(c, "pip", "install", "-q", "--python", python, "tinyother==1.0").returncode == 0
+    _register(devkit, a, b, c)
+
+    code, out, _ = devkit("align", "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert {v["name"] for v in doc["stale_venvs"]} == {"a", "c"}  # b has no .venv
+    assert doc["sync_command"] == f"devkit sync {a} {c}"
+
+    code, out, _ = devkit("align", "--sync", "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["stale_venvs"] == [] and doc["sync_command"] == ""
+    site = "lib/python3.11/site-packages"
+    assert '"2.0"' in (a / ".venv" / site / "tinyshared/__init__.py").read_text()
+    assert '"2.0"' in (c / ".venv" / site / "tinyother/__init__.py").read_text()
+
+
 def test_new_project_is_born_aligned(tmp_path, devkit, store) -> None:
     root = tmp_path / "p"
     old = _project(root, "old", ["tinyshared"], pin="tinyshared==1.1")
     _register(devkit, old)
     fresh = _project(root, "fresh", ["tinyshared", "tinyother"])
     assert _version(fresh, "tinyshared") == {"2.0"}
-    align_cmd.align_new_project(fresh, store=store)
+    engine.align_new_project(fresh, store=store)
     assert _version(fresh, "tinyshared") == {"1.1"}
     assert _check_passes(fresh)
 
@@ -225,21 +251,43 @@ def test_new_project_conflict_just_skips_the_pin(tmp_path, devkit, store) -> Non
     _register(devkit, old)
     fresh = _project(root, "fresh", ["tinyshared>=1.1"])
     before = (fresh / "uv.lock").read_bytes()
-    align_cmd.align_new_project(fresh, store=store)
+    engine.align_new_project(fresh, store=store)
     assert (fresh / "uv.lock").read_bytes() == before
 
 
-def _slow_uv(tmp_path: Path, delay: float) -> Path:
+def _slow_uv(tmp_path: Path) -> tuple[Path, Path]:
+    """A uv wrapper: every pinned ``uv lock`` (``--upgrade-package``) writes ``start.<pid>`` into
+    the returned marker directory, runs real uv slowly, then writes ``done.<pid>``."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
     script = tmp_path / "slow-uv"
-    script.write_text(f'#!/bin/sh\nsleep {delay}\nexec "{uv.find_uv()}" "$@"\n')
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --upgrade-package "*)\n'
+        f'  touch "{markers}/start.$$"; sleep 0.5; "{uv.find_uv()}" "$@"; rc=$?\n'
+        f'  touch "{markers}/done.$$"; exit $rc;;\n'
+        "esac\n"
+        f'exec "{uv.find_uv()}" "$@"\n')
     script.chmod(0o755)
-    return script
+    return script, markers
 
 
-def _spawn_align(tmp_path: Path, delay: float) -> subprocess.Popen[str]:
-    env = {**os.environ, "DEVKIT_UV": str(_slow_uv(tmp_path, delay))}
-    return subprocess.Popen([sys.executable, "-m", "devkit", "align", "--jobs", "4"], env=env,
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` (a marker file appearing), failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _spawn_align(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    script, markers = _slow_uv(tmp_path)
+    env = {**os.environ, "DEVKIT_UV": str(script)}
+    proc = subprocess.Popen([sys.executable, "-m", "devkit", "align", "--jobs", "4"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # past the checks, inside the pinned `uv lock` runs
+    _wait_for(lambda: any(markers.glob("start.*")), "a pinned uv lock to start")
+    return proc, markers
 
 
 def _kill_setup(tmp_path: Path, devkit) -> tuple[list[Path], dict[Path, bytes]]:
@@ -253,8 +301,7 @@ def _kill_setup(tmp_path: Path, devkit) -> tuple[list[Path], dict[Path, bytes]]:
 
 def test_sigterm_mid_run_restores_every_lock(tmp_path, devkit) -> None:
     projects, before = _kill_setup(tmp_path, devkit)
-    proc = _spawn_align(tmp_path, delay=0.4)
-    time.sleep(1.2)  # past the checks, inside the pinned `uv lock` runs
+    proc, _ = _spawn_align(tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -264,31 +311,60 @@ def test_sigterm_mid_run_restores_every_lock(tmp_path, devkit) -> None:
 
 def test_sigkill_mid_run_leaves_old_or_new_locks(tmp_path, devkit) -> None:
     projects, _before = _kill_setup(tmp_path, devkit)
-    proc = _spawn_align(tmp_path, delay=0.4)
-    time.sleep(1.2)
+    proc, markers = _spawn_align(tmp_path)
     proc.kill()
     proc.wait(timeout=30)
-    time.sleep(1.0)  # uv children finish on their own (they write uv.lock atomically)
+
+    def settled() -> bool:  # every orphaned uv child has written its lock (atomically)
+        started = {m.name.split(".")[1] for m in markers.glob("start.*")}
+        return started <= {m.name.split(".")[1] for m in markers.glob("done.*")}
+
+    _wait_for(settled, "the orphaned uv runs to finish")
+    assert list(Store().align_backup_dir.glob("*.json"))  # the killed run left its backups
     for path in projects:
         lockfile.read(path / "uv.lock")
         assert _check_passes(path)
     # the next run finds the backups of the killed one and settles everything
     code, out, _ = devkit("align")
     assert code == 0, out
+    assert "interrupted" in out
     assert all(_version(p, "tinyshared") == {"2.0"} for p in projects)
     assert not list(Store().align_backup_dir.glob("*.json"))
 
 
-def test_exclude_newer_options_are_read_like_uv_records_them() -> None:
+def test_recovery_after_a_kill_does_not_recreate_a_deleted_project(tmp_path, devkit) -> None:
+    import shutil
+
+    projects, _before = _kill_setup(tmp_path, devkit)
+    proc, markers = _spawn_align(tmp_path)
+    proc.kill()
+    proc.wait(timeout=30)
+    _wait_for(lambda: {m.name.split(".")[1] for m in markers.glob("start.*")}
+              <= {m.name.split(".")[1] for m in markers.glob("done.*")}, "uv runs to finish")
+    backed_up = [json.loads(f.read_text())["path"] for f in Store().align_backup_dir.glob("*.json")]
+    assert backed_up
+    gone = Path(backed_up[0]).parent
+    shutil.rmtree(gone)
+    (Store().align_backup_dir / ".leftover.json.abc.tmp").write_text("torn")
+    code, out, _ = devkit("align", *[str(p) for p in projects if p != gone])
+    assert code == 0, out
+    assert not gone.exists()
+    assert "is gone" in out
+    assert list(Store().align_backup_dir.iterdir()) == []
+
+
+def test_exclude_newer_options_are_read_like_uv_records_them(tmp_path: Path) -> None:
     import datetime as dt
 
     now = dt.datetime(2026, 8, 22, tzinfo=dt.UTC)
-    options = {"exclude-newer": "0001-01-01T00:00:00Z", "exclude-newer-span": "P3W",
-               "exclude-newer-package": {"Django": "2026-08-04T15:05:00Z"}}
-    cutoff, per_package = lockinfo.exclude_newer(options, now)
-    assert cutoff == now - dt.timedelta(weeks=3)
-    assert per_package == (("django", dt.datetime(2026, 8, 4, 15, 5, tzinfo=dt.UTC)),)
-    assert lockinfo.exclude_newer({"exclude-newer": "2024-06-02T00:00:00Z"}, now)[0] == \
+    text = ('version = 1\nrequires-python = ">=3.11"\n[options]\n'
+            'exclude-newer = "0001-01-01T00:00:00Z"\nexclude-newer-span = "P3W"\n'
+            '[options.exclude-newer-package]\nDjango = "2026-08-04T15:05:00Z"\n')
+    lock = lockfile.parse(text.encode(), tmp_path / "uv.lock", now=now)
+    assert lock.exclude_newer == now - dt.timedelta(weeks=3)
+    assert lock.exclude_newer_package == (("django", dt.datetime(2026, 8, 4, 15, 5, tzinfo=dt.UTC)),)
+    fixed = 'version = 1\n[options]\nexclude-newer = "2024-06-02T00:00:00Z"\n'
+    assert lockfile.parse(fixed.encode(), tmp_path / "uv.lock", now=now).exclude_newer == \
         dt.datetime(2024, 6, 2, tzinfo=dt.UTC)
 
 
@@ -296,16 +372,14 @@ def test_conflict_reason_names_the_project() -> None:
     output = ("error: No solution found when resolving dependencies\n  cause: Because your project "
               "depends on tinyshared<1.1 and tinyshared==2.0, we can conclude that your project's "
               "requirements are unsatisfiable.\n")
-    assert relock.conflict_reason(output, "low") == (
+    assert uv.conflict_reason(output, "low") == (
         "Because project low depends on tinyshared<1.1 and tinyshared==2.0, we can conclude "
         "that project low's requirements are unsatisfiable.")
 
 
 def test_second_concurrent_run_is_refused(make_workspace, devkit) -> None:
-    import filelock
-
     make_workspace("solo", deps=("tinyshared",))
-    with filelock.FileLock(str(Store().align_lock_file)):
+    with Store().mutex("align", timeout=1):
         code, _, err = devkit("align")
         assert code == 1 and "another `devkit align` is running" in err
         code, _, err = devkit("align", "--dry-run")  # read-only runs need no lock

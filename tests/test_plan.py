@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devkit.lockfile import LockedPackage
-from devkit.plan import ProjectLock, Requirement, choose_targets, make_plan, rank
+from devkit.align.lockfile import LockedPackage
+from devkit.align.planner import ProjectLock, Requirement, choose_targets, make_plan, rank
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "https://mirrors.example.org/pypi/simple"
@@ -52,7 +52,9 @@ def test_majority_strategy_prefers_the_most_used_then_newest() -> None:
     plan = make_plan(locks, strategy="majority")
     targets = {t.name: t.version for t in plan.targets}
     assert targets == {"x": "1.0", "y": "2.0"}  # tie on y: newest wins
-    assert pins(plan, "c") == {"x": ("1.0",)}  # a downgrade is a pin too
+    assert pins(plan, "c") == {}  # a downgrade: only when the policy allows it
+    plan = make_plan(locks, strategy="majority", allow_downgrade="major")
+    assert pins(plan, "c") == {"x": ("1.0",)}
 
 
 def test_unknown_strategy_is_an_error() -> None:

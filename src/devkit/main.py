@@ -125,7 +125,11 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="target version: newest in use (default) or used by most projects")
     p.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
                    help="projects locked concurrently")
-    p.add_argument("--sync", action="store_true", help="re-sync the venvs of changed projects")
+    p.add_argument("--sync", action="store_true",
+                   help="re-sync every venv that no longer matches its lock")
+    p.add_argument("--allow-downgrade", choices=("patch", "minor", "major"), default="none",
+                   help="let projects move down (within the same minor/major) to a version "
+                        "another project uses")
 
 
 def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -224,7 +228,7 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
-                           sync=args.sync)
+                           sync=args.sync, allow_downgrade=args.allow_downgrade)
     if args.command == "sync":
         from devkit.commands import sync
 

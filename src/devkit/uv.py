@@ -13,7 +13,8 @@ from pathlib import Path
 from devkit.errors import DevkitError
 from devkit.util import CalledProcessError, cmd_output
 
-LOCK_TIMEOUT = 900.0  # seconds for one `uv lock`/`uv sync`: generous, resolution may hit the index
+UV_RUN_TIMEOUT = 900.0  # seconds for one uv run (`uv lock`, `uv sync`): resolution may hit the index
+LOCK_TIMEOUT = UV_RUN_TIMEOUT  # the former name, kept for callers
 
 
 class UvError(DevkitError):
@@ -53,7 +54,7 @@ def run(
     """
     cmd = [find_uv(), *args]
     try:
-        proc = cmd_output(*cmd, cwd=cwd, env=env, timeout=LOCK_TIMEOUT)
+        proc = cmd_output(*cmd, cwd=cwd, env=env, timeout=UV_RUN_TIMEOUT)
     except CalledProcessError as exc:
         label = what or f"uv {args[0]}"
         raise UvError(f"{label} failed: {explain(exc.stderr or exc.stdout)}", exc.stderr) from exc
@@ -102,7 +103,7 @@ def lock(
     """``uv lock`` in ``project``; each ``upgrade_packages`` entry (``NAME==VER``) becomes one ``-P``.
 
     ``-P NAME==VER`` is a hard pin for this run; on a conflict uv exits 1 and leaves ``uv.lock``
-    byte-identical (uv docs, projects/sync; ../shared/notes/uv.md §6). Returns uv's output.
+    byte-identical (uv docs, concepts/projects/sync). Returns uv's output.
     Raises UvError with the resolver's explanation.
     """
     args = ["lock", "--project", str(project)]
@@ -169,7 +170,7 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
     cmd = [find_uv(), "sync", "--check", "--locked", "--offline", "--no-build",
            "--project", str(project)]
     try:
-        proc = cmd_output(*cmd, cwd=project, env=env, check=False, timeout=LOCK_TIMEOUT)
+        proc = cmd_output(*cmd, cwd=project, env=env, check=False, timeout=UV_RUN_TIMEOUT)
     except FileNotFoundError as exc:
         raise DevkitError(f"cannot run uv ({cmd[0]}): {exc}") from exc
     output = proc.stderr + proc.stdout
@@ -179,3 +180,93 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
     if "environment is outdated" in output:
         return False, changes
     raise UvError(f"uv sync --check in {project} failed: {explain(output)}", proc.stderr)
+
+
+# -- parsing uv's text output (uv 0.13; each function is tested against real uv output) ----------
+CONFLICT = "No solution found when resolving dependencies"
+STALE = "needs to be updated"
+_CHANGE_LINE = re.compile(
+    r"^(Update|Add|Remove)d? (\S+) (v\S+(?:, v\S+)*)(?: -> (v\S+(?:, v\S+)*))?$")
+# "Because tinyparent==1.0 depends on …", "… and opentelemetry-sdk==1.32.1 depends on …",
+# "pycookiecheat>=0.8.0 depends on …", "django-stubs[compatible-mypy]==5.2.2 depends on …"
+_DEPENDS = re.compile(
+    r"(?:^|[Bb]ecause |and |, )([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?"
+    r"(?:[=<>!~]=?[^\s,]+(?:,[<>=!~]=?[^\s,]+)*)? depends on ")
+
+
+def is_conflict(output: str) -> bool:
+    """Does ``output`` of a failed ``uv lock`` report an unsatisfiable resolution?"""
+    return CONFLICT in output
+
+
+def is_stale(output: str) -> bool:
+    """Does ``output`` of a failed ``uv lock --check`` say the lock must be re-locked?"""
+    return STALE in output
+
+
+def conflict_reason(output: str, project: str) -> str:
+    """uv's explanation of a failed resolution in one line, "your project" named ``project``.
+
+    Takes the ``Because …`` sentence(s) uv prints after ``No solution found`` (uv 0.13:
+    ``cause: Because your project depends on rich>=13,<14 and rich==14.0.0, …``) and adds the
+    exclude-newer hint when uv gives one.
+    """
+    lines = [ln.strip() for ln in output.splitlines()]
+    text: list[str] = []
+    for line in lines:
+        bare = line.removeprefix("╰─▶").removeprefix("cause:").strip()
+        if text and (not line or line.startswith(("hint:", "help:", "error:"))):
+            break
+        if text or bare.startswith("Because"):
+            text.append(bare)
+    reason = " ".join(text) or explain(output)
+    if any(ln.startswith("hint:") and "exclude-newer" in ln for ln in lines):
+        reason += " (filtered by exclude-newer)"
+    return re.sub(r"\s+", " ", reason.replace("your project", f"project {project}")).strip()
+
+
+def conflict_parents(output: str) -> list[str]:
+    """Names of the packages uv's explanation says depend on something, in order of mention.
+
+    ``Because tinyparent==1.0 depends on tinyshared<2 and tinyshared==2.0, …`` gives
+    ``["tinyparent"]``; "your project" and workspace members (``name:dev``) are not packages
+    and are left out. Names are PEP 503 normalised.
+    """
+    text = re.sub(r"\s+", " ", " ".join(
+        ln.strip().removeprefix("╰─▶").removeprefix("cause:").strip()
+        for ln in output.splitlines()))
+    found: list[str] = []
+    for match in _DEPENDS.finditer(text):
+        name = match.group(1).lower().replace("_", "-").replace(".", "-")
+        if name in ("project", "it") or name in found:
+            continue
+        found.append(name)
+    return found
+
+
+def mentions(output: str, spec: str) -> bool:
+    """Does uv's ``output`` name ``spec`` (``NAME==VER``) as a whole word?"""
+    return re.search(rf"(?<![\w.-]){re.escape(spec)}(?![\w.])", output) is not None
+
+
+def lock_changes(output: str) -> list[tuple[str, list[str], list[str]]]:
+    """``(name, old versions, new versions)`` from ``uv lock [--dry-run]`` output.
+
+    uv prints ``Update name v1 -> v2`` (``Updated`` when it wrote), ``Add name v1``,
+    ``Remove name v1``; a forked package lists several versions (``v1, v2``).
+    """
+    changes = []
+    for line in output.splitlines():
+        match = _CHANGE_LINE.match(line.strip())
+        if not match:
+            continue
+        verb, name, old, new = match.groups()
+        def split(text: str | None) -> list[str]:
+            return [v.strip().removeprefix("v") for v in (text or "").split(",") if v.strip()]
+        if verb == "Update":
+            changes.append((name, split(old), split(new)))
+        elif verb == "Add":
+            changes.append((name, [], split(old)))
+        else:
+            changes.append((name, split(old), []))
+    return changes

@@ -48,9 +48,8 @@ import filelock
 from devkit import direnv, git, mise, template, usage, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
-from devkit.relock import shielded, terminate_as_interrupt
 from devkit.store import Store
-from devkit.util import PRIVATE_FILE_MODE, atomic_write_text
+from devkit.util import PRIVATE_FILE_MODE, atomic_write_text, shielded, terminate_as_interrupt
 
 TEMP_INFIX = ".devkit-new-"
 MARKER = "devkit-new.json"
@@ -362,9 +361,9 @@ def clear_leftovers(dst: Path, registry: Registry, *, force: bool) -> None:
 
 def _born_aligned(dst: Path, store: Store) -> None:
     """Move the fresh lock onto versions other workspaces already use (see ``devkit align``)."""
-    from devkit.commands import align
+    from devkit.align import engine
 
-    align.align_new_project(dst, store=store)
+    engine.align_new_project(dst, store=store)
 
 
 def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:

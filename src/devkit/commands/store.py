@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from devkit import lockfile, usage
+from devkit import usage
+from devkit.align import lockfile
 from devkit.registry import Registry
 from devkit.store import Store
 from devkit.util import format_bytes
@@ -23,9 +24,11 @@ def report(store: Store) -> dict[str, Any]:
     venv_trees = [usage.scan(v.path) for v in venvs]
     locks, unreadable = [], []
     for p in projects:
+        if not p.exists:
+            continue  # listed under projects.missing
         try:
             locks.append(lockfile.read(p.path / "uv.lock"))
-        except lockfile.LockError as exc:
+        except lockfile.LockError as exc:  # malformed or missing: listed, never fatal
             unreadable.append(str(exc))
     fs_type = usage.filesystem_type(store.uv_cache_dir)
     on_disk = usage.unique_bytes([cache, *venv_trees])

@@ -1,12 +1,17 @@
 """The alignment planner: which version each package should settle on, and the pins per project.
 
-Pure: dataclasses in, dataclasses out, no I/O and no uv. ``devkit align`` reads the locks
-(:mod:`devkit.lockfile`), calls :func:`make_plan`, and applies the pins with ``uv lock -P``
-(:mod:`devkit.commands.align`).
+Pure: dataclasses in, dataclasses out, no I/O and no uv. The engine (:mod:`devkit.align.engine`)
+reads the locks (:mod:`devkit.align.lockfile`), calls :func:`make_plan`, and applies the pins with
+``uv lock -P`` (:mod:`devkit.align.relock`).
 
-Identity is ``(index URL, name, version)`` (../shared/notes/uv.md §7): a wheel from a mirror is a
-different cache entry from the same version on the default index, so targets are chosen per
+Identity is ``(index URL, name, version)``: a wheel from a mirror is a different cache entry from
+the same version on the default index (uv docs, concepts/cache), so targets are chosen per
 ``(index, name)`` group and a project is only pinned to versions of the index it already uses.
+Work is ordered by bytes at stake (the size of the wheel each move can free), heaviest first.
+
+Downgrades: by default no pin moves a package below the version the project has. A
+:data:`DowngradePolicy` of ``patch`` (same major.minor), ``minor`` (same major) or ``major`` (any)
+lets a project move down to a version another project already locks.
 """
 
 from __future__ import annotations
@@ -15,27 +20,20 @@ import collections
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, get_args
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 
-from devkit.lockfile import LockedPackage, version_key
+from devkit.align.lockfile import Key, Lock, LockedPackage, Requirement, version_key
 
-STRATEGIES = ("newest", "majority")
+Strategy = Literal["newest", "majority"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+DowngradePolicy = Literal["none", "patch", "minor", "major"]
+DOWNGRADE_POLICIES: tuple[DowngradePolicy, ...] = get_args(DowngradePolicy)
+BlockedKind = Literal["requirement", "fork", "exclude-newer", "conflict", "score", "downgrade"]
 
-
-@dataclasses.dataclass(frozen=True)
-class Requirement:
-    """A requirement a project states itself (``[package.metadata]`` of its local packages).
-
-    ``specifier`` is PEP 440 text (``""`` = any version); ``kind`` is ``requires``, ``dev``,
-    ``constraint`` or ``override``, used in reasons ("project a requires tinyshared<1.1").
-    """
-
-    name: str
-    specifier: str = ""
-    marker: str = ""
-    kind: str = "requires"
+__all__ = ["Requirement"]  # re-exported: planner input read from the lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,22 +59,30 @@ class ProjectLock:
         """``label`` if set, else ``project``."""
         return self.label or self.project
 
+    @classmethod
+    def from_lock(cls, lock: Lock, project: str, label: str = "") -> ProjectLock:
+        """The planner's view of a parsed ``uv.lock`` of ``project`` (its id, usually the path)."""
+        return cls(project, lock.packages, lock.requirements, label, lock.exclude_newer,
+                   lock.exclude_newer_package)
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     """The version chosen for one ``(index, name)`` group; ``ranked`` is every version in use,
-    best first (the fallbacks), ``users`` the number of projects locking each version."""
+    best first (the fallbacks), ``users`` the number of projects locking each version,
+    ``bytes`` the size of every version but the target (what aligning the group can free)."""
 
     index: str
     name: str
     version: str
     ranked: tuple[str, ...]
     users: tuple[tuple[str, int], ...]
+    bytes: int = 0
 
     def to_json(self) -> dict[str, object]:
         """Shape used in ``devkit align --json`` and the alignment manifest."""
         return {"index": self.index, "name": self.name, "version": self.version,
-                "ranked": list(self.ranked), "users": dict(self.users)}
+                "ranked": list(self.ranked), "users": dict(self.users), "bytes": self.bytes}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Pin:
     current: str
     target: str
     candidates: tuple[str, ...]
+    bytes: int = 0  # size of the current version's wheel: what this move may free
 
     def spec(self, step: int = 0) -> str:
         """The ``uv lock --upgrade-package`` argument for candidate ``step``: ``NAME==VERSION``."""
@@ -103,8 +110,10 @@ class Blocked:
     """A move that cannot happen: ``wanted`` is out of reach for ``project`` because of ``reason``.
 
     ``kind``: ``requirement`` (the project's own specifier), ``fork`` (several versions under
-    different resolution markers), ``exclude-newer`` (uploaded after the project's cutoff) or
-    ``conflict`` (uv's resolver said no: ``reason`` is its explanation).
+    different resolution markers), ``exclude-newer`` (uploaded after the project's cutoff),
+    ``conflict`` (uv's resolver said no: ``reason`` is its explanation), ``score`` (uv found a
+    lock but it would add more bytes to the store than it frees) or ``downgrade`` (uv's lock
+    would move a package down, which the downgrade policy forbids).
     """
 
     project: str
@@ -113,7 +122,7 @@ class Blocked:
     current: str
     wanted: str
     reason: str
-    kind: str
+    kind: BlockedKind
 
     def to_json(self) -> dict[str, object]:
         """Shape used in ``devkit align --json``."""
@@ -133,7 +142,7 @@ class ProjectPlan:
 class Plan:
     """Targets for every group locked at several versions, and one :class:`ProjectPlan` each."""
 
-    strategy: str
+    strategy: Strategy
     targets: tuple[Target, ...]
     projects: tuple[ProjectPlan, ...]
 
@@ -150,6 +159,27 @@ class Plan:
         return sum(len(p.pins) for p in self.projects)
 
 
+def downgrade_allowed(current: str, version: str, policy: DowngradePolicy) -> bool:
+    """May a project move from ``current`` to ``version`` under ``policy``?
+
+    Moving up (or sideways) is always allowed. Down: ``none`` never; ``patch`` within the same
+    major.minor; ``minor`` within the same major; ``major`` always. Unparsable versions count
+    as a major move.
+    """
+    if version_key(version) >= version_key(current):
+        return True
+    if policy == "major":
+        return True
+    if policy == "none":
+        return False
+    try:
+        old, new = Version(current).release, Version(version).release
+    except InvalidVersion:
+        return False
+    depth = 2 if policy == "patch" else 1
+    return (old + (0, 0))[:depth] == (new + (0, 0))[:depth]
+
+
 def rank(versions: Iterable[str], users: collections.Counter[str], strategy: str) -> list[str]:
     """Order ``versions`` best first: ``newest`` by PEP 440; ``majority`` by user count, newest on ties.
 
@@ -162,24 +192,62 @@ def rank(versions: Iterable[str], users: collections.Counter[str], strategy: str
     raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
 
 
-def choose_targets(locks: Sequence[ProjectLock], strategy: str = "newest") -> list[Target]:
+def sizes_of(locks: Iterable[ProjectLock]) -> dict[Key, int]:
+    """Bytes per ``(index, name, version)`` as the locks record them (largest seen)."""
+    sizes: dict[Key, int] = {}
+    for lock in locks:
+        for p in lock.packages:
+            sizes[p.key] = max(sizes.get(p.key, 0), p.size)
+    return sizes
+
+
+def choose_targets(locks: Sequence[ProjectLock], strategy: str = "newest",
+                   anchors: Mapping[tuple[str, str], str] | None = None) -> list[Target]:
     """One :class:`Target` per ``(index, name)`` that ``locks`` hold at two or more versions.
 
-    A fork counts each of its versions as in use (they are all in the cache).
+    A fork counts each of its versions as in use (they are all in the cache). ``anchors`` maps
+    ``(index, name)`` to a version that must be the target (the version a blocked project cannot
+    leave: the others may move down to it when the downgrade policy allows). Targets come
+    heaviest first (bytes at stake), then by name.
     """
     users: dict[tuple[str, str], collections.Counter[str]] = collections.defaultdict(
         collections.Counter)
     for lock in locks:
         for index, name, version in {p.key for p in lock.packages}:
             users[(index, name)][version] += 1
+    sizes = sizes_of(locks)
     targets = []
     for (index, name), counts in sorted(users.items()):
         if len(counts) < 2:
             continue
         ranked = rank(counts, counts, strategy)
+        anchor = (anchors or {}).get((index, name))
+        if anchor is not None and anchor in counts:
+            ranked = [anchor, *(v for v in ranked if v != anchor)]
+        at_stake = sum(sizes.get((index, name, v), 0) for v in ranked[1:])
         targets.append(Target(index, name, ranked[0], tuple(ranked),
-                              tuple((v, counts[v]) for v in ranked)))
+                              tuple((v, counts[v]) for v in ranked), at_stake))
+    targets.sort(key=lambda t: -t.bytes)
     return targets
+
+
+def anchors(locks: Sequence[ProjectLock], stuck: Iterable[tuple[str, str]]) -> dict[
+        tuple[str, str], str]:
+    """Per ``(index, name)``, the newest version held by a project that could not move up.
+
+    ``stuck`` holds ``(project, name)`` pairs (a blocked move). The anchor is the version the
+    others can move down to (:func:`make_plan` with a downgrade policy).
+    """
+    stuck_set = set(stuck)
+    found: dict[tuple[str, str], str] = {}
+    for lock in locks:
+        for p in lock.packages:
+            if (lock.project, p.name) not in stuck_set and (lock.display, p.name) not in stuck_set:
+                continue
+            group = (p.index, p.name)
+            if group not in found or version_key(p.version) > version_key(found[group]):
+                found[group] = p.version
+    return found
 
 
 def _allows(requirement: Requirement, version: str) -> bool:
@@ -209,7 +277,8 @@ def _too_new(lock: ProjectLock, target: Target, version: str,
 
 
 def plan_project(lock: ProjectLock, targets: Sequence[Target],
-                 uploaded: Mapping[tuple[str, str, str], dt.datetime] | None = None) -> ProjectPlan:
+                 uploaded: Mapping[tuple[str, str, str], dt.datetime] | None = None,
+                 allow_downgrade: DowngradePolicy = "none") -> ProjectPlan:
     """Pins that move ``lock`` toward ``targets``; moves its own requirements forbid are blocked.
 
     Versions excluded by a requirement's specifier are dropped from the candidates (markers are
@@ -217,7 +286,9 @@ def plan_project(lock: ProjectLock, targets: Sequence[Target],
     ``uploaded`` (earliest file upload time per ``(index, name, version)``, from the locks)
     after the project's exclude-newer cutoff (uv docs, reference/settings#exclude-newer). A name locked at
     several versions (a fork, split by resolution markers) is never pinned: one ``-P`` would
-    collapse the fork, which the project's markers may forbid (../shared/notes/uv.md §7).
+    collapse the fork, which the project's markers may forbid. Versions below the current one
+    are candidates only when ``allow_downgrade`` allows the step (:func:`downgrade_allowed`).
+    Pins come heaviest first (bytes of the current version).
     """
     entries: dict[str, list[LockedPackage]] = collections.defaultdict(list)
     for package in lock.packages:
@@ -241,7 +312,8 @@ def plan_project(lock: ProjectLock, targets: Sequence[Target],
         current = mine[0].version
         if current == target.version:
             continue
-        better = target.ranked[: target.ranked.index(current)]
+        better = [v for v in target.ranked[: target.ranked.index(current)]
+                  if downgrade_allowed(current, v, allow_downgrade)]
         candidates = []
         for version in better:
             against = [r for r in requirements.get(target.name, []) if not _allows(r, version)]
@@ -253,16 +325,20 @@ def plan_project(lock: ProjectLock, targets: Sequence[Target],
                 blocked.append(Blocked(lock.display, target.index, target.name, current,
                                        version, reason, "requirement" if against else "exclude-newer"))
         if candidates:
-            pins.append(Pin(target.index, target.name, current, target.version, tuple(candidates)))
+            pins.append(Pin(target.index, target.name, current, target.version, tuple(candidates),
+                            mine[0].size))
+    pins.sort(key=lambda p: -p.bytes)
     return ProjectPlan(lock.project, tuple(pins), tuple(blocked))
 
 
 def make_plan(
     locks: Sequence[ProjectLock],
     *,
-    strategy: str = "newest",
+    strategy: Strategy = "newest",
     skip: Iterable[tuple[str, str, str]] = (),
     uploaded: Mapping[tuple[str, str, str], dt.datetime] | None = None,
+    allow_downgrade: DowngradePolicy = "none",
+    anchor: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
     """Plan the alignment of ``locks``.
 
@@ -274,16 +350,20 @@ def make_plan(
             earlier pass); those candidates are left out.
         uploaded: earliest upload time of each ``(index, name, version)`` (aware datetimes),
             checked against each project's exclude-newer cutoff.
+        allow_downgrade: how far a project may move down (default ``none``: never).
+        anchor: ``(index, name) -> version`` forced as targets (see :func:`anchors`).
 
-    Returns a :class:`Plan`. Raises ValueError on an unknown strategy.
+    Returns a :class:`Plan`. Raises ValueError on an unknown strategy or policy.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
-    targets = choose_targets(locks, strategy)
+    if allow_downgrade not in DOWNGRADE_POLICIES:
+        raise ValueError(f"unknown downgrade policy {allow_downgrade!r}")
+    targets = choose_targets(locks, strategy, anchor)
     skipped = set(skip)
     plans = []
     for lock in locks:
-        plan = plan_project(lock, targets, uploaded)
+        plan = plan_project(lock, targets, uploaded, allow_downgrade)
         pins = []
         for pin in plan.pins:
             kept = tuple(v for v in pin.candidates if (lock.project, pin.name, v) not in skipped)

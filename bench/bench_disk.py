@@ -1,0 +1,228 @@
+"""The disk a user actually sees, side by side: pip + venv, uv with one cache, devkit after align.
+
+Usage (from the repository root; needs the package index; ~5-10 minutes)::
+
+    python bench/bench_disk.py [CORPUS] [--projects NAME ...] [--python 3.12] [--out bench/results]
+                               [--png docs/disk.png]
+
+On copies of a handful of small/medium corpus projects (PyPI only, no ML wheels), each leg starts
+from an empty cache and installs every project's locked packages (default groups, not the project
+itself) into its own venv:
+
+* **pip**: ``python -m venv`` + ``pip install --no-deps -r`` the set exported by
+  ``uv export --frozen`` (pip's own cache, ``PIP_CACHE_DIR``, counted);
+* **uv**: ``uv sync --frozen --no-install-project`` per project with the committed locks and one
+  shared cache (uv's default: venv files are hard links into the cache on ext4);
+* **devkit**: the same after ``devkit align`` moved the locks onto shared versions.
+
+Bytes are bytes on disk (allocated blocks) of the cache plus every venv, each inode counted once
+(:func:`devkit.usage.unique_bytes`, the way ``du`` counts hard links); seconds are the cold
+installs of the leg (align's own time is reported apart). Results: ``<out>/disk.json``,
+``<out>/disk.md`` and a bar chart (matplotlib, from the ``bench`` dependency group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from devkit import usage
+from devkit import uv as uv_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+PYENV = Path("/root/.pyenv/versions")
+DEFAULT_PROJECTS = (
+    "000alen__slack-personal", "004Saichaithanya__ayursutra-panchakarma-app",
+    "007ph__modelcase-backend", "006lp__nonebot-plugin-kuwo", "darrenburns__posting",
+    "spotDL__spotify-downloader",
+)
+TIMEOUT = 900
+LEGS = ("pip", "uv", "devkit")
+
+
+def _python(version: str) -> str:
+    found = sorted(PYENV.glob(f"{version}.*/bin/python{version}"))
+    return str(found[-1]) if found else shutil.which(f"python{version}") or sys.executable
+
+
+def _env(work: Path, leg: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("UV_", "VIRTUAL_ENV", "DEVKIT_", "PIP_"))}
+    bins = [str(p.parent) for p in PYENV.glob("3.1[23].*/bin/python3")]
+    env.update(PATH=os.pathsep.join([*bins, env.get("PATH", "")]), UV_PYTHON_DOWNLOADS="never",
+               UV_NO_PROGRESS="1", UV_CACHE_DIR=str(work / leg / "cache"),
+               PIP_CACHE_DIR=str(work / leg / "cache"), DEVKIT_HOME=str(work / leg / "home"),
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, float, str]:
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, check=False)
+    tail = (proc.stderr + proc.stdout).strip().splitlines()[-1:] if proc.returncode else []
+    return proc.returncode, time.monotonic() - start, " ".join(tail)[:300]
+
+
+def _copy(corpus: Path, names: list[str], dest: Path) -> list[Path]:
+    out = []
+    for name in names:
+        dst = dest / name
+        dst.mkdir(parents=True)
+        for file in ("pyproject.toml", "uv.lock"):
+            shutil.copy2(corpus / name / file, dst / file)
+        out.append(dst)
+    return out
+
+
+def _measure(cache: Path, venvs: list[Path]) -> dict[str, int]:
+    cache_tree = usage.scan(cache)
+    trees = [usage.scan(v) for v in venvs]
+    return {"cache_bytes": cache_tree.bytes, "venv_bytes": usage.unique_bytes(trees),
+            "on_disk_bytes": usage.unique_bytes([cache_tree, *trees])}
+
+
+def leg_pip(projects: list[Path], env: dict[str, str], python: str) -> dict[str, Any]:
+    """venv + pip per project, from the set ``uv export`` reads out of each lock."""
+    uv = uv_mod.find_uv()
+    runs, seconds = {}, 0.0
+    for path in projects:
+        req = path / "requirements.txt"
+        rc, _, err = _run([uv, "export", "--frozen", "--no-hashes", "--no-emit-project",
+                           "--format", "requirements-txt", "-o", str(req)], path, env)
+        if rc:
+            runs[path.name] = {"rc": rc, "error": err}
+            continue
+        rc1, s1, err1 = _run([python, "-m", "venv", ".venv"], path, env)
+        rc2, s2, err2 = _run([str(path / ".venv/bin/python"), "-m", "pip", "install", "-q",
+                              "--no-deps", "-r", str(req)], path, env)
+        seconds += s1 + s2
+        runs[path.name] = {"rc": rc1 or rc2, "seconds": s1 + s2, "error": err1 or err2}
+    return {"runs": runs, "seconds": seconds}
+
+
+def leg_uv(projects: list[Path], env: dict[str, str], python: str) -> dict[str, Any]:
+    """``uv sync --frozen --no-install-project`` per project into one shared cache."""
+    uv = uv_mod.find_uv()
+    runs, seconds = {}, 0.0
+    for path in projects:
+        rc, s, err = _run([uv, "sync", "--frozen", "--no-install-project", "--python", python],
+                          path, env)
+        seconds += s
+        runs[path.name] = {"rc": rc, "seconds": s, "error": err}
+    return {"runs": runs, "seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three legs; returns 0 when every install succeeded."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("corpus", type=Path, nargs="?",
+                        default=ROOT.parent / "shared" / "corpus" / "real")
+    parser.add_argument("--projects", nargs="+", default=list(DEFAULT_PROJECTS))
+    parser.add_argument("--python", default="3.12")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--png", type=Path, default=ROOT / "docs" / "disk.png")
+    parser.add_argument("--render", action="store_true", help="only redraw from <out>/disk.json")
+    args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads((args.out / "disk.json").read_text())
+        write(result, args.out, args.png)
+        return 0
+    corpus = args.corpus.resolve()
+    python = _python(args.python)
+    work = Path(tempfile.mkdtemp(prefix="devkit-disk-"))
+    result: dict[str, Any] = {"machine": platform.platform(), "uv": uv_mod.version(),
+                              "python": python, "projects": args.projects,
+                              "filesystem": usage.filesystem_type(work), "legs": {}}
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    try:
+        for leg in LEGS:
+            env = _env(work, leg)
+            projects = _copy(corpus, args.projects, work / leg / "projects")
+            entry: dict[str, Any] = {}
+            if leg == "devkit":
+                devkit = [sys.executable, "-m", "devkit"]
+                _run([*devkit, "projects", "add", *map(str, projects)], work, env)
+                log("devkit align")
+                rc, s, err = _run([*devkit, "align"], work, env)
+                entry["align"] = {"rc": rc, "seconds": s, "error": err}
+            log(f"leg {leg}: installing {len(projects)} projects")
+            entry |= (leg_pip if leg == "pip" else leg_uv)(projects, env, python)
+            entry |= _measure(work / leg / "cache", [p / ".venv" for p in projects])
+            result["legs"][leg] = entry
+            log(f"leg {leg}: {entry['on_disk_bytes'] / 2**20:,.0f} MiB, {entry['seconds']:.0f} s")
+        write(result, args.out, args.png)
+        failed = [(leg, name) for leg, e in result["legs"].items()
+                  for name, r in e["runs"].items() if r["rc"]]
+        return 1 if failed else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def write(result: dict[str, Any], out: Path, png: Path) -> None:
+    """``disk.json``, ``disk.md`` and the bar chart ``png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "disk.json").write_text(json.dumps(result, indent=2) + "\n")
+    legs = result["legs"]
+    label = {"pip": "pip + venv per project", "uv": "uv, one shared cache",
+             "devkit": "devkit after `devkit align`"}
+    lines = ["# Disk a user sees: pip, uv, devkit", "",
+             (f"Machine: {result['machine']} ({result['filesystem']}); uv {result['uv']}; "
+              f"Python {Path(result['python']).name}. Projects ({len(result['projects'])}): "
+              f"{', '.join(result['projects'])}. Command: `python bench/bench_disk.py CORPUS`."),
+             "", ("Each leg starts from an empty cache; bytes on disk of the cache plus every "
+                  "venv, each inode once (hard links counted once, like `du`)."), "",
+             "| leg | cache | venvs | cache + venvs | cold install |", "|---|---|---|---|---|"]
+    for leg in LEGS:
+        e = legs[leg]
+        extra = f" (+ align {e['align']['seconds']:.0f} s)" if "align" in e else ""
+        lines.append(f"| {label[leg]} | {_mib(e['cache_bytes'])} | {_mib(e['venv_bytes'])} | "
+                     f"**{_mib(e['on_disk_bytes'])}** | {e['seconds']:.0f} s{extra} |")
+    for leg in LEGS:
+        for name, r in legs[leg]["runs"].items():
+            if r["rc"]:
+                lines.append(f"\n{leg}: {name} failed: {r['error']}")
+    (out / "disk.md").write_text("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    names = [label[leg].replace("`", "") for leg in LEGS]
+    cache = [legs[leg]["cache_bytes"] / 2**20 for leg in LEGS]
+    venv_only = [(legs[leg]["on_disk_bytes"] - legs[leg]["cache_bytes"]) / 2**20 for leg in LEGS]
+    ax.barh(names, cache, color="#4c72b0", label="cache")
+    ax.barh(names, venv_only, left=cache, color="#dd8452", label="venv files not in the cache")
+    for i, leg in enumerate(LEGS):
+        total = legs[leg]["on_disk_bytes"] / 2**20
+        ax.text(total, i, f" {total:,.0f} MiB, {legs[leg]['seconds']:.0f} s", va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("MiB on disk (each inode once)")
+    ax.set_title(f"{len(result['projects'])} projects, cold install")
+    ax.set_xlim(0, max(legs[leg]["on_disk_bytes"] for leg in LEGS) / 2**20 * 1.45)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

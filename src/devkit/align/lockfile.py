@@ -1,0 +1,387 @@
+"""The one reader of ``uv.lock`` (read only: uv alone writes it), validating at the boundary.
+
+Format (https://docs.astral.sh/uv/concepts/projects/layout/#the-lockfile and uv.lock as written by
+uv 0.13): ``version = 1``; ``[[package]]`` (legacy ``[[distribution]]``) with ``name``,
+``version``, ``source``; only ``source = { registry = URL }`` entries are wheels shared through the
+cache; one name may appear several times (a fork), each entry with its own ``resolution-markers``.
+Each file of a registry package (``sdist``, ``wheels = [{url, hash, size, upload-time}]``) records
+its ``size`` in bytes and its ``upload-time``. The workspace members (non-registry entries) carry
+the project's own requirements in ``[package.metadata]``; ``[manifest]`` holds constraints and
+overrides; ``[options]`` the ``exclude-newer`` cutoffs the lock was resolved with
+(https://docs.astral.sh/uv/reference/settings/#exclude-newer).
+
+A lock with the right TOML syntax but wrong types (``name = 5``, ``resolution-markers = 5``,
+``requires-dev = ["x"]``, ``exclude-newer-package = ["x"]``, a span that overflows) raises
+:class:`LockError`: every caller turns that into a per-project error, never a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.tags import sys_tags
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from devkit.errors import DevkitError
+
+SUPPORTED_VERSION = 1
+RequirementKind = Literal["requires", "dev", "constraint", "override"]
+Key = tuple[str, str, str]  # (index URL, name, version): one cache entry
+
+
+class LockError(DevkitError):
+    """A ``uv.lock`` that cannot be used: missing, not TOML, unsupported schema or wrong types."""
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class LockedPackage:
+    """One registry package of a lock: ``(index, name, version)`` identifies a cache entry.
+
+    ``size`` is the bytes of the file this machine would install (see :func:`wheel_size`), 0 when
+    the lock records none; ``uploaded`` the earliest ``upload-time`` of its files.
+    """
+
+    index: str
+    name: str
+    version: str
+    markers: tuple[str, ...] = ()
+    size: int = dataclasses.field(default=0, compare=False)
+    uploaded: dt.datetime | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def key(self) -> Key:
+        """The identity used for sharing: a wheel from a mirror is another cache entry."""
+        return (self.index, self.name, self.version)
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    """A requirement a project states itself (``[package.metadata]`` of its local packages).
+
+    ``specifier`` is PEP 440 text (``""`` = any version); ``kind`` is used in reasons
+    ("project a requires tinyshared<1.1").
+    """
+
+    name: str
+    specifier: str = ""
+    marker: str = ""
+    kind: RequirementKind = "requires"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lock:
+    """The parts of a ``uv.lock`` devkit needs; ``skipped`` counts non-registry packages.
+
+    ``exclude_newer``: uploads after this (aware datetime) were invisible to the resolver;
+    ``exclude_newer_package``: per-package cutoffs (normalised name, datetime).
+    """
+
+    path: Path
+    requires_python: str
+    packages: tuple[LockedPackage, ...]
+    skipped: int = 0
+    requirements: tuple[Requirement, ...] = ()
+    exclude_newer: dt.datetime | None = None
+    exclude_newer_package: tuple[tuple[str, dt.datetime], ...] = ()
+
+    def versions(self, name: str) -> set[str]:
+        """All versions of ``name`` in this lock (several when it forks)."""
+        return {p.version for p in self.packages if p.name == name}
+
+    def names(self) -> set[str]:
+        """Names of all registry packages."""
+        return {p.name for p in self.packages}
+
+    def keys(self) -> set[Key]:
+        """The distinct ``(index, name, version)`` of its registry packages."""
+        return {p.key for p in self.packages}
+
+    def sizes(self) -> dict[Key, int]:
+        """Bytes per key (the largest when a fork lists one key twice)."""
+        out: dict[Key, int] = {}
+        for p in self.packages:
+            out[p.key] = max(out.get(p.key, 0), p.size)
+        return out
+
+
+def version_key(version: str) -> tuple[int, Version | str]:
+    """Sort key for version strings: PEP 440 order, unparsable versions first (lowest)."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised name (uv writes names normalised already; this guards hand-made input)."""
+    return str(canonicalize_name(name))
+
+
+# -- reading ------------------------------------------------------------------------------------
+def read(path: Path, *, now: dt.datetime | None = None) -> Lock:
+    """Parse and validate ``path`` (a ``uv.lock``); ``now`` anchors ``exclude-newer-span``.
+
+    Raises LockError with the file and the reason (missing, unreadable, not TOML, wrong types).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise LockError(f"{path}: no uv.lock (run `uv lock`)") from exc
+    except OSError as exc:
+        raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
+    return parse(data, path, now=now)
+
+
+def parse(data: bytes, path: Path, *, now: dt.datetime | None = None) -> Lock:
+    """Parse the bytes of a ``uv.lock`` (``path`` names it in errors). Raises LockError."""
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
+    try:
+        return _from_doc(doc, path, now or dt.datetime.now(dt.UTC))
+    except _Malformed as exc:
+        raise LockError(f"{path}: malformed uv.lock: {exc}") from None
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _typed(value: object, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise _Malformed(f"{where} must be {_ARTICLE.get(names, names)}, not {value!r}"[:200])
+    return value
+
+
+_ARTICLE = {"str": "a string", "int": "an integer", "list": "an array", "dict": "a table"}
+
+
+def _opt(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = table.get(key)
+    return None if value is None else _typed(value, kind, f"{where}{key}")
+
+
+def _tables(value: object, where: str) -> list[dict[str, Any]]:
+    items = _typed(value, list, where) if value is not None else []
+    return [_typed(item, dict, f"{where}[{i}]") for i, item in enumerate(items)]
+
+
+def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
+    if doc.get("version") != SUPPORTED_VERSION:
+        raise LockError(f"{path}: unsupported uv.lock version {doc.get('version')!r}")
+    entries = _tables(doc.get("package", doc.get("distribution")), "package")
+    packages: list[LockedPackage] = []
+    requirements: list[Requirement] = []
+    skipped = 0
+    for i, entry in enumerate(entries):
+        where = f"package[{i}]."
+        name = normalize(_typed(entry.get("name"), str, f"{where}name"))
+        version = _opt(entry, "version", str, where)
+        markers = _opt(entry, "resolution-markers", list, where) or []
+        for marker in markers:
+            _typed(marker, str, f"{where}resolution-markers[]")
+        source = _opt(entry, "source", dict, where) or {}
+        index = source.get("registry")
+        wheels = _tables(entry.get("wheels"), f"{where}wheels")
+        sdist = _opt(entry, "sdist", dict, where)
+        files = [*wheels, *([sdist] if sdist else [])]
+        for file in files:
+            _opt(file, "size", int, f"{where}file.")
+            _opt(file, "url", str, f"{where}file.")
+            _when(_opt(file, "upload-time", str, f"{where}file."), f"{where}upload-time")
+        if isinstance(index, str) and version is not None:
+            times = [t for f in files if (t := _when(f.get("upload-time"), ""))]
+            packages.append(LockedPackage(index, name, version, tuple(markers),
+                                          wheel_size(wheels, sdist), min(times, default=None)))
+            continue
+        skipped += 1
+        metadata = _opt(entry, "metadata", dict, where) or {}
+        requirements += _requirements(metadata.get("requires-dist"), "requires",
+                                      f"{where}metadata.requires-dist")
+        dev = _opt(metadata, "requires-dev", dict, f"{where}metadata.") or {}
+        for group, items in dev.items():
+            requirements += _requirements(items, "dev", f"{where}metadata.requires-dev.{group}")
+    manifest = _opt(doc, "manifest", dict, "") or {}
+    requirements += _requirements(manifest.get("constraints"), "constraint", "manifest.constraints")
+    requirements += _requirements(manifest.get("overrides"), "override", "manifest.overrides")
+    options = _opt(doc, "options", dict, "") or {}
+    cutoff, per_package = _exclude_newer(options, now)
+    return Lock(
+        path=path,
+        requires_python=_opt(doc, "requires-python", str, "") or "",
+        packages=tuple(sorted(packages)),
+        skipped=skipped,
+        requirements=tuple(requirements),
+        exclude_newer=cutoff,
+        exclude_newer_package=per_package,
+    )
+
+
+def _requirements(items: object, kind: RequirementKind, where: str) -> list[Requirement]:
+    found = []
+    for i, item in enumerate(_tables(items, where)):
+        name = _typed(item.get("name"), str, f"{where}[{i}].name")
+        found.append(Requirement(normalize(name), _opt(item, "specifier", str, f"{where}[{i}].") or "",
+                                 _opt(item, "marker", str, f"{where}[{i}].") or "", kind))
+    return found
+
+
+# -- exclude-newer ------------------------------------------------------------------------------
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+                       r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def _when(value: object, where: str) -> dt.datetime | None:
+    """An RFC 3339 time as an aware datetime; None for None. Raises _Malformed (``where`` set)."""
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        if where:
+            raise _Malformed(f"{where} is not an RFC 3339 time: {value!r}"[:200]) from None
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _span(value: str, where: str) -> dt.timedelta:
+    match = _DURATION.match(value)
+    if not match or not any(match.groups()):
+        raise _Malformed(f"{where} is not an ISO 8601 duration: {value!r}"[:200])
+    y, mo, w, d, h, mi, sec = (float(g or 0) for g in match.groups())
+    try:
+        # years and months as 365/30 days: only a pre-filter, uv's resolver has the last word
+        return dt.timedelta(days=365 * y + 30 * mo + 7 * w + d, hours=h, minutes=mi, seconds=sec)
+    except OverflowError:
+        raise _Malformed(f"{where} is out of range: {value!r}"[:200]) from None
+
+
+def _relative(now: dt.datetime, span: dt.timedelta, where: str) -> dt.datetime:
+    try:
+        return now - span
+    except OverflowError:
+        raise _Malformed(f"{where} reaches before year 1") from None
+
+
+def _exclude_newer(options: dict[str, Any], now: dt.datetime) -> tuple[
+        dt.datetime | None, tuple[tuple[str, dt.datetime], ...]]:
+    """The cutoffs a lock was resolved with, from its ``[options]``.
+
+    ``exclude-newer-span`` (an ISO 8601 duration such as ``P3W``, recorded with a placeholder
+    ``exclude-newer = 0001-01-01T00:00:00Z``) is relative to ``now``; otherwise ``exclude-newer``
+    is an RFC 3339 time. ``[options.exclude-newer-package]`` gives per-package cutoffs, each a
+    time or a span.
+    """
+    span_text = _opt(options, "exclude-newer-span", str, "options.")
+    if span_text is not None:
+        where = "options.exclude-newer-span"
+        cutoff: dt.datetime | None = _relative(now, _span(span_text, where), where)
+    else:
+        cutoff = _when(_opt(options, "exclude-newer", str, "options."), "options.exclude-newer")
+    per_package = []
+    table = _opt(options, "exclude-newer-package", dict, "options.") or {}
+    for name, value in table.items():
+        where = f"options.exclude-newer-package.{name}"
+        text = _typed(value, str, where)
+        when = (_relative(now, _span(text, where), where) if text.startswith("P")
+                else _when(text, where))
+        if when is not None:
+            per_package.append((normalize(name), when))
+    return cutoff, tuple(per_package)
+
+
+# -- sizes --------------------------------------------------------------------------------------
+@functools.cache
+def _tag_rank() -> dict[str, int]:
+    """Tag text -> priority (0 = best) for this interpreter (``packaging.tags.sys_tags``)."""
+    return {str(tag): i for i, tag in enumerate(sys_tags())}
+
+
+def wheel_size(wheels: Iterable[dict[str, Any]], sdist: dict[str, Any] | None = None) -> int:
+    """Bytes of the file this machine would install from a package's ``wheels``/``sdist``.
+
+    The wheel whose tags rank best in ``packaging.tags.sys_tags()`` (the order pip and uv prefer
+    for the running interpreter); when none fits this machine (another platform's project), the
+    largest wheel, so a heavy package is never weighed as light; with no wheels, the sdist's
+    size; 0 when the lock records no size (uv omits it for some indexes).
+    """
+    rank = _tag_rank()
+    best: tuple[int, int] | None = None
+    largest = 0
+    for wheel in wheels:
+        size = wheel.get("size")
+        if not isinstance(size, int):
+            continue
+        largest = max(largest, size)
+        url = str(wheel.get("url") or wheel.get("filename") or wheel.get("path") or "")
+        try:
+            tags = parse_wheel_filename(url.rsplit("/", 1)[-1].split("#")[0])[3]
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        ranks = [rank[str(t)] for t in tags if str(t) in rank]
+        if ranks and (best is None or min(ranks) < best[0]):
+            best = (min(ranks), size)
+    if best is not None:
+        return best[1]
+    if largest:
+        return largest
+    size = (sdist or {}).get("size")
+    return size if isinstance(size, int) else 0
+
+
+# -- figures over several locks -----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Sharing figures over several locks: ``pairs`` counts (lock, package) occurrences;
+    ``distinct_bytes`` sums the size of each distinct ``(index, name, version)`` once."""
+
+    pairs: int
+    distinct_pairs: int
+    names: int
+    spread: dict[str, list[str]]  # name -> sorted versions, only names at 2+ versions
+    distinct_bytes: int = 0
+
+    @property
+    def excess_pairs(self) -> int:
+        """Distinct pairs beyond one version per name: what perfect alignment would remove."""
+        return self.distinct_pairs - self.names
+
+    def to_json(self) -> dict[str, object]:
+        """JSON shape shared by ``devkit store --json`` and ``devkit align --json``."""
+        return {
+            "pairs": self.pairs,
+            "distinct_pairs": self.distinct_pairs,
+            "names": self.names,
+            "excess_pairs": self.excess_pairs,
+            "distinct_bytes": self.distinct_bytes,
+            "spread": self.spread,
+        }
+
+
+def summarize(locks: Iterable[Lock]) -> Summary:
+    """Count pairs (index, name, version) across ``locks``; a fork counts each of its versions."""
+    all_locks = list(locks)
+    keys = [lock.keys() for lock in all_locks]
+    distinct: set[Key] = set().union(*keys) if keys else set()
+    sizes: dict[Key, int] = {}
+    for lock in all_locks:
+        for key, size in lock.sizes().items():
+            sizes[key] = max(sizes.get(key, 0), size)
+    by_name: dict[str, set[str]] = {}
+    for _index, name, ver in distinct:
+        by_name.setdefault(name, set()).add(ver)
+    spread = {
+        name: sorted(vers, key=version_key) for name, vers in sorted(by_name.items()) if len(vers) > 1
+    }
+    return Summary(sum(len(k) for k in keys), len(distinct), len(by_name), spread,
+                   sum(sizes.get(k, 0) for k in distinct))

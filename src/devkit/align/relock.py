@@ -1,0 +1,434 @@
+"""Applying alignment pins to one project with ``uv lock -P``, safely.
+
+``-P NAME==VER`` is a hard pin for that run; on a conflict uv exits 1 and leaves ``uv.lock``
+byte-identical (uv docs, concepts/projects/sync#upgrading-locked-package-versions). Every other
+registry package is *held* at its current version (``-P NAME==CURRENT``), so a pin cannot drag a
+package to a version no project uses. When uv refuses a pin because a held package depends on an
+older version (``Because X==1.0 depends on Y<2 and Y==2.1 …``), the parents uv names are released
+**upward only** (``-P 'X>=1.0'``: a bare ``-P X`` lets uv move X down to an old release, even an
+old sdist) and uv is asked again; the lock it finds is kept only when it is good for the whole
+store (:mod:`devkit.align.scoring`) and moves nothing down that the downgrade policy forbids.
+
+``uv.lock`` is never edited by devkit: uv writes it; devkit only puts back its own byte-for-byte
+copies (:mod:`devkit.align.backups`) on any error, rejection or interruption.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from devkit import uv
+from devkit.align import lockfile, planner
+from devkit.align.backups import Backups, restore
+from devkit.align.scoring import StoreState, forbidden_downgrades
+from devkit.errors import DevkitError
+
+MAX_UV_RUNS = 40  # per project and pass: bounds the bisection on pathological conflict sets
+MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
+MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
+MAX_RELEASES_PER_PROJECT = 12  # refused pins per project and pass that try a release
+Status = Literal["unchanged", "aligned", "failed"]
+RejectKind = Literal["conflict", "score", "downgrade"]
+
+
+class Cancelled(Exception):
+    """The run was interrupted (Ctrl-C, SIGTERM): stop before the next uv call."""
+
+
+class _Exhausted(Exception):
+    """The per-project budget of uv runs is spent."""
+
+
+# -- results ------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One package of one project whose locked versions changed (several when it forks)."""
+
+    name: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def downgrade(self) -> bool:
+        """A single version that moved to an older one."""
+        return (len(self.before) == len(self.after) == 1
+                and lockfile.version_key(self.after[0]) < lockfile.version_key(self.before[0]))
+
+    def to_json(self) -> dict[str, object]:
+        """``{"name", "before": [...], "after": [...]}``; an empty list = not in the lock."""
+        return {"name": self.name, "before": list(self.before), "after": list(self.after)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """A parent freed to move upward so that ``child`` could reach its target."""
+
+    name: str
+    before: str
+    after: str
+    child: str
+
+    def to_json(self) -> dict[str, object]:
+        """``{"name", "before", "after", "for"}``."""
+        return {"name": self.name, "before": self.before, "after": self.after, "for": self.child}
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to one project (mutable while its worker runs)."""
+
+    path: Path
+    name: str
+    status: Status = "unchanged"
+    stale: bool = False
+    changes: list[Change] = dataclasses.field(default_factory=list)
+    blocked: list[planner.Blocked] = dataclasses.field(default_factory=list)
+    released: list[Release] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    uv_runs: int = 0
+    seconds: float = 0.0
+    synced: bool | None = None
+    failed_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
+    after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
+
+    def to_json(self) -> dict[str, object]:
+        """Shape of one ``projects[]`` entry of ``devkit align --json``."""
+        return {"path": str(self.path), "name": self.name, "status": self.status,
+                "stale": self.stale, "changes": [c.to_json() for c in self.changes],
+                "downgrades": [c.to_json() for c in self.changes if c.downgrade],
+                "released": [r.to_json() for r in self.released],
+                "blocked": [b.to_json() for b in self.blocked], "error": self.error,
+                "uv_runs": self.uv_runs, "seconds": round(self.seconds, 3), "synced": self.synced}
+
+
+def diff(before: lockfile.Lock, after: lockfile.Lock) -> list[Change]:
+    """Registry packages whose set of locked versions differs between two locks, by name."""
+    names = sorted(before.names() | after.names())
+    order = lockfile.version_key
+    return [Change(n, tuple(sorted(before.versions(n), key=order)),
+                   tuple(sorted(after.versions(n), key=order)))
+            for n in names if before.versions(n) != after.versions(n)]
+
+
+def predict(before: lockfile.Lock, output: str, sizes: Mapping[lockfile.Key, int] | None = None
+            ) -> lockfile.Lock:
+    """The lock a ``uv lock --dry-run`` would write, from its change lines (:func:`uv.lock_changes`).
+
+    A package keeps its index; an added one takes the lock's most common index; sizes of new
+    versions come from ``sizes`` (other locks), else 0.
+    """
+    packages: dict[str, list[lockfile.LockedPackage]] = {}
+    for p in before.packages:
+        packages.setdefault(p.name, []).append(p)
+    indexes = [p.index for p in before.packages]
+    default = max(set(indexes), key=indexes.count) if indexes else ""
+    for raw_name, _old, new in uv.lock_changes(output):
+        name = lockfile.normalize(raw_name)
+        index = packages[name][0].index if packages.get(name) else default
+        packages[name] = [lockfile.LockedPackage(index, name, v, (),
+                                                 (sizes or {}).get((index, name, v), 0))
+                          for v in new]
+    flat = tuple(sorted(p for ps in packages.values() for p in ps))
+    return dataclasses.replace(before, packages=flat)
+
+
+# -- applying ------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Context:
+    """What every project worker shares: uv's environment, the store's state, the switches."""
+
+    env: dict[str, str]
+    backups: Backups
+    cancel: threading.Event
+    state: StoreState
+    dry_run: bool = False
+    max_runs: int = MAX_UV_RUNS
+    allow_downgrade: planner.DowngradePolicy = "none"
+    release_parents: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rejected:
+    kind: RejectKind
+    reason: str
+
+
+Move = tuple[planner.Pin, int]
+Failed = tuple[planner.Pin, int, RejectKind, str]
+
+
+class Worker:
+    """Applies one :class:`~devkit.align.planner.ProjectPlan` to one project with ``uv lock -P``."""
+
+    def __init__(self, outcome: Outcome, ctx: Context, original: lockfile.Lock,
+                 original_bytes: bytes) -> None:
+        """Work on ``outcome.path`` whose lock is ``original``; results go into ``outcome``."""
+        self.outcome = outcome
+        self.ctx = ctx
+        self.lock_path = outcome.path / "uv.lock"
+        self.base = original
+        self.current = original
+        self.current_bytes = original_bytes
+        self.accepted: dict[str, str] = {}
+        self.holds: dict[str, str] = {}
+        self.last_ok = ""
+        self.last_error = ""
+        self.runs = 0
+        self.releases = 0
+        self.stale = False
+
+    def _uv_lock(self, specs: Sequence[str], release: Mapping[str, str]) -> bool:
+        """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
+        if self.ctx.cancel.is_set():
+            raise Cancelled
+        if self.runs >= self.ctx.max_runs:
+            raise _Exhausted
+        self.runs += 1
+        self.outcome.uv_runs += 1
+        moving = {spec.partition("==")[0] for spec in specs} | set(self.accepted) | set(release)
+        holds = [f"{n}=={v}" for n, v in self.holds.items() if n not in moving]
+        accepted = [f"{n}=={v}" for n, v in self.accepted.items() if n not in release]
+        upward = [f"{n}>={v}" for n, v in release.items()]
+        try:
+            output = uv.lock(self.outcome.path, env=self.ctx.env,
+                             upgrade_packages=holds + accepted + upward + list(specs),
+                             dry_run=self.ctx.dry_run)
+        except uv.UvError as exc:
+            if uv.is_conflict(exc.output):
+                self.last_error = exc.output
+                return False
+            raise
+        self.last_ok = output
+        return True
+
+    def _candidate(self) -> lockfile.Lock:
+        if self.ctx.dry_run:
+            return predict(self.base, self.last_ok, self.ctx.state.sizes_view())
+        return lockfile.read(self.lock_path)
+
+    def _try(self, specs: Sequence[str], release: Mapping[str, str]) -> lockfile.Lock | _Rejected:
+        """Ask uv; keep its lock only when the store gets better and no forbidden downgrade."""
+        if not self._uv_lock(specs, release):
+            return _Rejected("conflict", uv.conflict_reason(self.last_error, self.outcome.name))
+        candidate = self._candidate()
+        if self.stale:
+            # the lock must follow its changed pyproject.toml whatever that adds or moves down
+            self.current = candidate
+            return candidate
+        down = forbidden_downgrades(self.current, candidate, self.ctx.allow_downgrade)
+        score = self.ctx.state.score(self.current, candidate)
+        if down or not score.acceptable:
+            if not self.ctx.dry_run:
+                restore(self.lock_path, self.current_bytes)
+            if down:
+                moves = ", ".join(f"{n} {a} -> {b}" for n, a, b in down[:3])
+                return _Rejected("downgrade", f"the lock uv found moves down {moves} "
+                                              f"(allowed: {self.ctx.allow_downgrade})")
+            return _Rejected("score", score.explain())
+        self.current = candidate
+        if not self.ctx.dry_run:
+            self.current_bytes = self.lock_path.read_bytes()
+        return candidate
+
+    def _settle(self, moves: list[Move]) -> list[Failed]:
+        """Accept the largest workable part of ``moves``; return the refused ones with reasons.
+
+        The blocker is the single pin uv's explanation names (``… and tinyshared==2.0, we can
+        conclude …``); otherwise the set is bisected. A single refused pin whose refusal names
+        held parents gets them released upward (:meth:`_release`).
+        """
+        try:
+            result = self._try([p.spec(s) for p, s in moves], {})
+        except _Exhausted:
+            return [(p, s, "conflict", f"not tried: more than {self.ctx.max_runs} uv runs")
+                    for p, s in moves]
+        if isinstance(result, lockfile.Lock):
+            self.accepted.update({p.name: p.candidates[s] for p, s in moves})
+            return []
+        output = self.last_error if result.kind == "conflict" else ""
+        reason = result.reason
+        held = [f"{n}=={v}" for n, v in self.holds.items() if uv.mentions(output, f"{n}=={v}")]
+        if held:
+            # uv words our holds as the project's own requirements: say they are not
+            reason += f" [held at the current version by align: {', '.join(held[:3])}]"
+        if len(moves) == 1:
+            return self._refused(moves[0], result.kind, reason, output)
+        if result.kind == "conflict":
+            named = [m for m in moves if uv.mentions(output, m[0].spec(m[1]))]
+            if len(named) == 1:
+                rest = [m for m in moves if m is not named[0]]
+                return self._refused(named[0], "conflict", reason, output) + self._settle(rest)
+            if 1 < len(named) < len(moves):
+                rest = [m for m in moves if m not in named]
+                return self._settle(rest) + self._settle(named)
+        half = len(moves) // 2
+        return self._settle(moves[:half]) + self._settle(moves[half:])
+
+    def _refused(self, move: Move, kind: RejectKind, reason: str, output: str) -> list[Failed]:
+        pin, step = move
+        if kind == "conflict":
+            released = self._release(pin, step, output)
+            if released is None:
+                return []
+            if released.kind != "conflict":
+                return [(pin, step, released.kind, released.reason)]
+        return [(pin, step, kind, reason)]
+
+    def _release(self, pin: planner.Pin, step: int, output: str) -> _Rejected | None:
+        """Retry one refused pin with the held parents uv names free to move up.
+
+        Returns None when a lock was accepted, else the last rejection (a conflict rejection
+        means no release helped). Bounded by :data:`MAX_PARENTS_PER_MOVE`,
+        :data:`MAX_RELEASE_ROUNDS` and :data:`MAX_RELEASES_PER_PROJECT`.
+        """
+        if not self.ctx.release_parents or self.releases >= MAX_RELEASES_PER_PROJECT:
+            return _Rejected("conflict", "")
+        self.releases += 1
+        release: dict[str, str] = {}
+        last = _Rejected("conflict", "")
+        for _round in range(MAX_RELEASE_ROUNDS):
+            parents = [n for n in uv.conflict_parents(output)
+                       if n in self.holds and n != pin.name and n not in release
+                       and n not in self.accepted]
+            room = MAX_PARENTS_PER_MOVE - len(release)
+            if not parents or room <= 0:
+                break
+            release.update({n: self.holds[n] for n in parents[:room]})
+            try:
+                result = self._try([pin.spec(step)], release)
+            except _Exhausted:
+                break
+            if isinstance(result, lockfile.Lock):
+                self.accepted[pin.name] = pin.candidates[step]
+                for name, before in release.items():
+                    after = sorted(result.versions(name), key=lockfile.version_key)
+                    if len(after) == 1:
+                        self.accepted[name] = after[0]
+                        if after[0] != before:
+                            self.outcome.released.append(Release(name, before, after[0],
+                                                                 pin.name))
+                return None
+            last = result
+            if result.kind != "conflict":
+                break
+            output = self.last_error
+        return last
+
+    def apply(self, project_plan: planner.ProjectPlan, *, stale: bool) -> None:
+        """Try every pin, falling back to next-best candidates; record blocked pins.
+
+        Raises uv.UvError on a non-conflict uv failure, Cancelled when the run is interrupted.
+        """
+        moves: list[Move] = [(p, 0) for p in project_plan.pins]
+        first: dict[str, tuple[RejectKind, str]] = {}
+        while moves:
+            failed = self._settle(moves)
+            for pin, step, kind, reason in failed:
+                first.setdefault(pin.name, (kind, reason))
+                self.outcome.failed_moves.add((str(self.outcome.path), pin.name,
+                                               pin.candidates[step]))
+            moves = [(p, s + 1) for p, s, _, _ in failed if s + 1 < len(p.candidates)]
+        if stale and not self.last_ok and not self._uv_lock([], {}):
+            # a plain `uv lock` is what `uv lock --check` asks for; here even that cannot resolve
+            raise DevkitError(f"uv lock fails in {self.outcome.path}: "
+                              f"{uv.conflict_reason(self.last_error, self.outcome.name)}")
+        for pin in project_plan.pins:
+            if self.accepted.get(pin.name) != pin.target and pin.name in first:
+                kind, reason = first[pin.name]
+                self.outcome.blocked.append(planner.Blocked(
+                    self.outcome.name, pin.index, pin.name, pin.current, pin.target, reason, kind))
+
+
+def holds(lock: lockfile.Lock) -> dict[str, str]:
+    """``name -> version`` of every registry package of ``lock`` that is not forked.
+
+    Passed as ``-P NAME==CURRENT`` next to the pins (except for the names being moved, already
+    moved or released), so a pin cannot drag another package to a version no project uses.
+    """
+    counts: dict[str, list[str]] = {}
+    for package in lock.packages:
+        counts.setdefault(package.name, []).append(package.version)
+    return {n: v[0] for n, v in sorted(counts.items()) if len(v) == 1}
+
+
+def check_state(path: Path, env: dict[str, str]) -> bool:
+    """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures."""
+    try:
+        uv.lock(path, env=env, check=True)
+        return False
+    except uv.UvError as exc:
+        if uv.is_stale(exc.output):
+            return True
+        raise
+
+
+def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Context,
+                *, check_first: bool = True) -> Outcome:
+    """Align one project; every failure is caught into ``outcome`` (status ``failed``).
+
+    The lock is backed up before the first uv run that may write it; on any error or
+    interruption this project's lock is put back byte-for-byte, then the error is recorded
+    (Cancelled is re-raised after the restore).
+    """
+    start = time.monotonic()
+    lock_path = outcome.path / "uv.lock"
+    original = b""
+    try:
+        original = lock_path.read_bytes()
+        before = lockfile.parse(original, lock_path)
+        if check_first:
+            outcome.stale = check_state(outcome.path, ctx.env)
+            outcome.uv_runs += 1
+        if not project_plan.pins and not outcome.stale:
+            outcome.after = before
+            return outcome
+        if not ctx.dry_run:
+            ctx.backups.save(lock_path, original)
+        worker = Worker(outcome, ctx, before, original)
+        # a stale lock must follow its changed pyproject.toml: no holds there
+        worker.holds = {} if outcome.stale else holds(before)
+        worker.stale = outcome.stale
+        worker.apply(project_plan, stale=outcome.stale)
+        _record_changes(outcome, worker, before, original, ctx)
+    except BaseException as exc:
+        if original:
+            with contextlib.suppress(OSError):
+                restore(lock_path, original)
+        outcome.changes, outcome.released, outcome.status = [], [], "failed"
+        outcome.after = None
+        if isinstance(exc, (Cancelled, KeyboardInterrupt)):
+            outcome.error = "interrupted; lock restored"
+            raise
+        if not isinstance(exc, Exception):
+            raise
+        known = isinstance(exc, (DevkitError, OSError))
+        outcome.error = str(exc) if known else f"unexpected error: {type(exc).__name__}: {exc}"
+    finally:
+        outcome.seconds += time.monotonic() - start
+    return outcome
+
+
+def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, original: bytes,
+                    ctx: Context) -> None:
+    if ctx.dry_run:
+        after = predict(before, worker.last_ok, ctx.state.sizes_view()) if worker.last_ok \
+            else before
+    else:
+        if (outcome.path / "uv.lock").read_bytes() == original:
+            outcome.after = before
+            return
+        after = lockfile.read(outcome.path / "uv.lock")
+        # uv's own verdict on the new lock; a failure raises and the caller restores.
+        if check_state(outcome.path, ctx.env):
+            raise DevkitError(f"uv lock --check fails after aligning {outcome.path}; lock restored")
+        outcome.uv_runs += 1
+    outcome.after = after
+    outcome.changes = diff(before, after)
+    if outcome.changes or (outcome.stale and not ctx.dry_run):
+        outcome.status = "aligned"

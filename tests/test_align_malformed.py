@@ -1,0 +1,92 @@
+"""A lock with valid TOML but wrong types is one project's error, never everyone's crash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devkit import uv
+from devkit.align import lockfile
+from devkit.store import Store
+
+
+def _project(root: Path, name: str, pin: str | None = None) -> Path:
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tinyshared"]\n')
+    proc = subprocess.run([uv.find_uv(), "lock", *(["-P", pin] if pin else [])], cwd=path,
+                          env=Store().subprocess_env(), capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+def _first_after(text: str, header: str, line: str) -> str:
+    return text.replace(header + "\n", f"{header}\n{line}\n", 1)
+
+
+MALFORMED = {
+    "name = 5": lambda t: t.replace('\nname = "tinyshared"\n', '\nname = 5\n', 1),
+    "resolution-markers = 5": lambda t: _first_after(t, "[[package]]", "resolution-markers = 5"),
+    'requires-dev = ["x"]': lambda t: _first_after(t, "[package.metadata]", 'requires-dev = ["x"]'),
+    'exclude-newer-span = "P99999999Y"':
+        lambda t: t + '\n[options]\nexclude-newer-span = "P99999999Y"\n',
+    'exclude-newer-package = ["x"]': lambda t: t + '\n[options]\nexclude-newer-package = ["x"]\n',
+}
+
+
+def _break(path: Path, how: str) -> bytes:
+    text = (path / "uv.lock").read_text()
+    broken = MALFORMED[how](text)
+    assert broken != text
+    (path / "uv.lock").write_text(broken)
+    return broken.encode()
+
+
+@pytest.mark.parametrize("how", list(MALFORMED))
+def test_reader_rejects_wrong_types(tmp_path, how) -> None:
+    path = _project(tmp_path, "p")
+    _break(path, how)
+    with pytest.raises(lockfile.LockError, match="malformed uv.lock"):
+        lockfile.read(path / "uv.lock")
+
+
+@pytest.mark.parametrize("how", list(MALFORMED))
+def test_align_reports_the_malformed_lock_and_aligns_the_rest(tmp_path, devkit, how) -> None:
+    root = tmp_path / "p"
+    a = _project(root, "a", "tinyshared==1.0")
+    b = _project(root, "b")
+    bad = _project(root, "bad", "tinyshared==1.1")
+    broken = _break(bad, how)
+    assert devkit("projects", "add", a, b, bad)[0] == 0
+    code, out, err = devkit("align", "--json")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert [f["path"] for f in doc["failed"]] == [str(bad)]
+    assert "malformed uv.lock" in doc["failed"][0]["error"]
+    assert lockfile.read(a / "uv.lock").versions("tinyshared") == {"2.0"}
+    assert (bad / "uv.lock").read_bytes() == broken
+
+
+def test_store_lists_unreadable_locks_instead_of_crashing(tmp_path, devkit) -> None:
+    root = tmp_path / "p"
+    good = _project(root, "good")
+    bad = []
+    for i, how in enumerate(MALFORMED):
+        path = _project(root, f"bad{i}")
+        _break(path, how)
+        bad.append(path)
+    assert devkit("projects", "add", good, *bad)[0] == 0
+    code, out, err = devkit("store", "--json")
+    assert code == 0, err
+    locks = json.loads(out)["locks"]
+    assert len(locks["unreadable"]) == len(MALFORMED)
+    assert all("malformed uv.lock" in problem for problem in locks["unreadable"])
+    assert locks["names"] == 1  # the good lock still counts
+    code, out, err = devkit("store")
+    assert code == 0 and "warning:" in out, err
