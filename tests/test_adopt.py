@@ -37,8 +37,8 @@ def test_adopt_a_plain_uv_project(devkit, tmp_path: Path, store: Store) -> None:
     after = _tree(proj)
     for name in ("pyproject.toml", "main.py", "uv.lock", ".python-version", "README.md"):
         assert after[name] == before[name], name  # the user's files are untouched
-    python = before[".python-version"].decode().strip()
-    assert f'python = "{".".join(python.split(".")[:2])}"' in after[".mise.toml"].decode()
+    # uv owns the Python: the project's own .python-version (kept above) is what it uses
+    assert '_.source = "./.envrc.sh"' in after[".mise.toml"].decode()
     assert "DEVKIT_PROJECT=plain" in after[".envrc.sh"].decode()
     assert ".envrc" not in after and ".copier-answers.yml" not in after
     assert after[".gitattributes"].decode().splitlines() == [
