@@ -42,7 +42,8 @@ def local_index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
     wheels.append(build_wheel(base / "wheels", "pytest", "8.99"))
     # the dev tools the template's options add (stubs: they lock and install, they do not run)
     for name, version in (("pytest-cov", "6.99"), ("ruff", "0.99"), ("mypy", "1.99"),
-                          ("pyright", "1.1.999"), ("pre-commit", "4.99"), ("prek", "0.99"), ("pre-commit-hooks", "5.99")):
+                          ("pyright", "1.1.999"), ("pre-commit", "4.99"), ("prek", "0.99"),
+                          ("pre-commit-hooks", "5.99")):
         wheels.append(build_wheel(base / "wheels", name, version))
     root = base / "simple"
     return LocalIndex(root, write_simple_index(root, wheels))
