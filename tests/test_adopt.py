@@ -104,6 +104,7 @@ def test_adopt_keeps_and_never_approves_a_foreign_config(devkit, tmp_path: Path,
     code, out, err = devkit("adopt", proj, "--no-sync")
     assert code == 0, err
     assert (proj / ".mise.toml").read_text() == hostile and "kept your .mise.toml" in out
+    assert 'add `_.source = "./.envrc.sh"` to its [env] table' in out
     assert (proj / ".gitignore").is_symlink() and not (tmp_path / "elsewhere").exists()
     assert "Ran `mise trust`" not in out and f"mise trust {proj}" in out
     assert not store.rendered_file.exists() or str(proj) not in store.rendered_file.read_text()

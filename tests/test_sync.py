@@ -99,3 +99,15 @@ def test_sync_all_and_outside_a_project(make_workspace, devkit, monkeypatch, tmp
 def test_sync_usage_errors(devkit, flag: str) -> None:
     code, _, err = devkit("sync", flag)
     assert code == 2 and err.startswith("devkit sync: error: ")
+
+
+def test_private_copies_are_reported_not_rebuilt(make_workspace, devkit, store: Store) -> None:
+    ws = make_workspace("c", deps=("tinyshared",))
+    subprocess.run(["rm", "-rf", str(ws / ".venv")], check=True)
+    copy = store.subprocess_env({"UV_LINK_MODE": "copy"})
+    subprocess.run([uv.find_uv(), "sync", "--locked", "-q"], cwd=ws, env=copy, check=True)
+    code, doc = _doc(devkit, ws)
+    [result] = doc["workspaces"]
+    assert code == 0 and result["status"] == "current" and result["rebuilt"] is False
+    assert result["linked_files"] == 0 and result["private_files"] == result["files"]
+    assert result["notes"][0].endswith(f"rm -rf {ws}/.venv && devkit sync {ws}")

@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_new, _add_adopt, _add_sync, _add_update, _add_projects, _add_store,
                 _add_doctor, _add_align):
         add(sub)
+    _route_to_subparsers(parser)
     return parser
 
 
@@ -298,7 +299,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    _route_to_subparsers(parser)
     args, extra = parser.parse_known_args(argv)
     if extra:
         failed: argparse.ArgumentParser = getattr(args, "devkit_parser", parser)

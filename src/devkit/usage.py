@@ -217,7 +217,7 @@ def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
         files += 1
         if st.st_nlink > 1:
             if known is None:
-                known = cache.inodes_for(_dist_infos(venv))
+                known = cache.inodes_for(dist_infos(venv))
             if (st.st_dev, st.st_ino) in known:
                 linked += 1
             else:
@@ -225,7 +225,7 @@ def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
     return LinkCensus(files, linked, foreign)
 
 
-def _dist_infos(venv: Path) -> set[str]:
+def dist_infos(venv: Path) -> set[str]:
     """Names of the ``*.dist-info`` directories in ``venv``'s site-packages (POSIX and Windows)."""
     patterns = ("lib/python*/site-packages/*.dist-info", "lib/pypy*/site-packages/*.dist-info",
                 "Lib/site-packages/*.dist-info")

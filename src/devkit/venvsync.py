@@ -136,7 +136,16 @@ def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
     if not venv.is_dir() or venv.is_symlink() or cache.clone_fs:
         return False
     census = usage.link_census(venv, cache.inodes)
-    if census.linked or not census.foreign:
+    if census.linked:
+        return False
+    if not census.foreign:
+        if cache.inodes.inodes_for(usage.dist_infos(venv)):  # the cache holds its wheels
+            quoted = shlex.quote(str(venv.parent))
+            result.notes.append(
+                f"none of .venv's {census.files} files is a link into the shared cache: they are "
+                "private copies (made by pip, or uv with UV_LINK_MODE=copy); to link them: "
+                f"rm -rf {quoted}/.venv && devkit sync {quoted}"
+            )
         return False
     try:
         same_fs = venv.stat().st_dev == cache.inodes.device

@@ -36,6 +36,9 @@ from devkit.venvsync import CacheFacts, sync_workspace
 ENV_FILES = (".mise.toml", ".envrc.sh", ".envrc")
 LOADER_CONFIGS = {"mise": ".mise.toml", "direnv": ".envrc"}
 ENTRY_FILES = (".gitattributes", ".gitignore")
+# How a kept loader config can load the store's variables (as the template's own configs do).
+LOAD_HINTS = {".mise.toml": 'add `_.source = "./.envrc.sh"` to its [env] table',
+              ".envrc": "add the line `source_env ./.envrc.sh`"}
 ANSWERS_FILE = ".copier-answers.yml"
 # The questions of devkit's template: an answers file holding them comes from devkit's template.
 DEVKIT_QUESTIONS = frozenset({"project_name", "env_loader", "python_version", "uv_version"})
@@ -76,6 +79,9 @@ def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = T
         print(f"  wrote {name}")
     for name in kept:
         print(f"  kept your {name} (it differs from devkit's template)")
+        hint = LOAD_HINTS.get(name)
+        if hint and (root / name).is_file() and ".envrc.sh" not in _text(root / name):
+            print(f"    it does not load .envrc.sh (the store's variables): {hint}")
     for name, lines in entries.items():
         if lines:
             print(f"  added to {name}: {', '.join(lines)}")
@@ -208,6 +214,13 @@ def copy_missing(rendered: Path, root: Path) -> tuple[list[str], list[str]]:
     return written, kept
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def _same_file(rendered: Path, target: Path) -> bool:
     """True when ``target`` is a regular file (not a symlink) with ``rendered``'s bytes."""
     if target.is_symlink() or not target.is_file() or not rendered.is_file():
@@ -276,6 +289,8 @@ def approve(root: Path, store: Store, *, proven: bool) -> list[str]:
         lines = list(trust.trust_if_rendered(root, store))
     except NotImplementedError:
         return [f"This devkit cannot approve environment configs yet: {m}" for m in manual]
+    except DevkitError as exc:  # mise/direnv itself failed: the adoption still goes on
+        return [f"Could not approve the environment configs ({exc}): {m}" for m in manual]
     if not proven:
         lines += [f"Not approved (not rendered by devkit): {m}" for m in manual]
     return lines
