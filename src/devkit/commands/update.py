@@ -260,7 +260,7 @@ def run_job(job: Job) -> Result:
     with contextlib.ExitStack() as stack:
         try:
             work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
-            template.update(work, vcs_ref=job.vcs_ref)
+            template.update(work, vcs_ref=job.vcs_ref, src=job.source)
             changed = git.status(work)
             answers = _read_answers(work)
         except BaseException as exc:
