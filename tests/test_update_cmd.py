@@ -261,6 +261,15 @@ def test_no_workspace_here_is_one_clear_error(devkit, tmp_path: Path, monkeypatc
     assert err.startswith("devkit: error:") and "--all" in err
     code, _, err = devkit("update", "--all")
     assert code == 1 and "no registered workspaces" in err
+    ws = tmp_path / "ws"
+    code, _, err = devkit("new", ws, "--defaults", "--no-sync")
+    assert code == 0, err
+    monkeypatch.chdir(ws / "tests")  # any directory inside the workspace
+    code, doc = _update(devkit)
+    assert code == 0
+    assert [(p["path"], p["status"]) for p in doc["projects"]] == [(str(ws), "current")]
+    code, _, err = devkit("update", ws, "--all")
+    assert code == 1 and "not both" in err
 
 
 def test_changed_loader_config_is_retrusted_only_when_devkit_rendered_it(
