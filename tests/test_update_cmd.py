@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from devkit import template
+from devkit.commands.update import undo_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,6 +117,8 @@ def test_update_clean_dirty_and_conflicting(devkit, three, monkeypatch) -> None:
     assert "# my own comment" in text
     assert "<<<<<<< before updating" in text
     assert "DEVKIT_NEXT=1" in (collide / ".envrc.sh").read_text()
+    subprocess.run(undo_command(collide), shell=True, check=True, capture_output=True)
+    assert _git("status", "--porcelain", cwd=collide) == ""  # unmerged entries undone too
 
     # a second run: the clean one (committed) is current, the dirty one still skipped
     _git("commit", "-qam", "update", cwd=clean)
@@ -130,12 +133,13 @@ def test_human_output_says_how_to_review_and_undo(devkit, three, monkeypatch) ->
     assert code == 0
     assert "updated" in out and "skipped" in out
     assert "git -C PATH diff HEAD" in out
-    assert f"git -C {three['clean']} reset --hard HEAD && git -C {three['clean']} clean -fd" in out
+    ws = three["clean"]
+    undo = f"git -C {ws} reset -q -- . && git -C {ws} checkout -- . && git -C {ws} clean -fd"
+    assert undo in out
     assert f"git -C {three['dirty']} stash" in out
-    # the undo command given really restores the workspace
-    _git("reset", "-q", "--hard", "HEAD", cwd=three["clean"])
-    _git("clean", "-fdq", cwd=three["clean"])
-    assert _git("status", "--porcelain", cwd=three["clean"]) == ""
+    # the undo command given really restores the workspace, conflicts included
+    subprocess.run(undo, shell=True, check=True, capture_output=True)
+    assert _git("status", "--porcelain", cwd=ws) == ""
 
 
 def test_dry_run_writes_nothing(devkit, three, monkeypatch) -> None:
@@ -257,6 +261,15 @@ def test_no_workspace_here_is_one_clear_error(devkit, tmp_path: Path, monkeypatc
     assert err.startswith("devkit: error:") and "--all" in err
     code, _, err = devkit("update", "--all")
     assert code == 1 and "no registered workspaces" in err
+    ws = tmp_path / "ws"
+    code, _, err = devkit("new", ws, "--defaults", "--no-sync")
+    assert code == 0, err
+    monkeypatch.chdir(ws / "tests")  # any directory inside the workspace
+    code, doc = _update(devkit)
+    assert code == 0
+    assert [(p["path"], p["status"]) for p in doc["projects"]] == [(str(ws), "current")]
+    code, _, err = devkit("update", ws, "--all")
+    assert code == 1 and "not both" in err
 
 
 def test_changed_loader_config_is_retrusted_only_when_devkit_rendered_it(

@@ -428,7 +428,8 @@ def _as_devkit_error(exc: BaseException, src: str, action: str) -> DevkitError:
         detail = (exc.stderr or "").strip().splitlines()
         reason = detail[-1] if detail else f"git exited with {exc.retcode}"
         return DevkitError(f"cannot fetch the template {src}: {reason}")
-    return DevkitError(f"cannot {action} the template: {_one_line(exc)}")
+    where = f" {src}" if action != "render" else ""
+    return DevkitError(f"cannot {action} the template{where}: {_one_line(exc)}")
 
 
 def render(
@@ -466,7 +467,7 @@ def render(
     return dict(worker.answers.combined)
 
 
-def update(dst: Path, *, vcs_ref: str | None) -> None:
+def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers file") -> None:
     """``copier update`` the workspace ``dst`` to ``vcs_ref`` (None = the source's newest PEP 440
     tag) with its recorded answers, asking nothing and trusting nothing:
     ``run_update(defaults=True, skip_answered=True, overwrite=True, unsafe=False,
@@ -475,11 +476,11 @@ def update(dst: Path, *, vcs_ref: str | None) -> None:
     ``dst`` must be a clean git work tree. Conflicts are not errors: copier writes
     ``<<<<<<< before updating`` markers and records the file as unmerged in the index. Changes the
     process's working directory while it runs (copier's plumbum ``local.cwd``), so run one at a
-    time per process. Raises DevkitError with copier's or git's message (e.g. a downgrade).
+    time per process. ``src`` (the answers file's ``_src_path``) only words the errors. Raises
+    DevkitError with copier's or git's message (e.g. a downgrade).
     """
     import copier
 
-    src = "(from the answers file)"
     try:
         with warnings.catch_warnings(), _copier_git_safety():
             warnings.simplefilter("ignore")

@@ -206,10 +206,19 @@ def _scratch_copy(path: Path) -> Iterator[Path]:
         yield clone / rel
 
 
+def undo_command(path: Path) -> str:
+    """The shell command that discards an update of ``path`` (which had no uncommitted changes):
+    unstage (also unmerged entries), restore the files, remove new untracked ones; limited to
+    ``path``, so the rest of a larger repository is left alone."""
+    q = shlex.quote(str(path))
+    return f"git -C {q} reset -q -- . && git -C {q} checkout -- . && git -C {q} clean -fd"
+
+
 def _restore(path: Path) -> None:
-    """Put a workspace that was clean before back to HEAD (index, files, new untracked files)."""
+    """What :func:`undo_command` does, for a failed or interrupted update."""
     with contextlib.suppress(DevkitError):
-        git.run(*git.NO_HOOKS, "reset", "-q", "--hard", "HEAD", cwd=path)
+        git.run(*git.NO_HOOKS, "reset", "-q", "--", ".", cwd=path)
+        git.run(*git.NO_HOOKS, "checkout", "--", ".", cwd=path)
         git.run(*git.NO_HOOKS, "clean", "-fdq", "--", ".", cwd=path)
 
 
@@ -251,7 +260,7 @@ def run_job(job: Job) -> Result:
     with contextlib.ExitStack() as stack:
         try:
             work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
-            template.update(work, vcs_ref=job.vcs_ref)
+            template.update(work, vcs_ref=job.vcs_ref, src=job.source)
             changed = git.status(work)
             answers = _read_answers(work)
         except BaseException as exc:
@@ -489,10 +498,9 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
     changed = [r for r in results if r.status in ("updated", "conflicts")]
     if changed and not dry_run:
-        q = shlex.quote(str(changed[0].path))
         print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
               "workspace's update (it had no uncommitted changes before):")
-        print(f"  git -C {q} reset --hard HEAD && git -C {q} clean -fd")
+        print(f"  {undo_command(changed[0].path)}")
     if summary["conflicts"] and not dry_run:
         print("Conflicts: edit the files listed above (both versions are kept between the "
               "markers), then `git add` them and commit.")
