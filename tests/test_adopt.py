@@ -39,7 +39,7 @@ def test_adopt_a_plain_uv_project(devkit, tmp_path: Path, store: Store) -> None:
         assert after[name] == before[name], name  # the user's files are untouched
     # uv owns the Python: the project's own .python-version (kept above) is what it uses
     assert '_.source = "./.envrc.sh"' in after[".mise.toml"].decode()
-    assert "DEVKIT_PROJECT=plain" in after[".envrc.sh"].decode()
+    assert 'DEVKIT_PROJECT="${DEVKIT_PROJECT:-plain}"' in after[".envrc.sh"].decode()
     assert ".envrc" not in after and ".copier-answers.yml" not in after
     assert after[".gitattributes"].decode().splitlines() == [
         "*.png binary", "# A CRLF shell script silently puts \"\\r\" into every exported value.",
@@ -56,12 +56,12 @@ def test_adopt_a_plain_uv_project(devkit, tmp_path: Path, store: Store) -> None:
 
 
 def test_adopt_a_plain_copier_workspace(devkit, tmp_path: Path, store: Store) -> None:
-    src = template.ensure_template_repo(store)
+    current = template.ensure_template_repo(store)
     ws = tmp_path / "cw"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the one uv finds offline
     subprocess.run([sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", "-d",
                     "project_name=cw", "-d", "env_loader=both", "-d", f"python_version={python}",
-                    "-r", "HEAD", src, str(ws)],
+                    "-r", current.tag, str(current.repo), str(ws)],
                    check=True, capture_output=True)
     envrc_sh = ws / ".envrc.sh"
     envrc_sh.write_text(envrc_sh.read_text() + "export MINE=1\n")  # the user's own edit

@@ -39,7 +39,8 @@ def test_every_check_is_covered_by_a_test() -> None:
     import importlib
 
     modules = [importlib.import_module(m) for m in
-               ("test_doctor", "test_doctor_checks", "test_doctor_hosts", "test_doctor_security")]
+               ("test_doctor", "test_doctor_checks", "test_doctor_hosts", "test_doctor_security",
+                "test_doctor_template_version")]
     tests = {name: getattr(m, name) for m in modules for name in dir(m) if name.startswith("test_")}
     assert set(COVERAGE) == set(REGISTRY), "add the new check to COVERAGE (and ORDER)"
     import inspect
@@ -322,7 +323,7 @@ def test_link_probe_cleans_up(ws, store) -> None:
 def test_store_permissions(tmp_path, store, mode, status, where) -> None:
     store.ensure()
     (store.uv_cache_dir / "archive-v0").mkdir(mode=0o700)
-    store.template_repo.mkdir(mode=0o700)
+    store.template_repo.mkdir(mode=0o700, exist_ok=True)
     store.registry_file.write_text("{}")
     store.registry_file.chmod(0o600)
     path = {"home": store.home, "cache": store.uv_cache_dir,
@@ -523,6 +524,8 @@ def test_mise_env_waits_for_the_venv(ws) -> None:
 
 #: check id → tests that drive it to a non-ok status (see test_every_check_is_covered_by_a_test).
 COVERAGE = {
+    "workspace.template-version": ["test_template_version_ok_then_behind",
+                                   "test_template_version_other_source_and_none"],
     "platform": ["test_platform_line_and_statuses"],
     "tools.uv": ["test_tool_statuses", "test_wsl2_windows_uv_first_on_path"],
     "tools.mise": ["test_no_mise", "test_missing_tools"],

@@ -289,7 +289,7 @@ def test_changed_loader_config_is_retrusted_only_when_devkit_rendered_it(
     assert calls == [ws]
     # a local edit merged into the new config: not what devkit rendered, so not trusted
     _git("commit", "-qam", "update", cwd=ws)
-    _edit(ws / ".mise.toml", "[tools]\n", "[tools]\n# my own line\n")
+    _edit(ws / ".mise.toml", "[env]\n", "[env]\n# my own line\n")
     _git("commit", "-qam", "mine", cwd=ws)
     mise.write_text(mise.read_text() + '\n[tasks.bye]\nrun = "echo bye"\n')
     code, doc = _update(devkit, ws)

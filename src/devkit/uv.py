@@ -174,7 +174,7 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
     except FileNotFoundError as exc:
         raise DevkitError(f"cannot run uv ({cmd[0]}): {exc}") from exc
     output = proc.stderr + proc.stdout
-    changes = [ln.strip() for ln in output.splitlines() if re.match(r"^\s*[-+~] \S", ln)]
+    changes = [str(change) for change in parse_changes(output)]
     if proc.returncode == 0:
         return True, []
     if "environment is outdated" in output:
@@ -185,7 +185,7 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
 # -- parsing uv's text output (uv 0.13; each function is tested against real uv output) ----------
 CONFLICT = "No solution found when resolving dependencies"
 STALE = "needs to be updated"
-_CHANGE_LINE = re.compile(
+_LOCK_CHANGE_LINE = re.compile(
     r"^(Update|Add|Remove)d? (\S+) (v\S+(?:, v\S+)*)(?: -> (v\S+(?:, v\S+)*))?$")
 # "Because tinyparent==1.0 depends on …", "… and opentelemetry-sdk==1.32.1 depends on …",
 # "pycookiecheat>=0.8.0 depends on …", "django-stubs[compatible-mypy]==5.2.2 depends on …"
@@ -257,7 +257,7 @@ def lock_changes(output: str) -> list[tuple[str, list[str], list[str]]]:
     """
     changes = []
     for line in output.splitlines():
-        match = _CHANGE_LINE.match(line.strip())
+        match = _LOCK_CHANGE_LINE.match(line.strip())
         if not match:
             continue
         verb, name, old, new = match.groups()

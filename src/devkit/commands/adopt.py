@@ -159,12 +159,8 @@ def project_answers(root: Path, previous: Mapping[str, Any], loader: str | None)
 
 
 def _python_choices() -> list[str]:
-    try:
-        spec = yaml.safe_load((template.bundled_template_dir() / "copier.yml").read_text())
-        choices = spec["python_version"]["choices"]
-        return [str(c) for c in choices]
-    except (OSError, KeyError, TypeError, yaml.YAMLError, DevkitError):
-        return []
+    """Every ``major.minor`` the template's ``python_version`` validator accepts (``3.0``-``3.99``)."""
+    return [f"3.{minor}" for minor in range(100)]
 
 
 def _python_from_file(root: Path, choices: list[str]) -> str | None:

@@ -157,13 +157,17 @@ def new(
         clear_leftovers(dst, registry, force=force)
         check_destination(dst, empty=True)
         src, ref = template.resolve_source(template_src, store)
-        check_data_keys(data, src)
+        # The store's copy renders from a tag (its working tree is empty): its questions are the
+        # bundled template's.
+        check_data_keys(data, str(template.bundled_template_dir())
+                        if template.is_store_source(src, store) else src)
         user_defaults = {
             "project_name": dst.name,
             "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
         }
         try:
-            user_defaults["uv_version"] = uv.version()
+            # The template's uv_version is a floor (`required-version`): the running uv's minor.
+            user_defaults["uv_version"] = ".".join(uv.version().split(".")[:2])
         except DevkitError:
             pass
         with Creation(dst, registry) as creation:
