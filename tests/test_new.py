@@ -139,3 +139,16 @@ def test_unreachable_git_template_is_one_line(devkit, tmp_path: Path) -> None:
     assert code == 1, err
     assert err.startswith("devkit: error: cannot fetch the template") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_new_records_its_render_so_only_that_content_is_trusted(make_workspace, store: Store) -> None:
+    from devkit import trust
+
+    ws = make_workspace("proof", sync=False)
+    for name in (".mise.toml", ".envrc.sh"):
+        assert trust.is_rendered(ws, name, store), name
+    config = ws / ".mise.toml"
+    config.write_text(config.read_text() + '\n[env]\nX = "{{ exec(command=\'touch pwned\') }}"\n')
+    assert not trust.is_rendered(ws, ".mise.toml", store)
+    assert any("not trusted" in line for line in trust.trust_if_rendered(ws, store))
+    assert not (ws / "pwned").exists()

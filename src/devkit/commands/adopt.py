@@ -271,20 +271,17 @@ def approve(root: Path, store: Store, *, proven: bool) -> list[str]:
     """Record the loader configs as devkit-rendered (only when ``proven``: each is byte for byte
     what devkit's template renders) and approve them through :mod:`devkit.trust`.
 
-    Returns one line per config. When this devkit's trust module cannot approve yet, says how to
-    approve by hand instead of failing the adoption.
+    Returns one line per config. When mise or direnv fails to approve, says how to approve by
+    hand instead of failing the adoption.
     """
     quoted = shlex.quote(str(root))
     verbs = {"mise": "trust", "direnv": "allow"}
     manual = [f"read {name}, then run: {tool} {verbs[tool]} {quoted}"
               for tool, name in LOADER_CONFIGS.items() if (root / name).is_file()]
-    record = getattr(trust, "record_rendered", None)
     try:
-        if proven and record is not None:
-            record(root, store)
-        lines = list(trust.trust_if_rendered(root, store))
-    except NotImplementedError:
-        return [f"This devkit cannot approve environment configs yet: {m}" for m in manual]
+        if proven:
+            trust.record_rendered(root, store)
+        lines = trust.trust_if_rendered(root, store)
     except DevkitError as exc:  # mise/direnv itself failed: the adoption still goes on
         return [f"Could not approve the environment configs ({exc}): {m}" for m in manual]
     if not proven:

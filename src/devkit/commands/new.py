@@ -45,7 +45,7 @@ from typing import Self
 
 import filelock
 
-from devkit import direnv, git, mise, template, usage, uv
+from devkit import git, template, trust, usage, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -201,7 +201,7 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
             print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
         except DevkitError as exc:
             problems.append(str(exc))
-    problems += _approve_loaders(dst, answers)
+    problems += _approve_loaders(dst, answers, store)
     creation.commit(str(answers.get("project_name", dst.name)))
     _print_next_steps(dst, answers, synced=sync and not problems)
     for problem in problems:
@@ -370,24 +370,26 @@ def _born_aligned(dst: Path, store: Store) -> None:
     engine.align_new_project(dst, store=store)
 
 
-def _approve_loaders(dst: Path, answers: Mapping[str, object]) -> list[str]:
-    """``mise trust`` / ``direnv allow`` the configs the workspace uses; returns the problems."""
+def _approve_loaders(dst: Path, answers: Mapping[str, object], store: Store) -> list[str]:
+    """Record the loader configs devkit just rendered, then approve them (``mise trust`` /
+    ``direnv allow``) through :mod:`devkit.trust`, which approves only a proven render.
+
+    Prints what was done, and how to install a missing loader; returns the problems.
+    """
     loader = answers.get("env_loader", "mise")
-    steps = [("mise", "trust", mise.find, mise.trust), ("direnv", "allow", direnv.find, direnv.allow)]
-    problems = []
-    for name, verb, find, approve in steps:
-        if loader not in (name, "both"):
-            continue
-        if find() is None:
+    for name, verb in (("mise", "trust"), ("direnv", "allow")):
+        if loader in (name, "both") and shutil.which(name) is None:
             print(f"{name} is not installed: install it ({INSTALL_HINTS[name]}), then run: "
                   f"{name} {verb} {shlex.quote(str(dst))}")
-            continue
-        try:
-            approve(dst)
-            print(f"Ran `{name} {verb}`: the workspace's {name} configuration is approved")
-        except DevkitError as exc:
-            problems.append(str(exc))
-    return problems
+    try:
+        trust.record_rendered(dst, store)
+        lines = trust.trust_if_rendered(dst, store)
+    except (DevkitError, OSError) as exc:
+        return [f"cannot approve the loader configs of {dst}: {exc}"]
+    for line in lines:
+        if "is not installed" not in line:
+            print(line[0].upper() + line[1:])
+    return []
 
 
 def _print_next_steps(dst: Path, answers: Mapping[str, object], *, synced: bool) -> None:

@@ -401,21 +401,16 @@ def retrust(workspace: Path, store: Store) -> list[str]:
     (:func:`devkit.trust.record_rendered`, then :func:`devkit.trust.trust_if_rendered`).
 
     Called only after :func:`run_job` proved that every loader config equals a fresh render of
-    the template. Returns one line per config; when the trust interface is not available, one
-    line saying how to approve by hand. Never raises.
+    the template. Returns one line per config; when approving fails, one line saying how to
+    approve by hand. Never raises.
     """
     from devkit import trust
 
     q = shlex.quote(str(workspace))
     by_hand = f"approve the new loader config after reviewing it: `mise trust {q}` / `direnv allow {q}`"
-    record = getattr(trust, "record_rendered", None)
     try:
-        if record is None:
-            return [by_hand]
-        record(workspace, store)
-        return [str(line) for line in trust.trust_if_rendered(workspace, store)]
-    except NotImplementedError:
-        return [by_hand]
+        trust.record_rendered(workspace, store)
+        return trust.trust_if_rendered(workspace, store)
     except (DevkitError, OSError) as exc:
         return [f"could not approve the loader configs: {_one_line(exc)}; {by_hand}"]
 
