@@ -194,12 +194,18 @@ def test_destination_is_a_file(devkit, tmp_path: Path) -> None:
     assert target.read_text() == "data"
 
 
-def test_unknown_data_key_lists_the_valid_keys(devkit, tmp_path: Path) -> None:
+def test_unknown_data_key_lists_the_valid_keys(devkit, tmp_path: Path, store: Store) -> None:
     code, _, err = devkit("new", tmp_path / "typo", "--defaults", "-d", "pyhton_version=3.13")
     assert code == 1 and err.count("\n") == 1, err
     assert "pyhton_version (did you mean python_version?)" in err
     assert "project_name" in err and "env_loader" in err
     assert not (tmp_path / "typo").exists() and not _temps(tmp_path / "typo")
+    assert not store.home.exists(), "checked before the store is created"
+    # a local --template is checked against its own copier.yml
+    repo = Path(__file__).resolve().parents[1]
+    code, _, err = devkit("new", tmp_path / "typo", "--defaults", "--template", repo,
+                          "-d", "colour=blue")
+    assert code == 1 and "colour" in err and "env_loader" in err, err
 
 
 def test_new_help_lists_the_data_keys(capsys) -> None:
