@@ -194,12 +194,18 @@ def test_destination_is_a_file(devkit, tmp_path: Path) -> None:
     assert target.read_text() == "data"
 
 
-def test_unknown_data_key_lists_the_valid_keys(devkit, tmp_path: Path) -> None:
+def test_unknown_data_key_lists_the_valid_keys(devkit, tmp_path: Path, store: Store) -> None:
     code, _, err = devkit("new", tmp_path / "typo", "--defaults", "-d", "pyhton_version=3.13")
     assert code == 1 and err.count("\n") == 1, err
     assert "pyhton_version (did you mean python_version?)" in err
     assert "project_name" in err and "env_loader" in err
     assert not (tmp_path / "typo").exists() and not _temps(tmp_path / "typo")
+    assert not store.home.exists(), "checked before the store is created"
+    # a local --template is checked against its own copier.yml
+    repo = Path(__file__).resolve().parents[1]
+    code, _, err = devkit("new", tmp_path / "typo", "--defaults", "--template", repo,
+                          "-d", "colour=blue")
+    assert code == 1 and "colour" in err and "env_loader" in err, err
 
 
 def test_new_help_lists_the_data_keys(capsys) -> None:
@@ -320,21 +326,25 @@ def test_log_file_is_private(tmp_path: Path) -> None:
 
 # -- Ctrl-C during start-up -----------------------------------------------------------------
 
-def test_ctrl_c_while_importing_is_one_line(tmp_path: Path) -> None:
-    """SIGINT delivered while devkit's modules are imported (hooked on the import of argparse,
-    which only ``devkit.main`` needs): exit 130, one line, no traceback."""
+@pytest.mark.parametrize("module", ["argparse", "importlib.metadata", "filelock"])
+@pytest.mark.parametrize("entry", ["python -m devkit", "console script"])
+def test_ctrl_c_while_importing_is_one_line(module: str, entry: str) -> None:
+    """SIGINT delivered while devkit's dependencies are imported (synchronised on the import of
+    ``module``, which the package itself must not need): exit 130, one line, no traceback."""
+    start = ("import runpy; runpy.run_module('devkit', run_name='__main__')"
+             if entry == "python -m devkit" else
+             "from devkit.__main__ import run; raise SystemExit(run())")
     code = (
         "import builtins, os, signal, sys\n"
         "real = builtins.__import__\n"
         "def hook(name, *args, **kwargs):\n"
-        "    if name == 'argparse':\n"
+        f"    if name == {module!r}:\n"
         "        builtins.__import__ = real\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
         "    return real(name, *args, **kwargs)\n"
         "builtins.__import__ = hook\n"
         "sys.argv = ['devkit', 'projects', 'list']\n"
-        "import runpy\n"
-        "runpy.run_module('devkit', run_name='__main__')\n"
+        f"{start}\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 DISTRIBUTION = "devkit-workspace"  # the name on PyPI; the command and the package are `devkit`
 
-try:
-    __version__ = metadata.version(DISTRIBUTION)
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed metadata on first use (PEP 562).
+
+    Lazy so that importing the package costs nothing: the console script's guard against Ctrl-C
+    (:func:`devkit.__main__.run`) starts only after the package itself is imported.
+    """
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            return metadata.version(DISTRIBUTION)
+        except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+            return "0.0.0"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def project_url(label: str = "Source") -> str | None:
@@ -17,6 +26,8 @@ def project_url(label: str = "Source") -> str | None:
     installed distribution, read from its metadata (``Project-URL: Source, https://…``, core
     metadata spec); None when devkit is not installed or the entry is missing.
     """
+    from importlib import metadata
+
     try:
         entries = metadata.metadata(DISTRIBUTION).get_all("Project-URL") or []
     except metadata.PackageNotFoundError:

@@ -12,14 +12,24 @@ import sys
 
 
 def run() -> int:
-    """Import and run :func:`devkit.main.main`; Ctrl-C at any point exits 130 with one line."""
-    try:
-        from devkit.main import main
+    """Import and run :func:`devkit.main.main`; Ctrl-C at any point exits 130 with one line.
 
-        return main()
-    except KeyboardInterrupt:
-        print("devkit: interrupted", file=sys.stderr)
-        return 130
+    Once the command is over, Ctrl-C and SIGTERM are ignored: the exit code then reports what was
+    done, instead of the interpreter dying by the signal while it shuts down.
+    """
+    try:
+        try:
+            from devkit.main import main
+
+            return main()
+        except KeyboardInterrupt:
+            print("devkit: interrupted", file=sys.stderr)
+            return 130
+    finally:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,8 @@ def new(
     """
     dst = path.expanduser().absolute()
     check_destination(dst)
+    if not template_src:  # the bundled template: checked before the store is even created
+        check_data_keys(data, str(template.bundled_template_dir()))
     with terminate_as_interrupt():
         store.ensure()
         registry = Registry(store)
