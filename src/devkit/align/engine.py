@@ -207,7 +207,7 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                                    allow_downgrade=allow_downgrade)
     with terminate_as_interrupt(), Progress(enabled=show_progress) as bar:
         try:
-            _passes(outcomes, project_locks, first_plan, ctx, jobs, bar, others,
+            _passes(outcomes, project_locks, first_plan, ctx, jobs, bar, before, others,
                     strategy=strategy, allow_downgrade=allow_downgrade)
         except BaseException:
             with shielded():
@@ -231,18 +231,16 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
 
 def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLock],
             the_plan: planner.Plan, ctx: Context, jobs: int, bar: Progress,
-            others: list[lockfile.Lock], *,
+            before: dict[Path, lockfile.Lock], others: list[lockfile.Lock], *,
             strategy: planner.Strategy, allow_downgrade: planner.DowngradePolicy) -> None:
     """Upward passes until nothing moves; then, when allowed, passes down to the anchors.
 
     Each pass scores against the store as it stands when the pass begins.
     """
     def snapshot() -> StoreState:
-        current = [o.after for o in outcomes if o.after is not None and o.status != "failed"]
-        done = {lock.path for lock in current}
-        rest = [lockfile.Lock(Path(p) / "uv.lock", "", pl.packages) for p, pl in
-                ((str(k), v) for k, v in project_locks.items()) if Path(p) / "uv.lock" not in done]
-        return StoreState([*current, *rest, *others])
+        current = {**before, **{o.path: o.after for o in outcomes
+                                if o.after is not None and o.status != "failed"}}
+        return StoreState([*current.values(), *others])
 
     for pass_no in range(MAX_PASSES):
         todo = _todo(outcomes, the_plan, first=pass_no == 0)

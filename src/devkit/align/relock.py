@@ -29,10 +29,10 @@ from devkit.align.backups import Backups, restore
 from devkit.align.scoring import StoreState, forbidden_downgrades
 from devkit.errors import DevkitError
 
-MAX_UV_RUNS = 40  # per project and pass: bounds the bisection on pathological conflict sets
+MAX_UV_RUNS = 40  # per project and run (all passes): bounds the work on pathological conflicts
 MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
 MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
-MAX_RELEASES_PER_PROJECT = 12  # refused pins per project and pass that try a release
+MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 Status = Literal["unchanged", "aligned", "failed"]
 RejectKind = Literal["conflict", "score", "downgrade"]
 
@@ -187,14 +187,14 @@ class Worker:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
         if self.ctx.cancel.is_set():
             raise Cancelled
-        if self.runs >= self.ctx.max_runs:
+        if self.outcome.uv_runs >= self.ctx.max_runs:
             raise _Exhausted
         self.runs += 1
         self.outcome.uv_runs += 1
         moving = {spec.partition("==")[0] for spec in specs} | set(self.accepted) | set(release)
         holds = [f"{n}=={v}" for n, v in self.holds.items() if n not in moving]
         accepted = [f"{n}=={v}" for n, v in self.accepted.items() if n not in release]
-        upward = [f"{n}>={v}" for n, v in release.items()]
+        upward = [f"{n}{spec}" for n, spec in release.items()]
         try:
             output = uv.lock(self.outcome.path, env=self.ctx.env,
                              upgrade_packages=holds + accepted + upward + list(specs),
@@ -283,14 +283,18 @@ class Worker:
     def _release(self, pin: planner.Pin, step: int, output: str) -> _Rejected | None:
         """Retry one refused pin with the held parents uv names free to move up.
 
-        Returns None when a lock was accepted, else the last rejection (a conflict rejection
-        means no release helped). Bounded by :data:`MAX_PARENTS_PER_MOVE`,
-        :data:`MAX_RELEASE_ROUNDS` and :data:`MAX_RELEASES_PER_PROJECT`.
+        Each parent is first allowed up to the newest version another project already locks
+        (``-P 'X>=1.0,<=1.4'``: no new cache entry when uv can take it), then, if that is not
+        enough, to any newer release (``-P 'X>=1.0'``); never down. Returns None when a lock was
+        accepted, else the last rejection (a conflict rejection means no release helped).
+        Bounded by :data:`MAX_PARENTS_PER_MOVE`, :data:`MAX_RELEASE_ROUNDS`,
+        :data:`MAX_RELEASES_PER_PROJECT` and the project's uv-run budget.
         """
         if not self.ctx.release_parents or self.releases >= MAX_RELEASES_PER_PROJECT:
             return _Rejected("conflict", "")
         self.releases += 1
-        release: dict[str, str] = {}
+        release: dict[str, str] = {}  # name -> specifier: ">=current" or ">=current,<=cap"
+        capped: set[str] = set()
         last = _Rejected("conflict", "")
         for _round in range(MAX_RELEASE_ROUNDS):
             parents = [n for n in uv.conflict_parents(output)
@@ -299,14 +303,22 @@ class Worker:
             room = MAX_PARENTS_PER_MOVE - len(release)
             if not parents or room <= 0:
                 break
-            release.update({n: self.holds[n] for n in parents[:room]})
+            for name in parents[:room]:
+                release[name] = self._upward(name, capped)
             try:
                 result = self._try([pin.spec(step)], release)
+                if (isinstance(result, _Rejected) and result.kind == "conflict"
+                        and any(n in capped for n in release)):
+                    # the versions in use were not enough: any newer release, as a last resort
+                    release = {n: f">={self.holds[n]}" for n in release}
+                    capped.clear()
+                    result = self._try([pin.spec(step)], release)
             except _Exhausted:
                 break
             if isinstance(result, lockfile.Lock):
                 self.accepted[pin.name] = pin.candidates[step]
-                for name, before in release.items():
+                for name in release:
+                    before = self.holds[name]
                     after = sorted(result.versions(name), key=lockfile.version_key)
                     if len(after) == 1:
                         self.accepted[name] = after[0]
@@ -319,6 +331,17 @@ class Worker:
                 break
             output = self.last_error
         return last
+
+    def _upward(self, name: str, capped: set[str]) -> str:
+        """The release specifier of parent ``name``: up to the newest version in use when that
+        is newer (no new pair if uv can take it), else any newer release."""
+        current = self.holds[name]
+        index = next((p.index for p in self.current.packages if p.name == name), "")
+        cap = self.ctx.state.newest_in_use(index, name)
+        if cap is not None and lockfile.version_key(cap) > lockfile.version_key(current):
+            capped.add(name)
+            return f">={current},<={cap}"
+        return f">={current}"
 
     def apply(self, project_plan: planner.ProjectPlan, *, stale: bool) -> None:
         """Try every pin, falling back to next-best candidates; record blocked pins.

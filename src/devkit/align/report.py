@@ -16,10 +16,6 @@ if TYPE_CHECKING:
 JSON_VERSION = 1  # additions only since version 1: new keys, no key changed meaning
 
 
-def _figures(summary: lockfile.Summary) -> dict[str, object]:
-    return summary.to_json()
-
-
 def document(result: Result) -> dict[str, Any]:
     """The ``devkit align --json`` document (schema in docs/align.md, ``version`` 1)."""
     outcomes = result.outcomes
@@ -34,8 +30,8 @@ def document(result: Result) -> dict[str, Any]:
         "check": result.check,
         "changed": any((o.changes or o.stale) and o.status != "failed" for o in outcomes),
         "seconds": round(result.seconds, 3),
-        "before": _figures(before),
-        "after": _figures(after),
+        "before": before.to_json(),
+        "after": after.to_json(),
         "saved": {"distinct_pairs": before.distinct_pairs - after.distinct_pairs,
                   "excess_pairs": before.excess_pairs - after.excess_pairs,
                   "distinct_bytes": before.distinct_bytes - after.distinct_bytes},
@@ -83,8 +79,9 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
               f"{len(failed)} failed")
     out.print(f"Distinct (index, name, version) pairs: {b['distinct_pairs']} -> {a['distinct_pairs']}"
               f" ({b['excess_pairs']} -> {a['excess_pairs']} beyond one version per package)")
-    out.print(f"Bytes of distinct wheels: {format_bytes(b['distinct_bytes'])} -> "
-              f"{format_bytes(a['distinct_bytes'])}")
+    if b["distinct_bytes"] or a["distinct_bytes"]:  # 0: the locks record no sizes (file:// index)
+        out.print(f"Bytes of distinct wheels: {format_bytes(b['distinct_bytes'])} -> "
+                  f"{format_bytes(a['distinct_bytes'])}")
     for p in changed:
         moves = ", ".join(f"{c['name']} {_versions(c['before'])} -> {_versions(c['after'])}"
                           for c in p["changes"])

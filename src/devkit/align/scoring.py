@@ -78,6 +78,13 @@ class StoreState:
         with self._guard:
             return dict(self._sizes)
 
+    def newest_in_use(self, index: str, name: str) -> str | None:
+        """The newest version of ``(index, name)`` some lock uses, or None."""
+        with self._guard:
+            versions = [k[2] for k, n in self._users.items()
+                        if n > 0 and k[0] == index and k[1] == name]
+        return max(versions, key=version_key) if versions else None
+
     def size(self, key: Key) -> int:
         """Bytes of ``key``'s wheel, 0 when no lock records it."""
         with self._guard:
