@@ -257,6 +257,18 @@ def test_venv_from_another_cache_fails(devkit, make_workspace, tmp_path, no_ci) 
     assert code == 1
 
 
+@pytest.mark.parametrize(("mode", "status"), [("symlink", "ok"), ("copy", "skip")])
+def test_venv_link_modes(devkit, make_workspace, monkeypatch, no_ci, mode, status) -> None:
+    ws = make_workspace("mode", deps=("tinyshared",))
+    shutil.rmtree(ws / ".venv")
+    env = {**Store().subprocess_env(), "UV_LINK_MODE": mode}
+    subprocess.run([uv.find_uv(), "sync", "-q"], cwd=ws, env=env, check=True)
+    monkeypatch.setenv("UV_LINK_MODE", mode)
+    _, doc = doctor_json(devkit, ws)
+    linked = by_id(doc)["store.venv-linked"]
+    assert linked["status"] == status, linked
+
+
 def test_direnv_env_of_proven_envrc(devkit, make_workspace, no_ci) -> None:
     require_tool("direnv")
     ws = make_workspace("both", loader="both", sync=False)
