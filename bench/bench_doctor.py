@@ -4,9 +4,9 @@ Target: median under 0.5 s. Usage::
 
     python bench/bench_doctor.py [--runs 30] [--write bench/results/doctor.md] [--baseline SRC]
 
-``--baseline SRC`` also times ``python -m devkit doctor`` from another source tree (e.g. an older
-commit's ``src`` from ``git archive``), interleaved run by run with this one, so that both see the
-same machine load.
+``--baseline SRC`` times ``python -m devkit doctor`` from this tree's ``src`` and from another
+source tree (e.g. an older commit's ``src`` from ``git archive``), interleaved run by run, so that
+both see the same machine load.
 
 Everything happens in a temporary HOME/DEVKIT_HOME with an offline local package index (the test
 suite's tiny wheels), so the run touches neither your store nor the network.
@@ -50,6 +50,9 @@ def isolated_env(base: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("UV_", "MISE_", "__MISE", "DIRENV_", "VIRTUAL_ENV", "XDG_"))}
     env.pop("CI", None)
+    # This Python's bin directory first: its venv's uv is the real binary (a pyenv shim in front
+    # of it would add a bash start-up to every uv call and measure pyenv, not devkit).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(HOME=str(base / "home"), DEVKIT_HOME=str(base / "devkit-home"),
                GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1",
                UV_DEFAULT_INDEX=write_simple_index(base / "simple", wheels), UV_OFFLINE="1",
@@ -91,8 +94,8 @@ def time_pair(cmds: dict[str, list[str]], envs: dict[str, dict[str, str]], *, cw
 
 
 def report(times: list[float], cmd: list[str], summary: str,
-           baseline: tuple[str, list[float]] | None = None) -> str:
-    """The Markdown written to ``bench/results/doctor.md``."""
+           baseline: tuple[str, list[float]] | None = None, path: str | None = None) -> str:
+    """The Markdown written to ``bench/results/doctor.md``; ``path`` is the PATH the runs had."""
     median = statistics.median(times)
     compared = []
     if baseline is not None:
@@ -103,12 +106,14 @@ def report(times: list[float], cmd: list[str], summary: str,
              f"min {min(base_times) * 1000:.0f} ms; this tree / baseline = "
              f"{median / base_median:.2f}"),
         ]
-    tools = {t: (shutil.which(t) or "-") for t in ("uv", "mise", "git")}
+    tools = {t: (shutil.which(t, path=path) or "-") for t in ("uv", "mise", "git")}
     return "\n".join([
         "# devkit doctor benchmark",
         "",
-        (f"Command: `python bench/bench_doctor.py --runs {len(times)}` "
-        f"(runs `{' '.join(Path(c).name for c in cmd)} doctor` in a fresh workspace)"),
+        (f"Command: `python bench/bench_doctor.py --runs {len(times)}"
+         f"{' --baseline ' + baseline[0] if baseline else ''}` (runs "
+         f"`{'python -m devkit' if baseline else ' '.join(Path(c).name for c in cmd)} doctor` "
+         "in a fresh workspace)"),
         "",
         (f"- median **{median * 1000:.0f} ms** (target < 500 ms: "
         f"{'met' if median < 0.5 else 'NOT met'})"),
@@ -146,16 +151,18 @@ def main() -> int:
         subprocess.run(["uv", "add", "-q", "tinyshared"], cwd=ws, env=store_env, check=True)
         baseline = None
         if args.baseline:
-            pair = time_pair({"this": [*cmd, "doctor"],
-                              "base": [sys.executable, "-m", "devkit", "doctor"]},
-                             {"this": env, "base": {**env, "PYTHONPATH": str(args.baseline)}},
+            # both as `python -m devkit` from a source tree: the same start-up path
+            module = [sys.executable, "-m", "devkit", "doctor"]
+            pair = time_pair({"this": module, "base": module},
+                             {"this": {**env, "PYTHONPATH": str(ROOT / "src")},
+                              "base": {**env, "PYTHONPATH": str(args.baseline)}},
                              cwd=ws, runs=args.runs)
             times, baseline = pair["this"], (str(args.baseline), pair["base"])
         else:
             times = time_runs([*cmd, "doctor"], cwd=ws, env=env, runs=args.runs)
         last = subprocess.run([*cmd, "doctor"], cwd=ws, env=env, capture_output=True, text=True,
                               check=False).stdout.strip().splitlines()[-1]
-    text = report(times, cmd, last, baseline)
+    text = report(times, cmd, last, baseline, env["PATH"])
     print(text)
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)

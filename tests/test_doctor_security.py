@@ -102,6 +102,23 @@ def test_hostile_source_never_runs_from_the_shell(tmp_path, no_ci, fix) -> None:
     assert not marker.exists()
 
 
+def test_ci_trust_is_not_devkit_trust(devkit, tmp_path, monkeypatch) -> None:
+    require_tool("mise")
+    monkeypatch.setenv("CI", "true")  # mise trusts every config under CI
+    marker = tmp_path / "pwned"
+    repo = hostile_repo(tmp_path / "clone", marker)
+    (repo / ".venv" / "bin").mkdir(parents=True)  # every prerequisite of the mise env check holds
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.7\n")
+    (repo / ".venv" / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
+    _, doc = doctor_json(devkit, repo)
+    trusted = by_id(doc)["workspace.mise-trusted"]
+    assert trusted["status"] == "warn" and "because CI is set" in trusted["message"]
+    assert by_id(doc)["workspace.venv"]["status"] == "ok"
+    env_check = by_id(doc)["workspace.mise-env"]
+    assert env_check["status"] == "skip" and "not trusted: not evaluated" in env_check["message"]
+    assert not marker.exists()
+
+
 def test_forged_marker_and_exec_template_not_trusted(devkit, tmp_path, no_ci) -> None:
     require_tool("mise")
     marker = tmp_path / "pwned"
@@ -238,6 +255,18 @@ def test_venv_from_another_cache_fails(devkit, make_workspace, tmp_path, no_ci) 
     assert linked["fix"].startswith(f"devkit sync {ws}\n")
     assert f"UV_CACHE_DIR={Store().uv_cache_dir} uv sync" in linked["fix"]
     assert code == 1
+
+
+@pytest.mark.parametrize(("mode", "status"), [("symlink", "ok"), ("copy", "skip")])
+def test_venv_link_modes(devkit, make_workspace, monkeypatch, no_ci, mode, status) -> None:
+    ws = make_workspace("mode", deps=("tinyshared",))
+    shutil.rmtree(ws / ".venv")
+    env = {**Store().subprocess_env(), "UV_LINK_MODE": mode}
+    subprocess.run([uv.find_uv(), "sync", "-q"], cwd=ws, env=env, check=True)
+    monkeypatch.setenv("UV_LINK_MODE", mode)
+    _, doc = doctor_json(devkit, ws)
+    linked = by_id(doc)["store.venv-linked"]
+    assert linked["status"] == status, linked
 
 
 def test_direnv_env_of_proven_envrc(devkit, make_workspace, no_ci) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from pathlib import Path
 
-from devkit.checks import platform
+from devkit.checks import platform, tools
 from devkit.checks.base import FIXERS, REGISTRY, Context, Result, find_workspace, run_checks
 from devkit.hostfacts import Host
 from devkit.store import Store
@@ -62,6 +63,14 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def make_context(path: Path, *, store: Store, host: Host) -> Context:
-    """A :class:`Context` for ``path`` (the workspace holding it, if any) on ``host``."""
-    return Context(host, store, find_workspace(path), platform.describe(host))
+def make_context(path: Path, *, store: Store, host: Host, warm: bool = False) -> Context:
+    """A :class:`Context` for ``path`` (the workspace holding it, if any) on ``host``.
+
+    ``warm`` starts the tools' ``--version`` probes in a background thread first, so that they
+    run while the answers file is read (PyYAML's import alone costs ~20 ms).
+    """
+    ctx = Context(host, store, None, platform.describe(host))
+    if warm:
+        threading.Thread(target=tools.warm_versions, args=(ctx,), daemon=True).start()
+    ctx.workspace = find_workspace(path)
+    return ctx

@@ -21,7 +21,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from devkit.checks.base import Context, Outcome, check, fail, ok, safe_fix, warn
+from devkit.checks.base import Context, Outcome, check, fail, ok, safe_fix, skip, warn
 
 GIB = 1024**3
 MIN_FREE_FAIL = 1 * GIB  # below this a single `uv sync` of a scientific stack can fail
@@ -268,8 +268,7 @@ def sample_site_packages(venv: Path, limit: int = SAMPLE_SIZE) -> list[Path]:
                 continue
             candidates = [entry] if entry.is_file() else itertools.islice(entry.rglob("*.py"), 20)
             for file in candidates:
-                if file.is_file() and not file.is_symlink() and file.stat().st_size > 0 \
-                        and "__pycache__" not in file.parts:
+                if file.is_file() and file.stat().st_size > 0 and "__pycache__" not in file.parts:
                     sample.append(file)
                     break
             if len(sample) >= limit:
@@ -279,7 +278,11 @@ def sample_site_packages(venv: Path, limit: int = SAMPLE_SIZE) -> list[Path]:
 
 def cache_twin(cache: Path, site: Path, file: Path) -> Path | None:
     """The file of an unpacked wheel in ``cache`` (``archive-v*/<id>/<path in site-packages>``)
-    that is the same inode as ``file``, or None."""
+    that is the same inode as ``file`` (or that ``file`` links to, with ``UV_LINK_MODE=symlink``),
+    or None."""
+    if file.is_symlink():
+        target = file.resolve()
+        return target if target.is_relative_to(cache.resolve()) else None
     rel = file.relative_to(site)
     st = file.stat()
     for archive in cache.glob("archive-v*"):
@@ -316,6 +319,8 @@ def venv_linked(ctx: Context) -> Outcome:
     ws = ctx.workspace.path
     venv = ws / ".venv"
     cache = ctx.store.uv_cache_dir
+    if ctx.tool_env().get("UV_LINK_MODE") == "copy":
+        return skip("UV_LINK_MODE=copy: uv copies every file by choice, nothing shares the cache")
     sample = sample_site_packages(venv)
     if not sample:
         return ok(".venv has no installed packages yet: nothing to compare with the cache")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, warn
+from devkit.hostfacts import RunResult
 
 # The oldest versions devkit supports, in one place. Why these floors:
 # - uv 0.9: devkit itself depends on uv>=0.9 (pyproject.toml); the lock/cache behaviour devkit relies
@@ -54,10 +55,32 @@ def _windows_binary(ctx: Context, path: str) -> bool:
     return ctx.wsl is not None and (path.startswith("/mnt/") or path.lower().endswith(".exe"))
 
 
+def tool_path(ctx: Context, name: str) -> str | None:
+    """``name`` on PATH (on WSL also ``name.exe``: a Windows binary first on PATH is reported)."""
+    names = (name, f"{name}.exe") if ctx.wsl else (name,)
+    return ctx.host.which(*names)
+
+
+def version_run(ctx: Context, path: str) -> RunResult:
+    """``PATH --version`` (memoised in ``ctx``)."""
+    return ctx.run(path, "--version", timeout=5.0)
+
+
+def warm_versions(ctx: Context) -> None:
+    """Start the ``--version`` runs of uv, mise and git (results memoised in ``ctx``). Never
+    raises: a failure resurfaces in the check."""
+    for name in ("mise", "uv", "git"):
+        path = tool_path(ctx, name)
+        if path is not None and not _windows_binary(ctx, path):
+            try:
+                version_run(ctx, path)
+            except Exception:  # noqa: BLE001,S112  # reported by the check itself
+                continue
+
+
 def tool_outcome(ctx: Context, name: str, *, required: bool = True) -> Outcome:
     """Find ``name`` on PATH (on WSL also ``name.exe``), run ``--version``, compare to MIN_VERSIONS."""
-    names = (name, f"{name}.exe") if ctx.wsl else (name,)
-    path = ctx.host.which(*names)
+    path = tool_path(ctx, name)
     if path is None:
         missing = warn if not required else fail
         return missing(f"{name} not found on PATH", install_hint(ctx, name))
@@ -68,7 +91,7 @@ def tool_outcome(ctx: Context, name: str, *, required: bool = True) -> Outcome:
                     f"install the Linux {name} ({install_hint(ctx, name)}) and set "
                     "appendWindowsPath = false under [interop] in /etc/wsl.conf, "
                     "then run `wsl.exe --shutdown` from Windows")
-    result = ctx.run(path, "--version", timeout=5.0)
+    result = version_run(ctx, path)
     if not result.ok:
         return fail(f"`{path} --version` failed: {result.last_line()}",
                     f"reinstall {name}: {install_hint(ctx, name)}")

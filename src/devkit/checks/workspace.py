@@ -195,6 +195,9 @@ def mise_trusted(ctx: Context) -> Outcome:
         return fail(".mise.toml is missing", f"git -C {_q(ws)} checkout -- .mise.toml")
     if is_mise_trusted(ctx):
         return ok(f"{config} is trusted")
+    if ctx.host.env.get("CI", "").lower() in ("true", "1"):
+        return warn(f"{config} is trusted by mise only because CI is set (mise then trusts every "
+                    "config); devkit does not evaluate it", f"mise trust {_q(ws)}")
     if trust.is_rendered(ws, ".mise.toml", ctx.store):
         return fail(f"{config} is not trusted: mise loads none of its environment",
                     f"mise trust {_q(ws)}")

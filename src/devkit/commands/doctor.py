@@ -45,7 +45,7 @@ def doctor(
     host = host or Host()
     stream = out or sys.stdout
     target = _directory(path)
-    ctx = make_context(target, store=store, host=host)
+    ctx = make_context(target, store=store, host=host, warm=True)
     applied: list[str] = []
     if fix:
         # Checked and fixed under the workspace's mutex: concurrent `doctor --fix` runs see each
