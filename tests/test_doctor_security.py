@@ -300,3 +300,19 @@ def test_macos_checks_hidden_on_linux(devkit, make_workspace, no_ci) -> None:
     assert "Homebrew" not in out and "APFS" not in out and "WSL" not in out
     _, verbose, _ = devkit("doctor", ws, "-v")
     assert "- base interpreter is not Homebrew's: not macOS" in verbose
+
+
+@pytest.mark.parametrize("flag", ["--dry-run", "--check"])
+def test_align_read_only_never_runs_a_build_backend(flag, devkit, make_workspace, tmp_path) -> None:
+    ws = make_workspace("bk", sync=False)
+    other = make_workspace("fine", deps=("tinyshared",))
+    marker = tmp_path / "built"
+    _in_tree_backend_project(ws, marker, Store().subprocess_env())
+    code, out, err = devkit("align", flag, "--json", ws, other)
+    assert not marker.exists(), f"align {flag} ran the project's build backend"
+    doc = json.loads(out)
+    by_path = {p["path"]: p for p in doc["projects"]}
+    assert by_path[str(ws)]["status"] == "failed"
+    assert "cannot check without building" in by_path[str(ws)]["error"]
+    assert by_path[str(other)]["status"] != "failed", err  # the others carry on
+    assert code == 1

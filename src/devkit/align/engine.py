@@ -21,7 +21,7 @@ from pathlib import Path
 
 import filelock
 
-from devkit import usage, uv
+from devkit import usage, uv, workspace_code
 from devkit.align import lockfile, manifest, planner
 from devkit.align.backups import Backups
 from devkit.align.progress import Progress
@@ -189,7 +189,7 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     started = time.monotonic()
     backups = Backups(store.align_backup_dir)
     notes = [] if dry_run else backups.recover()
-    outcomes, before, project_locks = _load(members(paths, store))
+    outcomes, before, project_locks = _load(members(paths, store), read_only=dry_run)
     others = _other_locks(store, set(before))
     state = StoreState([*before.values(), *others])
     ctx = Context(store.subprocess_env(), backups, threading.Event(), state, dry_run=dry_run,
@@ -218,7 +218,7 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             after[outcome.path] = outcome.after
-    venvs = _venvs(outcomes, ctx.env, sync=sync)
+    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync)
     if not dry_run:
         manifest.write(store, strategy=strategy, projects=[o.path for o in outcomes],
                        targets=first_plan.targets,
@@ -265,8 +265,12 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
         _run_pass(todo, ctx, jobs, check_first=False, progress=bar.advance)
 
 
-def _load(found: list[tuple[Path, str]]) -> tuple[
+def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
         list[Outcome], dict[Path, lockfile.Lock], dict[Path, planner.ProjectLock]]:
+    """Read every project's lock. ``read_only`` (``--dry-run``, ``--check``): a project where uv
+    would run the project's own code (a build backend for dynamic metadata, an interpreter path in
+    ``.python-version``) is not checked, since the user asked for no lock to be written.
+    """
     outcomes, locks, project_locks = [], {}, {}
     for path, name in found:
         outcome = Outcome(path, name)
@@ -279,6 +283,14 @@ def _load(found: list[tuple[Path, str]]) -> tuple[
             locks[path] = lockfile.read(path / "uv.lock")
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
+            continue
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path)) \
+            if read_only else None
+        if blocker:
+            outcome.status = "failed"
+            outcome.error = (f"skipped: cannot check without building or running the project's "
+                             f"code ({blocker}); `devkit align {shlex.quote(str(path))}` locks it")
+            del locks[path]
             continue
         project_locks[path] = planner.ProjectLock.from_lock(locks[path], str(path), name)
     return outcomes, locks, project_locks

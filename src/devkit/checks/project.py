@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from pathlib import Path
 
+from devkit import workspace_code
 from devkit.checks.base import Context, Outcome, check, fail, ok, prefetch, safe_fix, skip, warn
 from devkit.errors import DevkitError
 from devkit.hostfacts import RunResult
-
-#: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
-#: (``3.11``, ``3.11.7``, ``cpython-3.11``, ``cpython@3.12``, ``pypy3.10``, ``3.13t``). Anything
-#: else (a path, a name) could make uv execute a file from the workspace.
-_REQUEST = re.compile(r"(?:(?:cpython|pypy|graalpy)[-@]?|python)?\d+(?:\.\d+){0,2}(?:[abrc]+\d+)?t?",
-                      re.IGNORECASE)
-#: ``[project] dynamic`` fields uv does not need a build for (it resolves with name, version,
-#: dependencies, optional-dependencies and requires-python).
-_STATIC_ENOUGH = {"version", "readme", "description", "license", "license-files", "authors",
-                  "maintainers", "keywords", "classifiers", "urls", "scripts", "gui-scripts",
-                  "entry-points", "import-names", "import-namespaces"}
+from devkit.workspace_code import is_version_request
 
 
 def _ws(ctx: Context) -> Path:
@@ -48,21 +38,11 @@ def read_pyvenv_cfg(venv: Path) -> dict[str, str] | None:
 def pinned_python(ctx: Context) -> str | None:
     """The workspace's Python: first line of ``.python-version`` (undecodable bytes replaced),
     else the ``python_version`` answer (``3.11``), or None."""
-    try:
-        raw = (_ws(ctx) / ".python-version").read_bytes()
-    except OSError:
-        raw = b""
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            return line
+    found = workspace_code.pinned_request(_ws(ctx))
+    if found is not None:
+        return found
     assert ctx.workspace is not None
     return ctx.workspace.answers.get("python_version") or None
-
-
-def is_version_request(pinned: str) -> bool:
-    """True when ``pinned`` is a plain version request uv can take without running a file."""
-    return _REQUEST.fullmatch(pinned) is not None
 
 
 def version_matches(pinned: str, actual: str) -> bool:
@@ -70,45 +50,6 @@ def version_matches(pinned: str, actual: str) -> bool:
     want = re.sub(r"^(cpython[-@]?|python)", "", pinned.lower()).rstrip("t").split(".")
     have = actual.split(".")
     return have[: len(want)] == want
-
-
-def _needs_build(project: Path, *, root: bool) -> str | None:
-    """Why uv would have to run ``project``'s build backend to learn its metadata, or None."""
-    try:
-        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"{project} has no pyproject.toml (setup.py metadata needs a build)"
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return f"cannot read {project / 'pyproject.toml'}: {exc}"
-    table = data.get("project")
-    if not isinstance(table, dict):
-        return f"{project / 'pyproject.toml'} has no [project] table"
-    dynamic = table.get("dynamic") or []
-    allowed = _STATIC_ENOUGH if root else _STATIC_ENOUGH - {"version"}
-    fields = sorted(str(f) for f in dynamic if str(f) not in allowed) if isinstance(dynamic, list) \
-        else ["?"]
-    if fields:
-        backend = data.get("build-system", {}).get("backend-path")
-        where = " by an in-tree build backend" if backend else ""
-        return f"{project.name} declares {', '.join(fields)} dynamic (computed{where})"
-    return None
-
-
-def local_sources(workspace: Path) -> list[Path]:
-    """Directories of the local (editable / directory) packages ``uv.lock`` names, besides the
-    workspace itself; empty when there is no readable lock."""
-    try:
-        lock = tomllib.loads((workspace / "uv.lock").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return []
-    found = []
-    for package in lock.get("package", []):
-        source = package.get("source", {}) if isinstance(package, dict) else {}
-        for kind in ("editable", "directory"):
-            rel = source.get(kind) if isinstance(source, dict) else None
-            if isinstance(rel, str) and rel != ".":
-                found.append((workspace / rel).resolve())
-    return found
 
 
 def uv_blocker(ctx: Context) -> str | None:
@@ -122,22 +63,7 @@ def uv_blocker(ctx: Context) -> str | None:
 
 
 def _uv_blocker(ctx: Context) -> str | None:
-    ws = _ws(ctx)
-    pinned = pinned_python(ctx)
-    if pinned is not None and not is_version_request(pinned):
-        return f".python-version holds {pinned!r}, not a Python version"
-    python = ws / ".venv" / "bin" / "python"
-    if python.is_symlink() or python.exists():
-        try:
-            if python.resolve().is_relative_to(ws.resolve()):
-                return f"{python} is not a link to an interpreter outside the workspace"
-        except (OSError, RuntimeError):
-            return f"cannot resolve {python}"
-    for project, root in ((ws, True), *((p, False) for p in local_sources(ws))):
-        reason = _needs_build(project, root=root)
-        if reason:
-            return reason
-    return None
+    return workspace_code.uv_blocker(_ws(ctx), pinned_python(ctx))
 
 
 def _blocked(ctx: Context, reason: str) -> Outcome:
