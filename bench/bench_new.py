@@ -80,7 +80,7 @@ def main() -> int:
         f"({result['linked_byte_share']:.1%} linked) |\n\n"
         "Private files are what uv writes per venv: `pyvenv.cfg`, activation scripts, the\n"
         "interpreter links and each distribution's `RECORD`/`INSTALLER`/`REQUESTED`\n"
-        "(../shared/notes/uv.md §2).\n"
+        "(https://docs.astral.sh/uv/reference/settings/#link-mode).\n"
     )
     return 0
 

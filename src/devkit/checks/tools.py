@@ -11,12 +11,13 @@ from devkit.hostfacts import RunResult
 # The oldest versions devkit supports, in one place. Why these floors:
 # - uv 0.9: devkit itself depends on uv>=0.9 (pyproject.toml); the lock/cache behaviour devkit relies
 #   on (exclusive cache lock for prune, 0.8.19; UV_LOCK_TIMEOUT, 0.9.4) is there (uv changelog).
-# - mise 2025.1: the template's `[env] _.source` + `_.python.venv = {create = true}` with uv and
-#   its trusted-configs state directory; older releases are untested.
+# - mise 2026.5: the template sets `python.uv_venv_auto = "source"`; mise 2025.5 took only a boolean
+#   there (src/uv.rs, docs.rs/crate/mise/2025.5.7), 2026.5.5 has the "source"/"create|source"
+#   values (docs.rs/crate/mise/2026.5.5, src/uv.rs). Tested with 2026.9.15.
 # - git 2.30: `git init -b main` needs 2.28; 2.30 is the oldest in the supported distributions.
 # - direnv 2.30: `source_env` and the `direnv status` "Found RC allowed" line devkit parses.
 MIN_VERSIONS: dict[str, tuple[int, ...]] = {
-    "uv": (0, 9), "mise": (2025, 1), "git": (2, 30), "direnv": (2, 30),
+    "uv": (0, 9), "mise": (2026, 5), "git": (2, 30), "direnv": (2, 30),
 }
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")

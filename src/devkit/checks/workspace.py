@@ -177,8 +177,8 @@ def _start_mise(ctx: Context) -> None:
     if ws is None or not ws.uses_mise or not (ws.path / ".mise.toml").is_file() \
             or not ctx.host.which("mise") or not is_mise_trusted(ctx):
         return
-    # With `_.python.venv = {create = true}`, `mise env` creates a missing .venv: never do that
-    # under the ".venv" check.
+    # A config with `_.python.venv = {create = true}` (older devkit templates, or the user's own)
+    # makes `mise env` create a missing .venv: never do that under the ".venv" check.
     if (ws.path / ".venv" / "pyvenv.cfg").is_file():
         env_json(ctx)
 
