@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import build_wheel, write_simple_index  # the suite's offline index
+from helpers import build_wheel, template_dev_stubs, write_simple_index  # the suite's offline index
 
 
 def devkit_cmd() -> list[str]:
@@ -43,7 +43,7 @@ def devkit_cmd() -> list[str]:
 def isolated_env(base: Path) -> dict[str, str]:
     """HOME, DEVKIT_HOME, git config and uv's index inside ``base``; uv and mise offline."""
     wheels = [build_wheel(base / "wheels", "tinyshared", "1.0", payload=20_000),
-              build_wheel(base / "wheels", "pytest", "8.99")]
+              *template_dev_stubs(base / "wheels")]
     (base / "home").mkdir()
     gitconfig = base / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n")

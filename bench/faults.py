@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import build_wheel, write_simple_index
+from helpers import build_wheel, template_dev_stubs, write_simple_index
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 TEMPLATE_FILES = ("pyproject.toml", "README.md", ".gitignore", ".copier-answers.yml",
@@ -58,7 +58,7 @@ class Campaign:
         wheels = [build_wheel(root / "wheels", "tinyshared", v, payload=20_000)
                   for v in ("1.0", "1.1", "2.0")]
         wheels += [build_wheel(root / "wheels", "tinyother", v, payload=5_000) for v in ("1.0", "2.0")]
-        wheels.append(build_wheel(root / "wheels", "pytest", "8.99"))
+        wheels += template_dev_stubs(root / "wheels")
         index = write_simple_index(root / "simple", wheels)
         (root / "home").mkdir()
         gitconfig = root / "gitconfig"

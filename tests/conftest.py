@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import build_wheel, write_simple_index
+from helpers import build_wheel, template_dev_stubs, write_simple_index
 
 from devkit.main import main
 from devkit.store import Store
@@ -39,12 +39,7 @@ def local_index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
     base = tmp_path_factory.mktemp("index")
     wheels = [build_wheel(base / "wheels", "tinyshared", v, payload=20_000) for v in ("1.0", "1.1", "2.0")]
     wheels += [build_wheel(base / "wheels", "tinyother", v, payload=5_000) for v in ("1.0", "2.0")]
-    wheels.append(build_wheel(base / "wheels", "pytest", "8.99"))
-    # the dev tools the template's options add (stubs: they lock and install, they do not run)
-    for name, version in (("pytest-cov", "6.99"), ("ruff", "0.99"), ("mypy", "1.99"),
-                          ("pyright", "1.1.999"), ("pre-commit", "4.99"), ("prek", "0.99"),
-                          ("pre-commit-hooks", "5.99")):
-        wheels.append(build_wheel(base / "wheels", name, version))
+    wheels += template_dev_stubs(base / "wheels")
     root = base / "simple"
     return LocalIndex(root, write_simple_index(root, wheels))
 

@@ -42,6 +42,17 @@ def build_wheel(
     return wheel
 
 
+#: The dev tools the template's options add, as stubs: they lock and install, they do not run.
+TEMPLATE_DEV_TOOLS = (("pytest", "8.99"), ("pytest-cov", "6.99"), ("ruff", "0.99"), ("mypy", "1.99"),
+                      ("pyright", "1.1.999"), ("pre-commit", "4.99"), ("prek", "0.99"),
+                      ("pre-commit-hooks", "5.99"))
+
+
+def template_dev_stubs(out: Path) -> list[Path]:
+    """Stub wheels of :data:`TEMPLATE_DEV_TOOLS` in ``out``, so a generated workspace locks offline."""
+    return [build_wheel(out, name, version) for name, version in TEMPLATE_DEV_TOOLS]
+
+
 def write_simple_index(root: Path, wheels: list[Path]) -> str:
     """Lay ``wheels`` out as a PEP 503 simple index under ``root``; return its ``file://`` URL."""
     by_project: dict[str, list[Path]] = {}
