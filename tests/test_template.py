@@ -470,7 +470,7 @@ def test_envrc_sh_defaults_and_overrides(copie, tmp_path: Path) -> None:
 def test_copier_copy_needs_no_trust(tmp_path: Path) -> None:
     """`copier copy` of the repo itself, as a user would: no --trust, the name from the folder."""
     proc = subprocess.run(
-        ["copier", "copy", "--defaults", "--vcs-ref", "HEAD", str(REPO),
+        [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD", str(REPO),
          str(tmp_path / "my-project")], check=False, capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
@@ -495,7 +495,7 @@ def test_copier_and_devkit_new_give_the_same_project(tmp_path: Path) -> None:
             "uv_version": "0.13"}
     plain = tmp_path / "a" / "same"
     args = [a for k, v in pins.items() for a in ("-d", f"{k}={v}")]
-    subprocess.run(["copier", "copy", "--defaults", "--vcs-ref", "HEAD", *args, str(REPO),
+    subprocess.run([sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD", *args, str(REPO),
                     str(plain)], check=True, capture_output=True)
     via_devkit = tmp_path / "b" / "same"
     template.render(str(REPO), via_devkit, data={}, defaults=True, vcs_ref="HEAD",
