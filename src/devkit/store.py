@@ -93,11 +93,6 @@ class Store:
         return self.home / "align-backups"
 
     @property
-    def align_lock_file(self) -> Path:
-        """Held by a writing ``devkit align`` for its whole run."""
-        return self.home / ".align.lock"
-
-    @property
     def template_repo(self) -> Path:
         """A git repository holding the bundled template, one tag per devkit version."""
         return self.home / "template"
