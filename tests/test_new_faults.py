@@ -285,12 +285,10 @@ def test_store_is_private_under_umask_000(devkit, tmp_path: Path, store: Store) 
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
     for f in (store.registry_file, store.lock_file, store.home / "README.txt"):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
-    # Whoever made them, nothing directly in the store is writable by others (and the store
-    # itself, 0700, is not even searchable by them). The template mutex is still taken with
-    # filelock's default mode by template.py; Store.mutex("template") would make it 0600.
+    # Whoever made them (the template and registry mutexes included), nothing directly in the
+    # store is writable by others, and the store itself, 0700, is not even searchable by them.
     for f in store.home.iterdir():
-        if f.name != ".template.lock":
-            assert not f.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH), f
+        assert not f.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH), f
 
 
 def test_atomic_write_modes_under_umask_000(tmp_path: Path) -> None:
