@@ -111,3 +111,19 @@ def test_private_copies_are_reported_not_rebuilt(make_workspace, devkit, store: 
     assert code == 0 and result["status"] == "current" and result["rebuilt"] is False
     assert result["linked_files"] == 0 and result["private_files"] == result["files"]
     assert result["notes"][0].endswith(f"rm -rf {ws}/.venv && devkit sync {ws}")
+
+
+def test_cache_inodes_see_wheels_unpacked_after_the_first_lookup(tmp_path: Path) -> None:
+    """A venv rebuilt into an empty cache is counted against what the rebuild unpacked."""
+    from devkit.usage import CacheInodes
+
+    cache = tmp_path / "cache"
+    inodes = CacheInodes(cache)
+    assert inodes.inodes_for(["tinyshared-1.0.dist-info"]) == frozenset()  # empty cache
+    archive = cache / "archive-v0" / "abc"
+    (archive / "tinyshared-1.0.dist-info").mkdir(parents=True)
+    (archive / "tinyshared").mkdir()
+    data = archive / "tinyshared" / "data.py"
+    data.write_text("x")
+    st = data.stat()
+    assert (st.st_dev, st.st_ino) in inodes.inodes_for(["tinyshared-1.0.dist-info"])

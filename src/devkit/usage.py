@@ -158,10 +158,15 @@ class CacheInodes:
     def inodes_for(self, dist_infos: Iterable[str]) -> frozenset[tuple[int, int]]:
         """(st_dev, st_ino) of every file of the cache archives holding one of ``dist_infos``
         (``*.dist-info`` directory names, e.g. ``tinyshared-1.0.dist-info``)."""
+        names = list(dist_infos)
         found: set[tuple[int, int]] = set()
         with self._lock:
             index = self._archives()
-            for name in dist_infos:
+            if any(name not in index for name in names):
+                # uv may have unpacked new wheels since the index was built (a sync in between)
+                self._index = None
+                index = self._archives()
+            for name in names:
                 for entry in index.get(name, ()):
                     if entry not in self._scanned:
                         self._scanned[entry] = frozenset(scan(Path(entry)).inodes)
