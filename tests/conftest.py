@@ -75,6 +75,20 @@ def isolated_env(
 
 
 @pytest.fixture
+def bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of devkit's bundled template that the test may change."""
+    from devkit import template
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path / "bundled"
+    root.mkdir()
+    shutil.copy2(repo / "copier.yml", root / "copier.yml")
+    shutil.copytree(repo / "templates", root / "templates")
+    monkeypatch.setattr(template, "bundled_template_dir", lambda: root)
+    return root
+
+
+@pytest.fixture
 def store() -> Store:
     """The store the isolated environment points at."""
     return Store()

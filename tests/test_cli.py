@@ -143,3 +143,12 @@ def test_readme_commands_are_what_ci_runs() -> None:
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     venv = re.match(r"python3 -m venv (\S+)", test)
     assert venv and f"{venv.group(1).strip('/')}/" in ignored
+
+
+@pytest.mark.parametrize("command", ["align", "sync", "update"])
+@pytest.mark.parametrize("jobs", ["0", "-2", "many"])
+def test_jobs_must_be_a_positive_number(command: str, jobs: str, devkit) -> None:
+    code, out, err = devkit(command, "--jobs", jobs)
+    assert code == 2 and out == ""
+    assert err.splitlines()[0] == (f"devkit {command}: error: argument --jobs/-j: expected a whole "
+                                   f"number of at least 1, got {jobs!r}")

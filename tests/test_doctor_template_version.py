@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from hosts import context, run_one
 
-from devkit import template
 from devkit.hostfacts import Host
 from devkit.store import Store
 from devkit.template import commit_version
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture
-def bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "bundled"
-    root.mkdir()
-    shutil.copy2(REPO / "copier.yml", root / "copier.yml")
-    shutil.copytree(REPO / "templates", root / "templates")
-    monkeypatch.setattr(template, "bundled_template_dir", lambda: root)
-    return root
 
 
 def test_template_version_ok_then_behind(devkit, tmp_path: Path, bundled: Path) -> None:

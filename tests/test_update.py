@@ -40,16 +40,6 @@ def _template_copy(dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture
-def bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of devkit's bundled template that the test may change."""
-    root = tmp_path / "bundled"
-    root.mkdir()
-    shutil.copy2(REPO / "copier.yml", root / "copier.yml")
-    shutil.copytree(REPO / "templates", root / "templates")
-    monkeypatch.setattr(template, "bundled_template_dir", lambda: root)
-    return root
-
 
 def _change(bundled: Path, line: str = "export DEVKIT_NEXT=1") -> None:
     envrc = bundled / "templates" / "workspace" / ".envrc.sh.jinja"

@@ -21,16 +21,6 @@ def _git(*args: str, cwd: Path) -> str:
                           check=True).stdout
 
 
-@pytest.fixture
-def bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of devkit's bundled template that the test may change."""
-    root = tmp_path / "bundled"
-    root.mkdir()
-    shutil.copy2(REPO / "copier.yml", root / "copier.yml")
-    shutil.copytree(REPO / "templates", root / "templates")
-    monkeypatch.setattr(template, "bundled_template_dir", lambda: root)
-    return root
-
 
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()

@@ -48,6 +48,29 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--jobs", "-j", type=_positive_int, default=min(4, os.cpu_count() or 1),
+                        help=f"{what} concurrently (default: min(4, CPUs))")
+
+
+def _add_workspaces(parser: argparse.ArgumentParser) -> None:
+    """``PATH...`` (default: the workspace holding the current directory) and ``--all``."""
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="workspaces (default: the one holding the current directory)")
+    parser.add_argument("--all", action="store_true", dest="all_projects",
+                        help="every registered workspace")
+
+
 def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("new", help="create a workspace from the devkit template",
                        description="Render the template, git init, register, lock, sync, trust.",
@@ -123,8 +146,7 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_json(p)
     p.add_argument("--strategy", choices=("newest", "majority"), default="newest",
                    help="target version: newest in use (default) or used by most projects")
-    p.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
-                   help="projects locked concurrently")
+    _add_jobs(p, "projects locked")
     p.add_argument("--sync", action="store_true",
                    help="re-sync every venv that no longer matches its lock")
     p.add_argument("--allow-downgrade", choices=("patch", "minor", "major"), default="none",
@@ -137,13 +159,9 @@ def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="`uv sync --locked` with the store's environment, whatever "
                                    "the calling shell has; rebuilds a .venv linked from another "
                                    "uv cache. Exit 1 if any workspace failed.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="workspaces (default: the one containing the current directory)")
-    p.add_argument("--all", action="store_true", dest="all_projects",
-                   help="every registered project")
+    _add_workspaces(p)
     _add_json(p)
-    p.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
-                   help="workspaces synced concurrently")
+    _add_jobs(p, "workspaces synced")
 
 
 def _add_adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -164,16 +182,13 @@ def _add_update(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                        description="Refresh the store's copy of devkit's template, then run "
                                    "copier's update in each workspace with its recorded answers. "
                                    "Nothing is committed. Exit 1 on conflicts or failures.")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="workspaces to update (default: the one holding the current directory)")
-    p.add_argument("--all", action="store_true", help="every registered workspace")
+    _add_workspaces(p)
     p.add_argument("--dry-run", action="store_true",
                    help="report what would change, write nothing in the workspaces")
     _add_json(p)
     p.add_argument("--vcs-ref", metavar="REF", help="template tag or commit to update to "
                    "(default: devkit's own template, or the newest tag of another source)")
-    p.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
-                   help="workspaces updated concurrently")
+    _add_jobs(p, "workspaces updated")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,7 +257,7 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "update":
         from devkit.commands import update
 
-        return update.update(args.paths, store=store, all_=args.all, dry_run=args.dry_run,
+        return update.update(args.paths, store=store, all_=args.all_projects, dry_run=args.dry_run,
                              as_json=args.json, vcs_ref=args.vcs_ref, jobs=args.jobs)
     raise AssertionError(args.command)  # argparse rejects unknown commands before this
 
