@@ -74,7 +74,7 @@ def test_usage_errors_are_one_line_and_a_hint(devkit, argv, prog, message) -> No
 def test_usage_error_in_a_real_process() -> None:
     proc = _devkit("sync", "--jobs", "many")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.startswith("devkit sync: error: argument --jobs/-j: invalid int value")
+    assert proc.stderr.startswith("devkit sync: error: argument --jobs/-j: expected a whole number")
 
 
 def test_readme_documents_every_exit_code() -> None:
