@@ -3,6 +3,7 @@
 Usage (from the repository root; ~10-15 minutes on a cold cache)::
 
     python bench/bench_align.py [CORPUS] [--cache DIR] [--jobs 4] [--out bench/results]
+                                [--policies none,minor] [--reuse-baselines]
 
 ``CORPUS`` holds one directory per project with ``pyproject.toml`` and ``uv.lock`` (the default,
 see ``--help``, is the real corpus beside the repository). Steps, each on fresh copies in a temp
@@ -19,7 +20,9 @@ Figures over the projects uv can re-lock: excess pairs (distinct ``(index, name,
 one version per name) removed, bytes of distinct wheels (the size uv.lock records for the wheel
 this machine would install), downgrades, parents moved up. Results: ``<out>/align.json`` and
 ``<out>/align.md``. pyenv's 3.12/3.13 are put on PATH (some projects need them) with
-``UV_PYTHON_DOWNLOADS=never``; UV_OFFLINE is never set.
+``UV_PYTHON_DOWNLOADS=never``; UV_OFFLINE is never set. ``--policies none`` runs the default
+policy only; ``--reuse-baselines`` skips steps 1-2 (warm cache assumed) and takes their figures
+from the previous ``<out>/align.json`` (the result says so).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -144,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help="comma-separated downgrade policies to run (none must be among them)")
+    parser.add_argument("--reuse-baselines", action="store_true",
+                        help="skip warm-up and baselines: reuse those of <out>/align.json")
     parser.add_argument("--render", action="store_true",
                         help="only re-render <out>/align.md from <out>/align.json")
     args = parser.parse_args(argv)
@@ -151,31 +159,34 @@ def main(argv: list[str] | None = None) -> int:
         result = json.loads((args.out / "align.json").read_text())
         finish(result, args.out)
         return 0 if result["verdict"]["ok"] else 1
+    policies = [p for p in args.policies.split(",") if p]
+    if "none" not in policies or not set(policies) <= set(POLICIES):
+        parser.error(f"--policies: a subset of {','.join(POLICIES)} that includes none")
     corpus = args.corpus.resolve()
+    command = ["python", "bench/bench_align.py", "CORPUS", "--jobs", str(args.jobs)]
+    command += [] if policies == list(POLICIES) else ["--policies", ",".join(policies)]
+    command += ["--reuse-baselines"] if args.reuse_baselines else []
     work = Path(tempfile.mkdtemp(prefix="devkit-bench-"))
     env = bench_env(args.cache.absolute(), work / "home")
     result: dict[str, Any] = {"machine": platform.platform(), "python": sys.version.split()[0],
-                              "uv": uv_mod.version(), "jobs": args.jobs, "corpus": corpus.name}
+                              "uv": uv_mod.version(), "jobs": args.jobs, "corpus": corpus.name,
+                              "command": shlex.join(command)}
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     try:
-        warm = copy_corpus(corpus, work / "warm")
-        log(f"warm-up over {len(warm)} projects (cache {args.cache})")
-        result["check_before"] = uv_each(warm, ["lock", "--check"], env)
-        for p in warm:
-            (p / "uv.lock").unlink()
-        uv_each(warm, ["lock"], env)
-        log("baseline: `uv lock` as committed")
-        result["plain_lock"] = uv_each(copy_corpus(corpus, work / "plain"), ["lock"], env)
-        log("baseline: full relock (uv.lock removed)")
-        relock = copy_corpus(corpus, work / "relock")
-        for p in relock:
-            (p / "uv.lock").unlink()
-        result["full_relock"] = uv_each(relock, ["lock"], env)
+        if args.reuse_baselines:
+            old = json.loads((args.out / "align.json").read_text())
+            for key in ("check_before", "plain_lock", "full_relock"):
+                result[key] = old[key]
+            result["baselines_from"] = old.get(
+                "baselines_from", f"{old['machine']}, the previous {args.out.name}/align.json")
+            log("warm-up and baselines reused from the previous align.json")
+        else:
+            baselines(corpus, work, env, result, log)
         result["policies"] = {}
-        for policy in POLICIES:
+        for policy in policies:
             log(f"devkit align --jobs {args.jobs} (downgrades: {policy})")
             result["policies"][policy] = one_policy(policy, corpus, work, env, args.jobs)
         finish(result, args.out)
@@ -184,6 +195,24 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def baselines(corpus: Path, work: Path, env: dict[str, str], result: dict[str, Any],
+              log: Any) -> None:
+    """Steps 1-2: warm the cache, then time `uv lock` as committed and a full relock."""
+    warm = copy_corpus(corpus, work / "warm")
+    log(f"warm-up over {len(warm)} projects (cache {env['UV_CACHE_DIR']})")
+    result["check_before"] = uv_each(warm, ["lock", "--check"], env)
+    for p in warm:
+        (p / "uv.lock").unlink()
+    uv_each(warm, ["lock"], env)
+    log("baseline: `uv lock` as committed")
+    result["plain_lock"] = uv_each(copy_corpus(corpus, work / "plain"), ["lock"], env)
+    log("baseline: full relock (uv.lock removed)")
+    relock = copy_corpus(corpus, work / "relock")
+    for p in relock:
+        (p / "uv.lock").unlink()
+    result["full_relock"] = uv_each(relock, ["lock"], env)
 
 
 def finish(result: dict[str, Any], out: Path) -> None:
@@ -229,12 +258,16 @@ def markdown(r: dict[str, Any]) -> str:
         "# devkit align on the real corpus", "",
         (f"Machine: {r['machine']}; Python {r['python']}; uv {r['uv']}; `--jobs {r['jobs']}`; "
          f"corpus: {len(r['check_before'])} projects, {n_ok} of which uv can re-lock here. "
-         "Command: `python bench/bench_align.py CORPUS`."), "",
+         f"Command: `{r.get('command', 'python bench/bench_align.py CORPUS')}`."), "",
+        *([(f"Warm-up and baselines (`uv lock --check`, plain lock, full relock) reused from a "
+            f"previous run ({r['baselines_from']}), not re-measured."), ""]
+          if r.get("baselines_from") else []),
         head, "|---|---|---|---|",
     ]
 
     def row(label: str, fn: Any, target: str = "") -> None:
-        lines.append(f"| {label} | {fn('none')} | {fn('minor')} | {target} |")
+        cells = [fn(p) if p in pols else "not run" for p in ("none", "minor")]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {target} |")
 
     def rl(p: str) -> dict[str, Any]:
         return dict(pols[p]["relockable"])
@@ -264,7 +297,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", (f"Second run right after (`devkit align --check`): would change anything: "
                    f"**{'yes' if second['changed'] else 'no'}** ({second['seconds']:.0f} s)."),
               "", f"Verdict: **{'all targets met' if v['ok'] else 'targets NOT met'}**.", ""]
-    for policy in ("none", "minor"):
+    for policy in (p for p in POLICIES if p in pols):
         p = pols[policy]
         title = "default policy" if policy == "none" else "`--allow-downgrade minor`"
         lines += [f"## Parents moved up ({title})", ""]

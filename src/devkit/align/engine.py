@@ -28,6 +28,7 @@ from devkit.align.progress import Progress
 from devkit.align.relock import (
     Context,
     Outcome,
+    not_tried,
     run_project,
 )
 from devkit.align.scoring import StoreState
@@ -396,7 +397,8 @@ def _known_conflicts(outcomes: list[Outcome]) -> list[manifest.KnownConflicts]:
         known.append(manifest.KnownConflicts(
             o.path, manifest.project_state(o.path),
             frozenset((name, version) for _, name, version in o.failed_moves),
-            tuple(b for b in o.blocked if b.kind in ("conflict", "score", "downgrade"))))
+            tuple(b for b in o.blocked if b.kind in ("conflict", "score", "downgrade")
+                  and not not_tried(b.reason))))
     return known
 
 

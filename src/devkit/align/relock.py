@@ -29,7 +29,8 @@ from devkit.align.backups import Backups, restore
 from devkit.align.scoring import StoreState, forbidden_downgrades
 from devkit.errors import DevkitError
 
-MAX_UV_RUNS = 40  # per project and run (all passes): bounds the work on pathological conflicts
+MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
+NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
 MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
 MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
@@ -42,7 +43,15 @@ class Cancelled(Exception):
 
 
 class _Exhausted(Exception):
-    """The per-project budget of uv runs is spent."""
+    """The project's budget of uv runs for this pass is spent."""
+
+
+def not_tried(reason: str) -> bool:
+    """True when ``reason`` says the pin was never put to uv (the run budget was spent).
+
+    Such a pin is no known conflict: the next pass (or run) tries it again.
+    """
+    return reason.startswith(NOT_TRIED)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -187,7 +196,7 @@ class Worker:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
         if self.ctx.cancel.is_set():
             raise Cancelled
-        if self.outcome.uv_runs >= self.ctx.max_runs:
+        if self.runs >= self.ctx.max_runs:
             raise _Exhausted
         self.runs += 1
         self.outcome.uv_runs += 1
@@ -246,7 +255,7 @@ class Worker:
         try:
             result = self._try([p.spec(s) for p, s in moves], {})
         except _Exhausted:
-            return [(p, s, "conflict", f"not tried: more than {self.ctx.max_runs} uv runs")
+            return [(p, s, "conflict", f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass")
                     for p, s in moves]
         if isinstance(result, lockfile.Lock):
             self.accepted.update({p.name: p.candidates[s] for p, s in moves})
@@ -346,6 +355,8 @@ class Worker:
     def apply(self, project_plan: planner.ProjectPlan, *, stale: bool) -> None:
         """Try every pin, falling back to next-best candidates; record blocked pins.
 
+        Pins the pass's uv-run budget (:data:`MAX_UV_RUNS`) left untried are reported as
+        blocked but not remembered as failed moves, so the next pass plans them again.
         Raises uv.UvError on a non-conflict uv failure, Cancelled when the run is interrupted.
         """
         moves: list[Move] = [(p, 0) for p in project_plan.pins]
@@ -354,9 +365,15 @@ class Worker:
             failed = self._settle(moves)
             for pin, step, kind, reason in failed:
                 first.setdefault(pin.name, (kind, reason))
-                self.outcome.failed_moves.add((str(self.outcome.path), pin.name,
-                                               pin.candidates[step]))
-            moves = [(p, s + 1) for p, s, _, _ in failed if s + 1 < len(p.candidates)]
+                if not not_tried(reason):  # an untried pin is no conflict: a later pass tries it
+                    self.outcome.failed_moves.add((str(self.outcome.path), pin.name,
+                                                   pin.candidates[step]))
+            moves = [(p, s + 1) for p, s, _, reason in failed
+                     if s + 1 < len(p.candidates) and not not_tried(reason)]
+        # a pin an earlier pass left untried is reported from this pass's outcome only
+        planned = {p.name for p in project_plan.pins}
+        self.outcome.blocked = [b for b in self.outcome.blocked
+                                if not (not_tried(b.reason) and b.name in planned)]
         if stale and not self.last_ok and not self._uv_lock([], {}):
             # a plain `uv lock` is what `uv lock --check` asks for; here even that cannot resolve
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
