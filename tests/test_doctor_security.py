@@ -14,21 +14,12 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from test_doctor import by_id, doctor_json
 
 from devkit import trust, uv
 from devkit.store import Store
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-
-
-def doctor_json(devkit, path: Path, *args: str) -> tuple[int, dict]:
-    code, out, err = devkit("doctor", path, "--json", *args)
-    assert err == "", err
-    return code, json.loads(out)
-
-
-def by_id(doc: dict) -> dict[str, dict]:
-    return {c["id"]: c for c in doc["checks"]}
 
 
 @pytest.fixture
