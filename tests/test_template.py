@@ -1,4 +1,6 @@
-"""The copier template, rendered with pytest-copie (real copier, no trust needed)."""
+"""The copier template, rendered with real copier exactly as a user's `copier copy` would: answers
+as validated data and ``unsafe=False``, so a template that needed ``--trust`` would fail here
+(pytest-render's fixture renders with ``unsafe=True`` and unvalidated defaults, which would hide it)."""
 
 from __future__ import annotations
 
@@ -54,13 +56,13 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def copie(template_dir: Path, tmp_path: Path) -> _Renderer:
-    """Named like pytest-copie's fixture, but answers go in as data (validated) and untrusted."""
+def render(template_dir: Path, tmp_path: Path) -> _Renderer:
+    """A renderer of the template into ``tmp_path``: answers go in as data (validated), untrusted."""
     return _Renderer(template_dir, tmp_path / "render")
 
 
-def _copy(copie: _Renderer, **answers: object) -> Path:
-    root, error = copie.attempt(**answers)
+def _copy(render: _Renderer, **answers: object) -> Path:
+    root, error = render.attempt(**answers)
     assert error is None, error
     return root
 
@@ -71,8 +73,8 @@ def _files(root: Path) -> list[str]:
 
 @pytest.mark.parametrize(("name", "loader"),
                          [(name, LOADERS[i % len(LOADERS)]) for i, name in enumerate(NAMES)])
-def test_answer_matrix(copie, loader: str, name: str) -> None:
-    root = _copy(copie, project_name=name, env_loader=loader)
+def test_answer_matrix(render, loader: str, name: str) -> None:
+    root = _copy(render, project_name=name, env_loader=loader)
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == name
     pkg = yaml.safe_load((root / ".copier-answers.yml").read_text())["package_name"]
@@ -93,8 +95,8 @@ def test_answer_matrix(copie, loader: str, name: str) -> None:
         assert mise["tasks"]["test"]["dir"] == "{{config_root}}"
 
 
-def test_defaults_give_a_complete_workspace(copie) -> None:
-    root = _copy(copie, project_name="full")
+def test_defaults_give_a_complete_workspace(render) -> None:
+    root = _copy(render, project_name="full")
     assert _files(root) == [
         ".copier-answers.yml", ".editorconfig", ".envrc.sh", ".gitattributes",
         ".github/workflows/ci.yml", ".gitignore", ".mise.toml", ".python-version",
@@ -170,21 +172,21 @@ def test_defaults_give_a_complete_workspace(copie) -> None:
         ({"project_name": "ok", "git_hooks": "husky"}, "husky"),
     ],
 )
-def test_invalid_answers_are_rejected(copie, answers: dict[str, object], message: str) -> None:
-    _root, error = copie.attempt(**answers)
+def test_invalid_answers_are_rejected(render, answers: dict[str, object], message: str) -> None:
+    _root, error = render.attempt(**answers)
     assert error is not None
     assert message in str(error)
 
 
 @pytest.mark.parametrize("value", ["yes", "False", "1", "OFF"])
-def test_boolean_words_are_accepted(copie, value: str) -> None:
-    root = _copy(copie, project_name="boo", package=value)
+def test_boolean_words_are_accepted(render, value: str) -> None:
+    root = _copy(render, project_name="boo", package=value)
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     assert answers["package"] is (value.lower() in ("yes", "true", "1", "on"))
 
 
-def test_files_and_pins(copie) -> None:
-    root = _copy(copie, project_name="pins", python_version="3.13", min_python="3.11",
+def test_files_and_pins(render) -> None:
+    root = _copy(render, project_name="pins", python_version="3.13", min_python="3.11",
                  uv_version="0.13.9")
     assert (root / ".python-version").read_text().strip() == "3.13"
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
@@ -205,16 +207,16 @@ def test_files_and_pins(copie) -> None:
         assert words in readme
 
 
-def test_python_version_is_not_a_fixed_list(copie) -> None:
+def test_python_version_is_not_a_fixed_list(render) -> None:
     """A Python newer than any list written today (devkit new passes the running one)."""
-    root = _copy(copie, project_name="future", python_version="3.15")
+    root = _copy(render, project_name="future", python_version="3.15")
     assert (root / ".python-version").read_text() == "3.15\n"
     assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["requires-python"] \
         == ">=3.15"
 
 
-def test_package_option_adds_build_backend(copie) -> None:
-    root = _copy(copie, project_name="pkg-demo", package=True)
+def test_package_option_adds_build_backend(render) -> None:
+    root = _copy(render, project_name="pkg-demo", package=True)
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["build-system"]["build-backend"] == "uv_build"
     assert pyproject["tool"]["uv"]["build-backend"]["module-name"] == "pkg_demo"
@@ -222,8 +224,8 @@ def test_package_option_adds_build_backend(copie) -> None:
     assert "scripts" not in pyproject["project"]
 
 
-def test_cli_option(copie) -> None:
-    root = _copy(copie, project_name="clidemo", package=True, cli_name="hello-cli")
+def test_cli_option(render) -> None:
+    root = _copy(render, project_name="clidemo", package=True, cli_name="hello-cli")
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"] == {"hello-cli": "clidemo.cli:main"}
     cli = (root / "src/clidemo/cli.py").read_text()
@@ -253,8 +255,8 @@ def test_cli_option(copie) -> None:
         ("Proprietary", "Copyright (c) 20"),
     ],
 )
-def test_license(copie, spdx: str, first_line: str) -> None:
-    root = _copy(copie, project_name="lic", license=spdx, author_name="Ada Lovelace")
+def test_license(render, spdx: str, first_line: str) -> None:
+    root = _copy(render, project_name="lic", license=spdx, author_name="Ada Lovelace")
     text = (root / "LICENSE").read_text()
     assert text.lstrip().startswith(first_line)
     assert text.endswith("\n") and not text.endswith("\n\n")
@@ -268,15 +270,15 @@ def test_license(copie, spdx: str, first_line: str) -> None:
     assert ("Private :: Do Not Upload" in project["classifiers"]) == (spdx == "Proprietary")
 
 
-def test_repository_url(copie) -> None:
-    root = _copy(copie, project_name="urls", repository_url="https://git.example.org/team/urls")
+def test_repository_url(render) -> None:
+    root = _copy(render, project_name="urls", repository_url="https://git.example.org/team/urls")
     urls = tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]
     assert urls == {"Repository": "https://git.example.org/team/urls",
                     "Issues": "https://git.example.org/team/urls/issues"}
 
 
-def test_cooldown(copie) -> None:
-    root = _copy(copie, project_name="cool", cooldown_days=7)
+def test_cooldown(render) -> None:
+    root = _copy(render, project_name="cool", cooldown_days=7)
     uv_cfg = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["uv"]
     assert uv_cfg["exclude-newer"] == "7 days"
 
@@ -352,9 +354,9 @@ def _uv(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("options", list(OPTION_SETS), ids=list(OPTION_SETS))
-def test_option_sets_render_lock_and_sync(copie, options: str) -> None:
+def test_option_sets_render_lock_and_sync(render, options: str) -> None:
     answers = {"project_name": "opts", "python_version": "3.11", **OPTION_SETS[options]}
-    root = _copy(copie, **answers)
+    root = _copy(render, **answers)
     # every TOML file parses, every Python file compiles, every YAML file parses
     for path in root.rglob("*"):
         if path.suffix == ".toml":
@@ -409,8 +411,8 @@ HOSTILE_VALUES = [
 
 
 @pytest.mark.parametrize("value", HOSTILE_VALUES)
-def test_hostile_values_arrive_intact(copie, tmp_path: Path, value: str) -> None:
-    root = _copy(copie, project_name="safe", description=value, author_name=value,
+def test_hostile_values_arrive_intact(render, tmp_path: Path, value: str) -> None:
+    root = _copy(render, project_name="safe", description=value, author_name=value,
                  author_email="a'b@c.d", **{**ALL_ON, "ci": "github", "env_loader": "both"})
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["description"] == value
@@ -440,8 +442,8 @@ def test_hostile_values_arrive_intact(copie, tmp_path: Path, value: str) -> None
 
 # --- the environment script ----------------------------------------------------------------------
 
-def test_envrc_sh_defaults_and_overrides(copie, tmp_path: Path) -> None:
-    root = _copy(copie, project_name="envs")
+def test_envrc_sh_defaults_and_overrides(render, tmp_path: Path) -> None:
+    root = _copy(render, project_name="envs")
     script = ('set -eu; . ./.envrc.sh; '
               'printf "%s|%s|%s|%s" "$DEVKIT_HOME" "$UV_CACHE_DIR" "$UV_PYTHON_INSTALL_DIR" '
               '"$DEVKIT_PROJECT"')
