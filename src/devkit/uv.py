@@ -163,7 +163,12 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
     network and never runs a build backend (uv docs, reference/cli ``uv sync --check``: "exits with
     an error if the environment is not up to date"). ``changes`` are uv's ``+ name==ver`` /
     ``- name==ver`` lines. A missing ``.venv`` is reported as not current. Raises UvError when uv
-    cannot tell (e.g. the lock itself is stale: ``--locked`` refuses it), with uv's reason.
+    cannot tell, with uv's reason (e.g. a stale lock that ``--locked`` refuses; uv 0.13.9 does not
+    always refuse one: when the venv is outdated too it reports the venv against the re-resolved
+    lock, so "not current" does not prove the lock is up to date — ``uv lock --check`` does).
+    ``--no-build`` does not stop uv from running the project's own build backend for dynamic
+    metadata: callers in a workspace devkit did not create ask
+    :func:`devkit.workspace_code.uv_blocker` first.
     """
     if not (project / ".venv").exists():
         return False, ["(no .venv)"]
