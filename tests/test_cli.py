@@ -152,3 +152,18 @@ def test_jobs_must_be_a_positive_number(command: str, jobs: str, devkit) -> None
     assert code == 2 and out == ""
     assert err.splitlines()[0] == (f"devkit {command}: error: argument --jobs/-j: expected a whole "
                                    f"number of at least 1, got {jobs!r}")
+
+
+def test_sigterm_unwinds_like_ctrl_c(devkit, monkeypatch) -> None:
+    import signal
+
+    from devkit.commands import store as store_cmd
+
+    def terminated(**_: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the command")
+
+    monkeypatch.setattr(store_cmd, "store", terminated)
+    code, out, err = devkit("store")
+    assert code == 130 and err == "devkit: interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command

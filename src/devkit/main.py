@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 from devkit import __version__
 from devkit.errors import error_handler
 from devkit.store import Store
+from devkit.util import terminate_as_interrupt
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -319,7 +320,9 @@ def _main(argv: Sequence[str] | None) -> int:
         failed: argparse.ArgumentParser = getattr(args, "devkit_parser", parser)
         failed.error(f"unrecognized arguments: {' '.join(extra)}")
     store = Store()
-    with error_handler(store.log_file):
+    # SIGTERM (a closed terminal, `kill`, a CI timeout) unwinds like Ctrl-C, so every command's
+    # clean-up runs: backups restored, half-made directories removed; exit 130, one line.
+    with error_handler(store.log_file), terminate_as_interrupt():
         try:
             code = _dispatch(args, store)
         except BrokenPipeError:
