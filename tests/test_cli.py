@@ -165,5 +165,5 @@ def test_sigterm_unwinds_like_ctrl_c(devkit, monkeypatch) -> None:
 
     monkeypatch.setattr(store_cmd, "store", terminated)
     code, out, err = devkit("store")
-    assert code == 130 and err == "devkit: interrupted\n"
+    assert code == 130 and out == "" and err == "devkit: interrupted\n"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
