@@ -310,7 +310,7 @@ def phase_parallel(c: Campaign, runs: int, rng: random.Random, width: int = 8) -
         if (state == "complete") != (str(dst) in registered):
             odd.append(f"p{i}: registration does not match the directory ({state})")
         if state == "absent" and c.temps(dst):
-            states["absent with a marked temporary (removed by the next devkit new)"] += 1
+            states["of the absent: with a marked temporary (removed by the next devkit new)"] += 1
     lines = [
         f"## 3. `devkit new`, {width} at a time on one store, half of them killed",
         "",
