@@ -18,6 +18,11 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def describe(exc: BaseException) -> str:
+    """``exc``'s message on one line (:func:`one_line`), or its type name when it has none."""
+    return one_line(str(exc)) or type(exc).__name__
+
+
 def _log(log_file: object, exc: BaseException) -> str:
     """Append ``exc``'s traceback to ``log_file`` (created mode 0600); returns `` (details in P)``."""
     if log_file is None:

@@ -43,7 +43,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from devkit import __version__, git
-from devkit.errors import DevkitError
+from devkit.errors import DevkitError, describe
 from devkit.store import Store
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -429,7 +429,7 @@ def _as_devkit_error(exc: BaseException, src: str, action: str) -> DevkitError:
         reason = detail[-1] if detail else f"git exited with {exc.retcode}"
         return DevkitError(f"cannot fetch the template {src}: {reason}")
     where = f" {src}" if action != "render" else ""
-    return DevkitError(f"cannot {action} the template{where}: {_one_line(exc)}")
+    return DevkitError(f"cannot {action} the template{where}: {describe(exc)}")
 
 
 def render(
@@ -496,8 +496,3 @@ def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers f
             )
     except _copier_errors() as exc:
         raise _as_devkit_error(exc, src, "update from") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__

@@ -29,7 +29,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
 
 from devkit import git, template
-from devkit.errors import DevkitError
+from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
 
@@ -125,7 +125,7 @@ def _read_answers(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load((path / ANSWERS_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DevkitError(f"cannot read {path / ANSWERS_FILE}: {_one_line(exc)}") from exc
+        raise DevkitError(f"cannot read {path / ANSWERS_FILE}: {describe(exc)}") from exc
     if not isinstance(data, dict):
         raise DevkitError(f"{path / ANSWERS_FILE} is not a copier answers file")
     return data
@@ -268,7 +268,7 @@ def run_job(job: Job) -> Result:
                 _restore(job.path)
             if not isinstance(exc, (DevkitError, OSError)):
                 raise
-            result.status, result.reason = "failed", _one_line(exc)
+            result.status, result.reason = "failed", describe(exc)
             result.seconds = time.perf_counter() - start
             return result
         result.to_version = str(answers.get("_commit") or "") or None
@@ -412,7 +412,7 @@ def retrust(workspace: Path, store: Store) -> list[str]:
         trust.record_rendered(workspace, store)
         return trust.trust_if_rendered(workspace, store)
     except (DevkitError, OSError) as exc:
-        return [f"could not approve the loader configs: {_one_line(exc)}; {by_hand}"]
+        return [f"could not approve the loader configs: {describe(exc)}; {by_hand}"]
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -499,11 +499,6 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
     if summary["conflicts"] and not dry_run:
         print("Conflicts: edit the files listed above (both versions are kept between the "
               "markers), then `git add` them and commit.")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
