@@ -496,3 +496,25 @@ def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers f
             )
     except _copier_errors() as exc:
         raise _as_devkit_error(exc, src, "update from") from exc
+
+
+#: copier's default answers file, at the root of every workspace rendered from a template.
+ANSWERS_FILE = ".copier-answers.yml"
+
+
+def read_answers(workspace: Path) -> dict[str, Any]:
+    """The answers file of ``workspace`` (``.copier-answers.yml``) as a mapping, read with
+    ``yaml.safe_load`` (copier writes it with ``to_nice_yaml``; copier docs, "The answers file").
+
+    Raises DevkitError (one line) when it is missing, unreadable, not YAML or not a mapping.
+    """
+    import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+
+    path = workspace / ANSWERS_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DevkitError(f"cannot read {path}: {describe(exc)}") from exc
+    if not isinstance(data, dict):
+        raise DevkitError(f"{path} is not a copier answers file")
+    return data

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from devkit import template, trust, uv
@@ -39,7 +38,7 @@ ENTRY_FILES = (".gitattributes", ".gitignore")
 # How a kept loader config can load the store's variables (as the template's own configs do).
 LOAD_HINTS = {".mise.toml": 'add `_.source = "./.envrc.sh"` to its [env] table',
               ".envrc": "add the line `source_env ./.envrc.sh`"}
-ANSWERS_FILE = ".copier-answers.yml"
+ANSWERS_FILE = template.ANSWERS_FILE
 # The questions of devkit's template: an answers file holding them comes from devkit's template.
 DEVKIT_QUESTIONS = frozenset({"project_name", "env_loader", "python_version", "uv_version"})
 
@@ -116,10 +115,10 @@ def devkit_answers(root: Path) -> dict[str, Any]:
     file of another template, or one that is not YAML, gives {}.
     """
     try:
-        data = yaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = template.read_answers(root)
+    except DevkitError:
         return {}
-    if not isinstance(data, dict) or not DEVKIT_QUESTIONS <= data.keys():
+    if not DEVKIT_QUESTIONS <= data.keys():
         return {}
     return {str(k): v for k, v in data.items() if not str(k).startswith("_")}
 

@@ -26,15 +26,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
-
 from devkit import git, template
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
 
 JSON_VERSION = 1
-ANSWERS_FILE = ".copier-answers.yml"
+ANSWERS_FILE = template.ANSWERS_FILE
 LOADER_CONFIGS = (".mise.toml", ".envrc")
 STATUSES = ("updated", "current", "conflicts", "skipped", "failed")
 CONFLICT_MARKERS = (b"<<<<<<< before updating", b">>>>>>> after updating")
@@ -121,16 +119,6 @@ def targets(paths: Sequence[Path], *, all_: bool, store: Store) -> list[tuple[Pa
     return list(found.items())
 
 
-def _read_answers(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load((path / ANSWERS_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DevkitError(f"cannot read {path / ANSWERS_FILE}: {describe(exc)}") from exc
-    if not isinstance(data, dict):
-        raise DevkitError(f"{path / ANSWERS_FILE} is not a copier answers file")
-    return data
-
-
 def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersion,
          vcs_ref: str | None, dry_run: bool) -> Job | Result:
     """Decide what to do with one workspace: a :class:`Job` for copier, or a final
@@ -145,7 +133,7 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
         return result
     try:
-        answers = _read_answers(path)
+        answers = template.read_answers(path)
     except DevkitError as exc:
         result.reason = str(exc)
         return result
@@ -262,7 +250,7 @@ def run_job(job: Job) -> Result:
             work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
             template.update(work, vcs_ref=job.vcs_ref, src=job.source)
             changed = git.status(work)
-            answers = _read_answers(work)
+            answers = template.read_answers(work)
         except BaseException as exc:
             if not job.dry_run:
                 _restore(job.path)
