@@ -215,6 +215,9 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                 backups.restore_all()
             raise
     backups.discard_all()
+    for outcome in outcomes:
+        # one entry per package: a later pass (or target) replaces an earlier one
+        outcome.blocked = list({b.name: b for b in outcome.blocked}.values())
     after = dict(before)
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":

@@ -34,6 +34,7 @@ NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left unt
 MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
 MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
+MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed"]
 RejectKind = Literal["conflict", "score", "downgrade"]
 
@@ -160,6 +161,7 @@ class Context:
     max_runs: int = MAX_UV_RUNS
     allow_downgrade: planner.DowngradePolicy = "none"
     release_parents: bool = True
+    sweep: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +193,7 @@ class Worker:
         self.runs = 0
         self.releases = 0
         self.stale = False
+        self.swept = False
 
     def _uv_lock(self, specs: Sequence[str], release: Mapping[str, str]) -> bool:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
@@ -200,9 +203,11 @@ class Worker:
             raise _Exhausted
         self.runs += 1
         self.outcome.uv_runs += 1
-        moving = {spec.partition("==")[0] for spec in specs} | set(self.accepted) | set(release)
+        pinned = {spec.partition("==")[0] for spec in specs}
+        moving = pinned | set(self.accepted) | set(release)
         holds = [f"{n}=={v}" for n, v in self.holds.items() if n not in moving]
-        accepted = [f"{n}=={v}" for n, v in self.accepted.items() if n not in release]
+        accepted = [f"{n}=={v}" for n, v in self.accepted.items()
+                    if n not in release and n not in pinned]
         upward = [f"{n}{spec}" for n, spec in release.items()]
         try:
             output = uv.lock(self.outcome.path, env=self.ctx.env,
@@ -226,10 +231,23 @@ class Worker:
         if not self._uv_lock(specs, release):
             return _Rejected("conflict", uv.conflict_reason(self.last_error, self.outcome.name))
         candidate = self._candidate()
+        rejected = self._evaluate(candidate)
+        return rejected if rejected is not None else candidate
+
+    def _evaluate(self, candidate: lockfile.Lock) -> _Rejected | None:
+        """Keep ``candidate`` (the lock uv just found) as the current lock, or put the current one
+        back and say why not: a downgrade the policy forbids, or a net loss for the store."""
+        moved = index_moves(self.current, candidate)
+        if moved:
+            name, old, new = moved[0]
+            raise DevkitError(
+                f"uv would take {len(moved)} package(s) of {self.outcome.name} from another index "
+                f"({name}: {old} -> {new}): its lock was made with an index its configuration does "
+                f"not name; set that index ([[tool.uv.index]] or UV_DEFAULT_INDEX) and run again")
         if self.stale:
             # the lock must follow its changed pyproject.toml whatever that adds or moves down
             self.current = candidate
-            return candidate
+            return None
         down = forbidden_downgrades(self.current, candidate, self.ctx.allow_downgrade)
         score = self.ctx.state.score(self.current, candidate)
         if down or not score.acceptable:
@@ -243,7 +261,72 @@ class Worker:
         self.current = candidate
         if not self.ctx.dry_run:
             self.current_bytes = self.lock_path.read_bytes()
-        return candidate
+        return None
+
+    def _sweep(self, moves: list[Move]) -> list[Move]:
+        """Move every upward pin at once as far as uv can take it; return what is left to pin.
+
+        One ``uv lock`` gives each upward pin a range instead of a hard pin
+        (``-P 'NAME>=CURRENT,<=TARGET'``, every other package held), so uv's resolver finds how
+        far each package can go together with the others in one run, parents included when a
+        newer version of theirs is in use (uv docs, concepts/resolution: the upgraded packages
+        take the newest version the constraints allow). A package that lands on a version no
+        project uses has its range narrowed to the newest in-use version below it and uv runs
+        again (:data:`MAX_SWEEP_ROUNDS` in all). Returns the pins still short of their target,
+        with the target as their only candidate (what is left needs a parent released, which
+        only a refusal's explanation names); the moves unchanged when the sweep finds nothing.
+        """
+        upward = {p.name: p for p, s in moves if s == 0 and p.candidates
+                  and lockfile.version_key(p.candidates[0]) > lockfile.version_key(p.current)}
+        if len(upward) < 2 or self.stale:
+            return moves
+        upper = {name: pin.candidates[0] for name, pin in upward.items()}
+        for _round in range(MAX_SWEEP_ROUNDS):
+            if not upper:
+                return moves
+            ranges = {n: f">={upward[n].current},<={v}" for n, v in upper.items()}
+            try:
+                if not self._uv_lock([], ranges):
+                    return moves  # uv found no lock at all: pin one by one instead
+            except _Exhausted:
+                return moves
+            candidate = self._candidate()
+            landed = {n: candidate.versions(n) for n in upper}
+            new = {n for n, versions in landed.items() if len(versions) == 1
+                   and self.ctx.state.users((upward[n].index, n, next(iter(versions)))) == 0}
+            if new:
+                # a version nobody uses: cap it at the newest in-use version below it
+                if not self.ctx.dry_run:
+                    restore(self.lock_path, self.current_bytes)
+                for name in new:
+                    (version,) = landed[name]
+                    below = [v for v in upward[name].candidates
+                             if lockfile.version_key(v) < lockfile.version_key(version)]
+                    if below:
+                        upper[name] = below[0]
+                    else:
+                        del upper[name]
+                continue
+            if self._evaluate(candidate) is not None:
+                return moves
+            break
+        else:
+            return moves
+        self.swept = True
+        left: list[Move] = []
+        for pin, step in moves:
+            versions = self.current.versions(pin.name)
+            if len(versions) == 1:
+                (version,) = versions
+                if version != pin.current:
+                    self.accepted[pin.name] = version
+                if version == pin.candidates[0]:
+                    continue
+                if pin.name in upward:
+                    left.append((dataclasses.replace(pin, candidates=pin.candidates[:1]), 0))
+                    continue
+            left.append((pin, step))
+        return left
 
     def _settle(self, moves: list[Move]) -> list[Failed]:
         """Accept the largest workable part of ``moves``; return the refused ones with reasons.
@@ -304,11 +387,11 @@ class Worker:
         self.releases += 1
         release: dict[str, str] = {}  # name -> specifier: ">=current" or ">=current,<=cap"
         capped: set[str] = set()
+        start = {n: self._at(n) for n in self.holds}
         last = _Rejected("conflict", "")
         for _round in range(MAX_RELEASE_ROUNDS):
             parents = [n for n in uv.conflict_parents(output)
-                       if n in self.holds and n != pin.name and n not in release
-                       and n not in self.accepted]
+                       if n in self.holds and n != pin.name and n not in release]
             room = MAX_PARENTS_PER_MOVE - len(release)
             if not parents or room <= 0:
                 break
@@ -319,7 +402,7 @@ class Worker:
                 if (isinstance(result, _Rejected) and result.kind == "conflict"
                         and any(n in capped for n in release)):
                     # the versions in use were not enough: any newer release, as a last resort
-                    release = {n: f">={self.holds[n]}" for n in release}
+                    release = {n: f">={self._at(n)}" for n in release}
                     capped.clear()
                     result = self._try([pin.spec(step)], release)
             except _Exhausted:
@@ -327,7 +410,7 @@ class Worker:
             if isinstance(result, lockfile.Lock):
                 self.accepted[pin.name] = pin.candidates[step]
                 for name in release:
-                    before = self.holds[name]
+                    before = start[name]
                     after = sorted(result.versions(name), key=lockfile.version_key)
                     if len(after) == 1:
                         self.accepted[name] = after[0]
@@ -341,10 +424,16 @@ class Worker:
             output = self.last_error
         return last
 
+    def _at(self, name: str) -> str:
+        """The version ``name`` is locked at now: accepted in this run, else held."""
+        return self.accepted.get(name) or self.holds[name]
+
     def _upward(self, name: str, capped: set[str]) -> str:
         """The release specifier of parent ``name``: up to the newest version in use when that
         is newer (no new pair if uv can take it), else any newer release."""
-        current = self.holds[name]
+        current = self._at(name)
+        if self.swept:
+            return f">={current}"  # the sweep already took it as far as the versions in use
         index = next((p.index for p in self.current.packages if p.name == name), "")
         cap = self.ctx.state.newest_in_use(index, name)
         if cap is not None and lockfile.version_key(cap) > lockfile.version_key(current):
@@ -360,6 +449,8 @@ class Worker:
         Raises uv.UvError on a non-conflict uv failure, Cancelled when the run is interrupted.
         """
         moves: list[Move] = [(p, 0) for p in project_plan.pins]
+        if self.ctx.sweep:
+            moves = self._sweep(moves)
         first: dict[str, tuple[RejectKind, str]] = {}
         while moves:
             failed = self._settle(moves)
@@ -383,6 +474,24 @@ class Worker:
                 kind, reason = first[pin.name]
                 self.outcome.blocked.append(planner.Blocked(
                     self.outcome.name, pin.index, pin.name, pin.current, pin.target, reason, kind))
+
+
+def index_moves(before: lockfile.Lock, after: lockfile.Lock) -> list[tuple[str, str, str]]:
+    """``(name, old index, new index)`` for every package both locks hold from different indexes.
+
+    ``-P`` frees a package from the lock's preferences, so uv resolves it from the indexes the
+    project's configuration names now (uv docs, concepts/indexes); a lock made with another
+    index (an environment variable at the time) would silently move to the default one.
+    """
+    def indexes(lock: lockfile.Lock) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for package in lock.packages:
+            found.setdefault(package.name, set()).add(package.index)
+        return found
+
+    old, new = indexes(before), indexes(after)
+    return [(name, ", ".join(sorted(old[name])), ", ".join(sorted(new[name])))
+            for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
 
 
 def holds(lock: lockfile.Lock) -> dict[str, str]:
