@@ -158,6 +158,12 @@ def test_a_lock_made_with_another_index_is_left_alone(tmp_path, devkit, sweep_in
     assert "UV_DEFAULT_INDEX" in failed["error"]
     assert (old / "uv.lock").read_bytes() == before  # restored byte for byte
 
+    # a dry run cannot see indexes in uv's output: the manifest remembers the refusal
+    code, out, _ = devkit("align", "--check", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["changed"] is False
+    assert [f["error"] for f in doc["failed"]] == [failed["error"]]
+
 
 def test_index_moves_names_each_package_that_changes_index() -> None:
     from devkit.align.relock import index_moves

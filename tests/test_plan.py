@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from devkit.align.lockfile import LockedPackage
-from devkit.align.planner import ProjectLock, Requirement, choose_targets, make_plan, rank
+from devkit.align.planner import (
+    ProjectLock,
+    Requirement,
+    choose_targets,
+    excess_floor,
+    make_plan,
+    rank,
+)
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "https://mirrors.example.org/pypi/simple"
@@ -160,3 +167,17 @@ def test_exclude_newer_cutoff_blocks_versions_uploaded_later() -> None:
     # a per-package cutoff overrides the global one
     b = dataclasses.replace(a, exclude_newer_package=(("rich", dt.datetime(2025, 1, 1, tzinfo=utc)),))
     assert pins(make_plan([b, *locks[1:]], uploaded=uploaded), "a") == {"rich": ("13.9.4", "13.8.0")}
+
+
+def test_excess_floor_counts_what_requirements_and_forks_keep() -> None:
+    free = lock("a", ("x", "1.0"))
+    capped = lock("a", ("x", "1.0"), requires=(Requirement("x", "<2"),))
+    newer = lock("b", ("x", "2.0"))
+    assert excess_floor([free, newer]) == 0  # a moves up to 2.0
+    assert excess_floor([capped, newer]) == 1  # a cannot leave 1.0, b may not move down
+    assert excess_floor([capped, newer], "major") == 0  # b may come down to 1.0
+    assert excess_floor([capped, newer], "patch") == 1  # 2.0 -> 1.0 is more than a patch step
+    forked = lock("c", ("x", "1.0"), ("x", "3.0"))
+    assert excess_floor([capped, newer, forked]) == 1  # 1.0 and 3.0 stay; b moves up to 3.0
+    mirror = lock("d", ("x", "3.0", MIRROR))
+    assert excess_floor([free, lock("b", ("x", "3.0")), mirror]) == 1  # another index: a pair

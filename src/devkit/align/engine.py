@@ -89,6 +89,7 @@ class Result:
     venvs: list[VenvState]
     notes: list[str]
     seconds: float
+    floor: int = 0  # excess pairs the projects' own requirements and forks keep (planner)
 
     @property
     def sync_command(self) -> str:
@@ -199,7 +200,10 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     skip: set[tuple[str, str, str]] = set()
     for outcome in outcomes:
         entry = known.get(outcome.path)
-        if entry:
+        if entry and entry.error and outcome.path in project_locks:
+            outcome.status, outcome.error, outcome.lasting = "failed", entry.error, True
+            del project_locks[outcome.path]
+        elif entry:
             moves = {(str(outcome.path), n, v) for n, v in entry.moves}
             skip |= moves
             outcome.failed_moves |= moves
@@ -228,9 +232,11 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                        targets=first_plan.targets,
                        blocked=[b for o in outcomes for b in o.blocked],
                        known=_known_conflicts(outcomes))
+    floor = planner.excess_floor([planner.ProjectLock.from_lock(lock, str(path))
+                                  for path, lock in before.items()], allow_downgrade)
     return Result(strategy, allow_downgrade, dry_run, check, outcomes, first_plan, before, after,
                   unreferenced(before, after, store), venvs, notes,
-                  time.monotonic() - started)
+                  time.monotonic() - started, floor)
 
 
 def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLock],
@@ -395,6 +401,10 @@ def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool) -> list[
 def _known_conflicts(outcomes: list[Outcome]) -> list[manifest.KnownConflicts]:
     known = []
     for o in outcomes:
+        if o.status == "failed" and o.lasting and o.error:
+            known.append(manifest.KnownConflicts(o.path, manifest.project_state(o.path),
+                                                 frozenset(), (), o.error))
+            continue
         if o.status == "failed" or not o.failed_moves:
             continue
         known.append(manifest.KnownConflicts(

@@ -331,6 +331,47 @@ def plan_project(lock: ProjectLock, targets: Sequence[Target],
     return ProjectPlan(lock.project, tuple(pins), tuple(blocked))
 
 
+def excess_floor(locks: Sequence[ProjectLock], allow_downgrade: DowngradePolicy = "none") -> int:
+    """The excess pairs no alignment of ``locks`` can remove without editing a project.
+
+    Per ``(index, name)``: a project locking several versions (a fork) keeps all of them; any
+    other project needs one version that some lock uses, that its own requirements allow and
+    that ``allow_downgrade`` lets it reach from its current one. The fewest versions covering
+    every project is found the interval way (by each project's newest reachable version), exact
+    when each project's reachable versions are contiguous, as a range specifier makes them.
+    A dependency's own requirements are not in the locks, so alignment may stop above this
+    floor; the result is comparable with :attr:`devkit.align.lockfile.Summary.excess_pairs`
+    (distinct pairs beyond one per name).
+    """
+    holders: dict[tuple[str, str], list[tuple[list[str], list[Requirement]]]] = (
+        collections.defaultdict(list))
+    for lock in locks:
+        requirements: dict[str, list[Requirement]] = collections.defaultdict(list)
+        for requirement in lock.requirements:
+            requirements[requirement.name].append(requirement)
+        versions: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        for index, name, version in (p.key for p in lock.packages):
+            versions[(index, name)].add(version)
+        for group, found in versions.items():
+            holders[group].append((sorted(found, key=version_key), requirements[group[1]]))
+    kept = 0
+    for group_holders in holders.values():
+        in_use = sorted({v for held, _ in group_holders for v in held}, key=version_key)
+        chosen = {v for held, _ in group_holders if len(held) > 1 for v in held}
+        reachable = []
+        for held, own in group_holders:
+            if len(held) == 1:
+                current = held[0]
+                reachable.append([v for v in in_use if v == current or (
+                    downgrade_allowed(current, v, allow_downgrade)
+                    and all(_allows(r, v) for r in own))])
+        for options in sorted(reachable, key=lambda vs: version_key(vs[-1])):
+            if not chosen.intersection(options):
+                chosen.add(options[-1])
+        kept += len(chosen)
+    return kept - len({name for _, name in holders})
+
+
 def make_plan(
     locks: Sequence[ProjectLock],
     *,

@@ -43,6 +43,14 @@ class Cancelled(Exception):
     """The run was interrupted (Ctrl-C, SIGTERM): stop before the next uv call."""
 
 
+class IndexMoved(DevkitError):
+    """uv would take packages of a lock from another index than the one it was made with.
+
+    Lasting: it holds while the project's files are unchanged (the alignment manifest remembers
+    it, so ``--check`` says the same without asking uv).
+    """
+
+
 class _Exhausted(Exception):
     """The project's budget of uv runs for this pass is spent."""
 
@@ -101,6 +109,7 @@ class Outcome:
     blocked: list[planner.Blocked] = dataclasses.field(default_factory=list)
     released: list[Release] = dataclasses.field(default_factory=list)
     error: str | None = None
+    lasting: bool = False  # the error holds until the project's files change (IndexMoved)
     uv_runs: int = 0
     seconds: float = 0.0
     synced: bool | None = None
@@ -240,7 +249,7 @@ class Worker:
         moved = index_moves(self.current, candidate)
         if moved:
             name, old, new = moved[0]
-            raise DevkitError(
+            raise IndexMoved(
                 f"uv would take {len(moved)} package(s) of {self.outcome.name} from another index "
                 f"({name}: {old} -> {new}): its lock was made with an index its configuration does "
                 f"not name; set that index ([[tool.uv.index]] or UV_DEFAULT_INDEX) and run again")
@@ -557,6 +566,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if not isinstance(exc, Exception):
             raise
         known = isinstance(exc, (DevkitError, OSError))
+        outcome.lasting = isinstance(exc, IndexMoved)
         outcome.error = str(exc) if known else f"unexpected error: {type(exc).__name__}: {exc}"
     finally:
         outcome.seconds += time.monotonic() - start

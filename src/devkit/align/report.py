@@ -32,6 +32,8 @@ def document(result: Result) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "before": before.to_json(),
         "after": after.to_json(),
+        # excess pairs no alignment can remove without editing a project (planner.excess_floor)
+        "floor": {"excess_pairs": result.floor},
         "saved": {"distinct_pairs": before.distinct_pairs - after.distinct_pairs,
                   "excess_pairs": before.excess_pairs - after.excess_pairs,
                   "distinct_bytes": before.distinct_bytes - after.distinct_bytes},
@@ -78,7 +80,9 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
               f"{len(projects)} projects, {len(changed)} {verb}, {len(doc['blocked'])} blocked, "
               f"{len(failed)} failed")
     out.print(f"Distinct (index, name, version) pairs: {b['distinct_pairs']} -> {a['distinct_pairs']}"
-              f" ({b['excess_pairs']} -> {a['excess_pairs']} beyond one version per package)")
+              f" ({b['excess_pairs']} -> {a['excess_pairs']} beyond one version per package; "
+              f"at least {doc['floor']['excess_pairs']} held by the projects' own requirements "
+              f"and forks)")
     if b["distinct_bytes"] or a["distinct_bytes"]:  # 0: the locks record no sizes (file:// index)
         out.print(f"Bytes of distinct wheels: {format_bytes(b['distinct_bytes'])} -> "
                   f"{format_bytes(a['distinct_bytes'])}")
