@@ -176,3 +176,26 @@ def test_index_moves_names_each_package_that_changes_index() -> None:
                  ("https://pypi.org/simple", "c", "1"))
     assert index_moves(before, after) == [("a", "https://mirror/simple", "https://pypi.org/simple")]
     assert index_moves(before, before) == []
+
+
+def test_a_parent_the_project_pins_exactly_is_not_released(tmp_path, devkit, sweep_index,
+                                                           uv_calls) -> None:
+    root = tmp_path / "p"
+    old = _project(root, "old", ["tinychain==1.0", "tinyleaf", "tinyother"],
+                   "tinyleaf==1.0", "tinyother==1.0")
+    new = _project(root, "new", ["tinychain", "tinyleaf", "tinyother"])
+    code, _, err = devkit("projects", "add", old, new)
+    assert code == 0, err
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    assert _versions(old, "tinyother") == {"1.1"} and _versions(old, "tinyleaf") == {"1.0"}
+    blocked = {b["name"]: b for b in doc["blocked"]}
+    assert blocked["tinyleaf"]["kind"] == "conflict"
+    assert "depends on tinyleaf<2" in blocked["tinyleaf"]["reason"]
+    assert "held at the current version by align" not in blocked["tinyleaf"]["reason"]
+    assert blocked["tinychain"]["kind"] == "requirement"
+    # check, sweep, the refused pin, check: no run spent releasing what the project pins
+    assert not any(spec.startswith("tinychain>=") for c in _locks(uv_calls) for spec in c)
+    assert _runs(doc, "old") == 4

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -304,14 +305,15 @@ class Worker:
             new = {n for n, versions in landed.items() if len(versions) == 1
                    and self.ctx.state.users((upward[n].index, n, next(iter(versions)))) == 0}
             if new:
-                # a version nobody uses: cap it at the newest in-use version below it
+                # a version nobody uses: cap it at the newest in-use version below it (before
+                # the last round: hold it, so that round lands on versions in use only)
                 if not self.ctx.dry_run:
                     restore(self.lock_path, self.current_bytes)
                 for name in new:
                     (version,) = landed[name]
                     below = [v for v in upward[name].candidates
                              if lockfile.version_key(v) < lockfile.version_key(version)]
-                    if below:
+                    if below and _round < MAX_SWEEP_ROUNDS - 2:
                         upper[name] = below[0]
                     else:
                         del upper[name]
@@ -325,6 +327,8 @@ class Worker:
         left: list[Move] = []
         for pin, step in moves:
             versions = self.current.versions(pin.name)
+            if not versions:
+                continue  # no longer in the lock: nothing left to align
             if len(versions) == 1:
                 (version,) = versions
                 if version != pin.current:
@@ -354,7 +358,8 @@ class Worker:
             return []
         output = self.last_error if result.kind == "conflict" else ""
         reason = result.reason
-        held = [f"{n}=={v}" for n, v in self.holds.items() if uv.mentions(output, f"{n}=={v}")]
+        held = [f"{n}=={v}" for n, v in self.holds.items()
+                if uv.mentions(output, f"{n}=={v}") and not self._pinned_by_project(n)]
         if held:
             # uv words our holds as the project's own requirements: say they are not
             reason += f" [held at the current version by align: {', '.join(held[:3])}]"
@@ -400,7 +405,8 @@ class Worker:
         last = _Rejected("conflict", "")
         for _round in range(MAX_RELEASE_ROUNDS):
             parents = [n for n in uv.conflict_parents(output)
-                       if n in self.holds and n != pin.name and n not in release]
+                       if n in self.holds and n != pin.name and n not in release
+                       and not self._pinned_by_project(n)]
             room = MAX_PARENTS_PER_MOVE - len(release)
             if not parents or room <= 0:
                 break
@@ -432,6 +438,15 @@ class Worker:
                 break
             output = self.last_error
         return last
+
+    def _pinned_by_project(self, name: str) -> bool:
+        """Does the project's own requirement pin ``name`` to one version (``==1.0``)? Then no
+        release can move it, and asking uv would only spend a run."""
+        for requirement in self.base.requirements:
+            if requirement.name == name and re.fullmatch(r"===?[^*,;]+",
+                                                         requirement.specifier.replace(" ", "")):
+                return True
+        return False
 
     def _at(self, name: str) -> str:
         """The version ``name`` is locked at now: accepted in this run, else held."""
