@@ -199,3 +199,26 @@ def test_a_parent_the_project_pins_exactly_is_not_released(tmp_path, devkit, swe
     # check, sweep, the refused pin, check: no run spent releasing what the project pins
     assert not any(spec.startswith("tinychain>=") for c in _locks(uv_calls) for spec in c)
     assert _runs(doc, "old") == 4
+
+
+def test_changes_over_several_passes_are_reported_from_the_original_lock(tmp_path, devkit,
+                                                                         sweep_index) -> None:
+    root = tmp_path / "p"
+    low = _project(root, "low", ["tinyshared<1.1", "tinyother"], "tinyother==1.0")
+    mid = _project(root, "mid", ["tinyshared", "tinyother"], "tinyshared==1.1", "tinyother==1.0")
+    top = _project(root, "top", ["tinyshared<2", "tinyother"])
+    assert _versions(top, "tinyshared") == {"1.5"}
+    code, _, err = devkit("projects", "add", low, mid, top)
+    assert code == 0, err
+
+    code, out, err = devkit("align", "--json", "--allow-downgrade", "minor")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    # up to 1.5 in the first pass, down to low's 1.0 in the next: one change from the original
+    assert _versions(mid, "tinyshared") == {"1.0"} and _versions(mid, "tinyother") == {"1.1"}
+    [mid_doc] = [p for p in doc["projects"] if p["name"] == "mid"]
+    assert sorted((c["name"], c["before"], c["after"]) for c in mid_doc["changes"]) == [
+        ("tinyother", ["1.0"], ["1.1"]), ("tinyshared", ["1.1"], ["1.0"])]
+    assert {(d["project"], d["name"]) for d in doc["downgrades"]} == {
+        ("mid", "tinyshared"), ("top", "tinyshared")}
+    assert doc["after"]["spread"] == {}
