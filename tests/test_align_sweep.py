@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import build_wheel, write_simple_index
+from helpers import (
+    build_wheel,
+    locked_project,
+    locked_versions,
+    run_uv,
+    write_simple_index,
+)
 
 from devkit import uv
 from devkit.align import lockfile
-from devkit.store import Store
 
 
 @pytest.fixture
@@ -55,26 +59,6 @@ def _locks(log: Path) -> list[list[str]]:
     return calls
 
 
-def _uv(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([uv.find_uv(), *args], cwd=path, env=Store().subprocess_env(),
-                          capture_output=True, text=True, check=False)
-
-
-def _project(root: Path, name: str, deps: list[str], *pins: str) -> Path:
-    path = root / name
-    path.mkdir(parents=True)
-    (path / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
-        f"dependencies = {json.dumps(deps)}\n")
-    proc = _uv(path, "lock", *[a for pin in pins for a in ("-P", pin)])
-    assert proc.returncode == 0, proc.stderr
-    return path
-
-
-def _versions(path: Path, name: str) -> set[str]:
-    return lockfile.read(path / "uv.lock").versions(name)
-
-
 def _runs(doc: dict[str, object], name: str) -> int:
     projects = doc["projects"]
     assert isinstance(projects, list)
@@ -85,43 +69,43 @@ def test_sweep_moves_parent_and_child_together_in_one_uv_run(tmp_path, devkit, s
                                                              uv_calls) -> None:
     root = tmp_path / "p"
     # tinychain 1.0 holds tinyleaf below 2: pinned one at a time, neither could move first
-    old = _project(root, "old", ["tinychain", "tinyleaf", "tinyother"],
+    old = locked_project(root, "old", ["tinychain", "tinyleaf", "tinyother"],
                    "tinychain==1.0", "tinyleaf==1.0", "tinyother==1.0")
-    new = _project(root, "new", ["tinychain", "tinyleaf", "tinyother"])
-    assert _versions(new, "tinychain") == {"1.1"} and _versions(new, "tinyleaf") == {"2.0"}
+    new = locked_project(root, "new", ["tinychain", "tinyleaf", "tinyother"])
+    assert locked_versions(new, "tinychain") == {"1.1"} and locked_versions(new, "tinyleaf") == {"2.0"}
     code, _, err = devkit("projects", "add", old, new)
     assert code == 0, err
 
     code, out, err = devkit("align", "--json")
     assert code == 0, (out, err)
     doc = json.loads(out)
-    assert {n: _versions(old, n) for n in ("tinychain", "tinyleaf", "tinyother")} == {
+    assert {n: locked_versions(old, n) for n in ("tinychain", "tinyleaf", "tinyother")} == {
         "tinychain": {"1.1"}, "tinyleaf": {"2.0"}, "tinyother": {"1.1"}}
     assert doc["after"]["excess_pairs"] == 0 and doc["blocked"] == []
     # `uv lock --check` before, the sweep, `uv lock --check` after: nothing else
     assert _runs(doc, "old") == 3
     pinned = [c for c in _locks(uv_calls) if c]
     assert pinned == [["tinychain>=1.0,<=1.1", "tinyleaf>=1.0,<=2.0", "tinyother>=1.0,<=1.1"]]
-    assert _uv(old, "lock", "--check").returncode == 0
+    assert run_uv(old, "lock", "--check").returncode == 0
 
 
 def test_sweep_never_lands_on_a_version_nobody_uses(tmp_path, devkit, sweep_index,
                                                     uv_calls) -> None:
     root = tmp_path / "p"
     # held: tinycap allows tinyshared<1.6; uv's newest fit is 1.5, which no project locks
-    held = _project(root, "held", ["tinycap", "tinyshared", "tinyother"],
+    held = locked_project(root, "held", ["tinycap", "tinyshared", "tinyother"],
                     "tinyshared==1.0", "tinyother==1.0")
-    mid = _project(root, "mid", ["tinyshared"], "tinyshared==1.1")
-    top = _project(root, "top", ["tinyshared", "tinyother"])
-    assert _versions(top, "tinyshared") == {"2.0"}
+    mid = locked_project(root, "mid", ["tinyshared"], "tinyshared==1.1")
+    top = locked_project(root, "top", ["tinyshared", "tinyother"])
+    assert locked_versions(top, "tinyshared") == {"2.0"}
     code, _, err = devkit("projects", "add", held, mid, top)
     assert code == 0, err
 
     code, out, err = devkit("align", "--json")
     assert code == 0, (out, err)
     doc = json.loads(out)
-    assert _versions(held, "tinyshared") == {"1.1"}  # the newest in-use version it can reach
-    assert _versions(held, "tinyother") == {"1.1"}
+    assert locked_versions(held, "tinyshared") == {"1.1"}  # the newest in-use version it can reach
+    assert locked_versions(held, "tinyother") == {"1.1"}
     assert not any("1.5" in versions for versions in doc["after"]["spread"].values())
     reasons = [b for b in doc["blocked"] if b["project"] == "held"]
     assert [(b["name"], b["wanted"], b["kind"]) for b in reasons] == [
@@ -143,26 +127,27 @@ def test_a_lock_made_with_another_index_is_left_alone(tmp_path, devkit, sweep_in
     mirror = write_simple_index(tmp_path / "mirror-simple",
                                 sorted((tmp_path / "sweep-wheels").glob("*.whl")))
     monkeypatch.setenv("UV_DEFAULT_INDEX", mirror)  # both locks are made with a mirror...
-    old = _project(root, "old", ["tinyshared", "tinyother"], "tinyshared==1.0", "tinyother==1.0")
-    new = _project(root, "new", ["tinyshared", "tinyother"])
+    old = locked_project(root, "old", ["tinyshared", "tinyother"], "tinyshared==1.0", "tinyother==1.0")
+    new = locked_project(root, "new", ["tinyshared", "tinyother"])
     monkeypatch.setenv("UV_DEFAULT_INDEX", sweep_index)  # ...that align's environment lacks
-    before = (old / "uv.lock").read_bytes()
+    before = {p: (p / "uv.lock").read_bytes() for p in (old, new)}
     code, _, err = devkit("projects", "add", old, new)
     assert code == 0, err
 
     code, out, _ = devkit("align", "--json")
     assert code == 1
     doc = json.loads(out)
-    [failed] = doc["failed"]
-    assert failed["path"] == str(old) and "from another index" in failed["error"]
-    assert "UV_DEFAULT_INDEX" in failed["error"]
-    assert (old / "uv.lock").read_bytes() == before  # restored byte for byte
+    # uv calls both locks stale here; re-locking either would move it to the other index
+    errors = {f["path"]: f["error"] for f in doc["failed"]}
+    assert set(errors) == {str(old), str(new)}
+    assert all("from another index" in e and "UV_DEFAULT_INDEX" in e for e in errors.values())
+    assert {p: (p / "uv.lock").read_bytes() for p in (old, new)} == before  # byte for byte
 
     # a dry run cannot see indexes in uv's output: the manifest remembers the refusal
     code, out, _ = devkit("align", "--check", "--json")
     doc = json.loads(out)
     assert code == 1 and doc["changed"] is False
-    assert [f["error"] for f in doc["failed"]] == [failed["error"]]
+    assert {f["path"]: f["error"] for f in doc["failed"]} == errors
 
 
 def test_index_moves_names_each_package_that_changes_index() -> None:
@@ -181,16 +166,16 @@ def test_index_moves_names_each_package_that_changes_index() -> None:
 def test_a_parent_the_project_pins_exactly_is_not_released(tmp_path, devkit, sweep_index,
                                                            uv_calls) -> None:
     root = tmp_path / "p"
-    old = _project(root, "old", ["tinychain==1.0", "tinyleaf", "tinyother"],
+    old = locked_project(root, "old", ["tinychain==1.0", "tinyleaf", "tinyother"],
                    "tinyleaf==1.0", "tinyother==1.0")
-    new = _project(root, "new", ["tinychain", "tinyleaf", "tinyother"])
+    new = locked_project(root, "new", ["tinychain", "tinyleaf", "tinyother"])
     code, _, err = devkit("projects", "add", old, new)
     assert code == 0, err
 
     code, out, err = devkit("align", "--json")
     assert code == 0, (out, err)
     doc = json.loads(out)
-    assert _versions(old, "tinyother") == {"1.1"} and _versions(old, "tinyleaf") == {"1.0"}
+    assert locked_versions(old, "tinyother") == {"1.1"} and locked_versions(old, "tinyleaf") == {"1.0"}
     blocked = {b["name"]: b for b in doc["blocked"]}
     assert blocked["tinyleaf"]["kind"] == "conflict"
     assert "depends on tinyleaf<2" in blocked["tinyleaf"]["reason"]
@@ -204,10 +189,10 @@ def test_a_parent_the_project_pins_exactly_is_not_released(tmp_path, devkit, swe
 def test_changes_over_several_passes_are_reported_from_the_original_lock(tmp_path, devkit,
                                                                          sweep_index) -> None:
     root = tmp_path / "p"
-    low = _project(root, "low", ["tinyshared<1.1", "tinyother"], "tinyother==1.0")
-    mid = _project(root, "mid", ["tinyshared", "tinyother"], "tinyshared==1.1", "tinyother==1.0")
-    top = _project(root, "top", ["tinyshared<2", "tinyother"])
-    assert _versions(top, "tinyshared") == {"1.5"}
+    low = locked_project(root, "low", ["tinyshared<1.1", "tinyother"], "tinyother==1.0")
+    mid = locked_project(root, "mid", ["tinyshared", "tinyother"], "tinyshared==1.1", "tinyother==1.0")
+    top = locked_project(root, "top", ["tinyshared<2", "tinyother"])
+    assert locked_versions(top, "tinyshared") == {"1.5"}
     code, _, err = devkit("projects", "add", low, mid, top)
     assert code == 0, err
 
@@ -215,10 +200,35 @@ def test_changes_over_several_passes_are_reported_from_the_original_lock(tmp_pat
     assert code == 0, (out, err)
     doc = json.loads(out)
     # up to 1.5 in the first pass, down to low's 1.0 in the next: one change from the original
-    assert _versions(mid, "tinyshared") == {"1.0"} and _versions(mid, "tinyother") == {"1.1"}
+    assert locked_versions(mid, "tinyshared") == {"1.0"} and locked_versions(mid, "tinyother") == {"1.1"}
     [mid_doc] = [p for p in doc["projects"] if p["name"] == "mid"]
     assert sorted((c["name"], c["before"], c["after"]) for c in mid_doc["changes"]) == [
         ("tinyother", ["1.0"], ["1.1"]), ("tinyshared", ["1.1"], ["1.0"])]
     assert {(d["project"], d["name"]) for d in doc["downgrades"]} == {
         ("mid", "tinyshared"), ("top", "tinyshared")}
     assert doc["after"]["spread"] == {}
+
+
+def test_a_stale_lock_is_relocked_first_then_aligned_with_holds(tmp_path, devkit,
+                                                                sweep_index) -> None:
+    root = tmp_path / "p"
+    stale = locked_project(root, "stale", ["tinyshared", "tinyother"], "tinyshared==1.1",
+                           "tinyother==1.0")
+    top = locked_project(root, "top", ["tinyshared", "tinyother"])
+    # the project now asks for tinyshared<1.1: `uv lock` itself must move it down to 1.0
+    pyproject = stale / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"tinyshared"', '"tinyshared<1.1"'))
+    code, _, err = devkit("projects", "add", stale, top)
+    assert code == 0, err
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    [entry] = [p for p in doc["projects"] if p["name"] == "stale"]
+    assert entry["stale"] is True and entry["status"] == "aligned"
+    assert sorted((c["name"], c["before"], c["after"]) for c in entry["changes"]) == [
+        ("tinyother", ["1.0"], ["1.1"]), ("tinyshared", ["1.1"], ["1.0"])]
+    assert entry["downgrades"] == [] and doc["downgrades"] == []  # the re-lock's, not align's
+    assert run_uv(stale, "lock", "--check").returncode == 0
+    code, out, _ = devkit("align", "--check")
+    assert code == 0, out

@@ -226,6 +226,8 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             # each pass records its own moves; the report gives the whole run's
             outcome.changes = diff(before[outcome.path], outcome.after)
+            outcome.downgrades = [c for c in diff(outcome.relocked or before[outcome.path],
+                                                  outcome.after) if c.downgrade]
             outcome.status = "aligned" if outcome.changes or (
                 outcome.stale and not dry_run) else "unchanged"
     after = dict(before)

@@ -1,5 +1,7 @@
 """Applying alignment pins to one project with ``uv lock -P``, safely.
 
+First a *sweep*: one ``uv lock`` with every upward pin as a range (``-P 'NAME>=CURRENT,<=TARGET'``)
+takes each package as far as the others allow (:meth:`Worker._sweep`). What is left is pinned:
 ``-P NAME==VER`` is a hard pin for that run; on a conflict uv exits 1 and leaves ``uv.lock``
 byte-identical (uv docs, concepts/projects/sync#upgrading-locked-package-versions). Every other
 registry package is *held* at its current version (``-P NAME==CURRENT``), so a pin cannot drag a
@@ -116,12 +118,14 @@ class Outcome:
     synced: bool | None = None
     failed_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
     after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
+    relocked: lockfile.Lock | None = None  # a stale lock after its plain `uv lock`
+    downgrades: list[Change] = dataclasses.field(default_factory=list)  # made by align itself
 
     def to_json(self) -> dict[str, object]:
         """Shape of one ``projects[]`` entry of ``devkit align --json``."""
         return {"path": str(self.path), "name": self.name, "status": self.status,
                 "stale": self.stale, "changes": [c.to_json() for c in self.changes],
-                "downgrades": [c.to_json() for c in self.changes if c.downgrade],
+                "downgrades": [c.to_json() for c in self.downgrades],
                 "released": [r.to_json() for r in self.released],
                 "blocked": [b.to_json() for b in self.blocked], "error": self.error,
                 "uv_runs": self.uv_runs, "seconds": round(self.seconds, 3), "synced": self.synced}
@@ -171,7 +175,6 @@ class Context:
     max_runs: int = MAX_UV_RUNS
     allow_downgrade: planner.DowngradePolicy = "none"
     release_parents: bool = True
-    sweep: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,11 +252,7 @@ class Worker:
         back and say why not: a downgrade the policy forbids, or a net loss for the store."""
         moved = index_moves(self.current, candidate)
         if moved:
-            name, old, new = moved[0]
-            raise IndexMoved(
-                f"uv would take {len(moved)} package(s) of {self.outcome.name} from another index "
-                f"({name}: {old} -> {new}): its lock was made with an index its configuration does "
-                f"not name; set that index ([[tool.uv.index]] or UV_DEFAULT_INDEX) and run again")
+            raise IndexMoved(_index_message(self.outcome.name, moved))
         if self.stale:
             # the lock must follow its changed pyproject.toml whatever that adds or moves down
             self.current = candidate
@@ -279,12 +278,15 @@ class Worker:
         One ``uv lock`` gives each upward pin a range instead of a hard pin
         (``-P 'NAME>=CURRENT,<=TARGET'``, every other package held), so uv's resolver finds how
         far each package can go together with the others in one run, parents included when a
-        newer version of theirs is in use (uv docs, concepts/resolution: the upgraded packages
-        take the newest version the constraints allow). A package that lands on a version no
-        project uses has its range narrowed to the newest in-use version below it and uv runs
-        again (:data:`MAX_SWEEP_ROUNDS` in all). Returns the pins still short of their target,
-        with the target as their only candidate (what is left needs a parent released, which
-        only a refusal's explanation names); the moves unchanged when the sweep finds nothing.
+        newer version of theirs is in use (uv docs, concepts/projects/sync#upgrading-locked-
+        package-versions: ``-P`` takes a requirement; concepts/resolution: uv picks the newest
+        versions the requirements allow). A package that lands on a version no project uses has
+        its range narrowed to the newest in-use version below it, or before the last round is
+        held, and uv runs again (:data:`MAX_SWEEP_ROUNDS` runs at most). Only projects with two
+        or more upward pins sweep (one pin is as cheap pinned). Returns the pins still short of
+        their target, with the target as their only candidate (what is left needs a parent
+        released, which only a refusal's explanation names); the moves unchanged when the sweep
+        finds nothing acceptable.
         """
         upward = {p.name: p for p, s in moves if s == 0 and p.candidates
                   and lockfile.version_key(p.candidates[0]) > lockfile.version_key(p.current)}
@@ -439,6 +441,21 @@ class Worker:
             output = self.last_error
         return last
 
+    def relock(self) -> bytes:
+        """A plain ``uv lock``: what ``uv lock --check`` asks of a stale lock, whatever it moves.
+
+        Returns the new lock's bytes. Raises DevkitError when uv finds no resolution at all,
+        IndexMoved when uv would take packages from another index.
+        """
+        if not self._uv_lock([], {}):
+            raise DevkitError(f"uv lock fails in {self.outcome.path}: "
+                              f"{uv.conflict_reason(self.last_error, self.outcome.name)}")
+        data = self.lock_path.read_bytes()
+        moved = index_moves(self.base, lockfile.parse(data, self.lock_path))
+        if moved:
+            raise IndexMoved(_index_message(self.outcome.name, moved))
+        return data
+
     def _pinned_by_project(self, name: str) -> bool:
         """Does the project's own requirement pin ``name`` to one version (``==1.0``)? Then no
         release can move it, and asking uv would only spend a run."""
@@ -472,9 +489,7 @@ class Worker:
         blocked but not remembered as failed moves, so the next pass plans them again.
         Raises uv.UvError on a non-conflict uv failure, Cancelled when the run is interrupted.
         """
-        moves: list[Move] = [(p, 0) for p in project_plan.pins]
-        if self.ctx.sweep:
-            moves = self._sweep(moves)
+        moves = self._sweep([(p, 0) for p in project_plan.pins])
         first: dict[str, tuple[RejectKind, str]] = {}
         while moves:
             failed = self._settle(moves)
@@ -516,6 +531,13 @@ def index_moves(before: lockfile.Lock, after: lockfile.Lock) -> list[tuple[str, 
     old, new = indexes(before), indexes(after)
     return [(name, ", ".join(sorted(old[name])), ", ".join(sorted(new[name])))
             for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
+
+
+def _index_message(project: str, moved: list[tuple[str, str, str]]) -> str:
+    name, old, new = moved[0]
+    return (f"uv would take {len(moved)} package(s) of {project} from another index "
+            f"({name}: {old} -> {new}): its lock was made with an index its configuration does "
+            f"not name; set that index ([[tool.uv.index]] or UV_DEFAULT_INDEX) and run again")
 
 
 def holds(lock: lockfile.Lock) -> dict[str, str]:
@@ -563,11 +585,20 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
             return outcome
         if not ctx.dry_run:
             ctx.backups.save(lock_path, original)
-        worker = Worker(outcome, ctx, before, original)
-        # a stale lock must follow its changed pyproject.toml: no holds there
-        worker.holds = {} if outcome.stale else holds(before)
-        worker.stale = outcome.stale
-        worker.apply(project_plan, stale=outcome.stale)
+        if outcome.stale and not ctx.dry_run:
+            # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
+            fresh_bytes = Worker(outcome, ctx, before, original).relock()
+            outcome.relocked = lockfile.parse(fresh_bytes, lock_path)
+            project_plan = _rebase(project_plan, outcome.relocked)
+            worker = Worker(outcome, ctx, outcome.relocked, fresh_bytes)
+            worker.holds = holds(outcome.relocked)
+            worker.apply(project_plan, stale=False)
+        else:
+            worker = Worker(outcome, ctx, before, original)
+            # a dry run cannot re-lock first: a stale lock is aligned without holds
+            worker.holds = {} if outcome.stale else holds(before)
+            worker.stale = outcome.stale
+            worker.apply(project_plan, stale=outcome.stale)
         _record_changes(outcome, worker, before, original, ctx)
     except BaseException as exc:
         if original:
@@ -586,6 +617,26 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
     finally:
         outcome.seconds += time.monotonic() - start
     return outcome
+
+
+def _rebase(project_plan: planner.ProjectPlan, fresh: lockfile.Lock) -> planner.ProjectPlan:
+    """``project_plan`` for the lock a plain re-lock produced: each pin starts from the version
+    ``fresh`` locks and keeps only the candidates above it; a pin whose package left the lock or
+    forked is dropped."""
+    pins = []
+    for pin in project_plan.pins:
+        versions = fresh.versions(pin.name)
+        if len(versions) != 1:
+            continue
+        (current,) = versions
+        if current == pin.current:
+            pins.append(pin)
+            continue
+        better = tuple(v for v in pin.candidates
+                       if lockfile.version_key(v) > lockfile.version_key(current))
+        if better:
+            pins.append(dataclasses.replace(pin, current=current, candidates=better))
+    return dataclasses.replace(project_plan, pins=tuple(pins))
 
 
 def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, original: bytes,

@@ -42,8 +42,8 @@ def document(result: Result) -> dict[str, Any]:
         # a blocker whose package ended at one version everywhere no longer matters
         "blocked": [b.to_json() for o in outcomes for b in o.blocked if b.name in after.spread],
         "released": [{"project": o.name, **r.to_json()} for o in outcomes for r in o.released],
-        "downgrades": [{"project": o.name, **c.to_json()} for o in outcomes for c in o.changes
-                       if c.downgrade],
+        # align's own downgrades; a stale lock's plain re-lock moves as uv decides
+        "downgrades": [{"project": o.name, **c.to_json()} for o in outcomes for c in o.downgrades],
         "failed": [{"path": str(o.path), "error": o.error} for o in outcomes if o.status == "failed"],
         "unreferenced": {"bytes": sum(e.bytes for e in gone),
                          "entries": [e.to_json() for e in gone]},
