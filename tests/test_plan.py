@@ -181,3 +181,13 @@ def test_excess_floor_counts_what_requirements_and_forks_keep() -> None:
     assert excess_floor([capped, newer, forked]) == 1  # 1.0 and 3.0 stay; b moves up to 3.0
     mirror = lock("d", ("x", "3.0", MIRROR))
     assert excess_floor([free, lock("b", ("x", "3.0")), mirror]) == 1  # another index: a pair
+
+
+def test_a_refused_upward_move_skips_newer_candidates_too() -> None:
+    locks = [lock("a", ("x", "1.0")), lock("b", ("x", "1.5")), lock("c", ("x", "2.0"))]
+    assert pins(make_plan(locks), "a") == {"x": ("2.0", "1.5")}
+    # 1.5 was refused: 2.0 is not asked either; another project is not affected
+    plan = make_plan(locks, skip=[("a", "x", "1.5")])
+    assert pins(plan, "a") == {} and pins(plan, "b") == {"x": ("2.0",)}
+    # only 2.0 was refused: 1.5 is still worth a try
+    assert pins(make_plan(locks, skip=[("a", "x", "2.0")]), "a") == {"x": ("1.5",)}

@@ -388,7 +388,10 @@ def make_plan(
         strategy: ``newest`` (the newest version already in use, so already in the cache) or
             ``majority`` (the version most projects lock, newest on ties).
         skip: ``(project, name, version)`` moves already known to fail (e.g. blocked in an
-            earlier pass); those candidates are left out.
+            earlier pass); those candidates are left out, and so is any newer candidate of the
+            same package in that project when the refused move was upward (a newer release
+            rarely drops the requirement that refused an older one: not asking uv again keeps
+            later passes and the next run from repeating the same refusal).
         uploaded: earliest upload time of each ``(index, name, version)`` (aware datetimes),
             checked against each project's exclude-newer cutoff.
         allow_downgrade: how far a project may move down (default ``none``: never).
@@ -402,12 +405,18 @@ def make_plan(
         raise ValueError(f"unknown downgrade policy {allow_downgrade!r}")
     targets = choose_targets(locks, strategy, anchor)
     skipped = set(skip)
+    refused: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    for project, name, version in skipped:
+        refused[(project, name)].append(version)
     plans = []
     for lock in locks:
         plan = plan_project(lock, targets, uploaded, allow_downgrade)
         pins = []
         for pin in plan.pins:
-            kept = tuple(v for v in pin.candidates if (lock.project, pin.name, v) not in skipped)
+            low = [version_key(v) for v in refused.get((lock.project, pin.name), ())
+                   if version_key(v) > version_key(pin.current)]
+            kept = tuple(v for v in pin.candidates if (lock.project, pin.name, v) not in skipped
+                         and not (low and version_key(v) >= min(low)))
             if kept:
                 pins.append(dataclasses.replace(pin, candidates=kept))
         plans.append(dataclasses.replace(plan, pins=tuple(pins)))

@@ -284,9 +284,9 @@ class Worker:
         its range narrowed to the newest in-use version below it, or before the last round is
         held, and uv runs again (:data:`MAX_SWEEP_ROUNDS` runs at most). Only projects with two
         or more upward pins sweep (one pin is as cheap pinned). Returns the pins still short of
-        their target, with the target as their only candidate (what is left needs a parent
-        released, which only a refusal's explanation names); the moves unchanged when the sweep
-        finds nothing acceptable.
+        their target, each with the candidates above where the sweep left it (what is left
+        needs a parent released, which only a refusal's explanation names); the moves unchanged
+        when the sweep finds nothing acceptable.
         """
         upward = {p.name: p for p, s in moves if s == 0 and p.candidates
                   and lockfile.version_key(p.candidates[0]) > lockfile.version_key(p.current)}
@@ -338,7 +338,9 @@ class Worker:
                 if version == pin.candidates[0]:
                     continue
                 if pin.name in upward:
-                    left.append((dataclasses.replace(pin, candidates=pin.candidates[:1]), 0))
+                    better = tuple(v for v in pin.candidates
+                                   if lockfile.version_key(v) > lockfile.version_key(version))
+                    left.append((dataclasses.replace(pin, candidates=better), 0))
                     continue
             left.append((pin, step))
         return left
@@ -585,7 +587,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
             return outcome
         if not ctx.dry_run:
             ctx.backups.save(lock_path, original)
-        if outcome.stale and not ctx.dry_run:
+        if outcome.stale and not ctx.dry_run and outcome.relocked is None:
             # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
             fresh_bytes = Worker(outcome, ctx, before, original).relock()
             outcome.relocked = lockfile.parse(fresh_bytes, lock_path)
@@ -596,9 +598,10 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         else:
             worker = Worker(outcome, ctx, before, original)
             # a dry run cannot re-lock first: a stale lock is aligned without holds
-            worker.holds = {} if outcome.stale else holds(before)
-            worker.stale = outcome.stale
-            worker.apply(project_plan, stale=outcome.stale)
+            unheld = outcome.stale and outcome.relocked is None
+            worker.holds = {} if unheld else holds(before)
+            worker.stale = unheld
+            worker.apply(project_plan, stale=unheld)
         _record_changes(outcome, worker, before, original, ctx)
     except BaseException as exc:
         if original:
