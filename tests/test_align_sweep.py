@@ -232,3 +232,52 @@ def test_a_stale_lock_is_relocked_first_then_aligned_with_holds(tmp_path, devkit
     assert run_uv(stale, "lock", "--check").returncode == 0
     code, out, _ = devkit("align", "--check")
     assert code == 0, out
+
+
+# recorded from uv 0.13.9: `uv lock --offline -P requests==2.26.0` with a cache lacking it
+OFFLINE_MISS_OUTPUT = """\
+error: No solution found when resolving dependencies for split (markers: python_full_version >= '3.12')
+  cause: Because there is no version of requests==2.26.0 and your project depends on requests==2.26.0, we can conclude that your project's requirements are unsatisfiable.
+
+hint: Packages were unavailable because the network was disabled. When the network is disabled, registry packages may only be read from the cache.
+"""
+
+
+def test_needs_network_reads_uv_offline_hint() -> None:
+    assert uv.needs_network(OFFLINE_MISS_OUTPUT)
+    assert uv.is_conflict(OFFLINE_MISS_OUTPUT)  # worded as a conflict: the hint tells them apart
+    assert not uv.needs_network(OFFLINE_MISS_OUTPUT.split("hint:")[0])
+
+
+def test_runs_go_online_only_when_the_cache_lacks_data(tmp_path, devkit, sweep_index,
+                                                       monkeypatch) -> None:
+    root = tmp_path / "p"
+    old = locked_project(root, "old", ["tinyshared", "tinyother"], "tinyshared==1.0",
+                         "tinyother==1.0")
+    new = locked_project(root, "new", ["tinyshared", "tinyother"])
+    code, _, err = devkit("projects", "add", old, new)
+    assert code == 0, err
+    # a uv whose cache never has what a pinned offline run needs
+    log = tmp_path / "calls.txt"
+    script = tmp_path / "uv-cold-cache"
+    hint = OFFLINE_MISS_OUTPUT.replace('"', '\\"').replace("`", "\\`")
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{log}"\n'
+        'case "$*" in *--upgrade-package*--offline*|*--offline*--upgrade-package*)\n'
+        f'  printf "%s" "{hint}" >&2; exit 1;;\n'
+        "esac\n"
+        f'exec "{uv.find_uv()}" "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("DEVKIT_UV", str(script))
+    uv.find_uv.cache_clear()
+    try:
+        code, out, err = devkit("align", "--json")
+    finally:
+        uv.find_uv.cache_clear()
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    assert locked_versions(old, "tinyshared") == {"2.0"}
+    pinned = [line for line in log.read_text().splitlines() if "--upgrade-package" in line]
+    assert [("--offline" in line) for line in pinned] == [True, False]  # one sweep, retried online
+    assert _runs(doc, "old") == 4  # check, sweep offline, sweep online, check

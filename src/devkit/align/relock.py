@@ -215,17 +215,20 @@ class Worker:
         if self.runs >= self.ctx.max_runs:
             raise _Exhausted
         self.runs += 1
-        self.outcome.uv_runs += 1
         pinned = {spec.partition("==")[0] for spec in specs}
         moving = pinned | set(self.accepted) | set(release)
         holds = [f"{n}=={v}" for n, v in self.holds.items() if n not in moving]
         accepted = [f"{n}=={v}" for n, v in self.accepted.items()
                     if n not in release and n not in pinned]
         upward = [f"{n}{spec}" for n, spec in release.items()]
+        upgrade = holds + accepted + upward + list(specs)
         try:
-            output = uv.lock(self.outcome.path, env=self.ctx.env,
-                             upgrade_packages=holds + accepted + upward + list(specs),
-                             dry_run=self.ctx.dry_run)
+            try:
+                output = self._lock(upgrade, offline=True)
+            except uv.UvError as exc:
+                if not uv.needs_network(exc.output):
+                    raise
+                output = self._lock(upgrade, offline=False)
         except uv.UvError as exc:
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
@@ -233,6 +236,20 @@ class Worker:
             raise
         self.last_ok = output
         return True
+
+    def _lock(self, upgrade: list[str], *, offline: bool) -> str:
+        """One ``uv lock -P …`` run, from the cache alone when ``offline``.
+
+        ``-P`` implies ``--refresh-package`` (``uv lock --help``): online, each run revalidates
+        the index page of every ``-P`` package, several seconds per run for a hundred held
+        packages (8.5 s against 0.24 s offline on one 112-package project). So every run is
+        first made offline; uv says when the cache lacked a package (:func:`devkit.uv.needs_network`)
+        and only then is the run repeated online. The locks uv finds offline satisfy the same
+        requirements; a newer release that was never fetched is not seen until a run needs it.
+        """
+        self.outcome.uv_runs += 1
+        return uv.lock(self.outcome.path, env=self.ctx.env, upgrade_packages=upgrade,
+                       dry_run=self.ctx.dry_run, offline=offline)
 
     def _candidate(self) -> lockfile.Lock:
         if self.ctx.dry_run:
