@@ -16,7 +16,8 @@ dir:
    over all copies (wall time), ``uv lock --check`` in every project afterwards, and for the
    default policy a second ``devkit align --check`` (must change nothing).
 
-Figures over the projects uv can re-lock: excess pairs (distinct ``(index, name, version)`` beyond
+Figures over the projects uv can re-lock, against the locks ``uv lock`` itself makes (a stale
+lock is re-locked by uv first, whatever that adds: not align's doing): excess pairs (distinct ``(index, name, version)`` beyond
 one version per name) removed, of all of them and of the removable ones: those above the floor
 that the projects' own requirements and forks keep whatever align does
 (``devkit.align.planner.excess_floor``; the ≥ 95% target is on this share), bytes of distinct wheels (the size uv.lock records for the wheel
@@ -117,7 +118,10 @@ def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs:
     doc = json.loads(proc.stdout)
     failed = {Path(f["path"]).name for f in doc["failed"]}
     ok = [p for p in projects if p.name not in failed]
-    originals = [lockfile.read(corpus / p.name / "uv.lock") for p in ok]
+    # the baseline is the lock uv itself makes (`uv lock`): a stale lock's re-lock is uv's doing
+    plain = work / "plain"
+    originals = [lockfile.read((plain if (plain / p.name / "uv.lock").is_file() else corpus)
+                               / p.name / "uv.lock") for p in ok]
     before = figures(originals)
     after = figures([lockfile.read(p / "uv.lock") for p in ok])
     # what no alignment can remove without editing a project, under this policy
@@ -191,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             result["baselines_from"] = old.get(
                 "baselines_from", f"{old['machine']}, the previous {args.out.name}/align.json")
             log("warm-up and baselines reused from the previous align.json")
+            uv_each(copy_corpus(corpus, work / "plain"), ["lock"], env)  # the figures' baseline
         else:
             baselines(corpus, work, env, result, log)
         result["policies"] = {}

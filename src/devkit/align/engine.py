@@ -351,8 +351,8 @@ def _todo(outcomes: list[Outcome], the_plan: planner.Plan, *, first: bool
             project_plan = the_plan.for_project(str(outcome.path))
         except KeyError:
             continue
-        if first:
-            outcome.blocked.extend(project_plan.blocked)
+        # every pass: a re-lock or a move may fork a package or meet a requirement
+        outcome.blocked.extend(project_plan.blocked)
         if first or project_plan.pins:
             todo.append((outcome, project_plan))
     return todo
