@@ -99,6 +99,55 @@ def figures(locks: list[lockfile.Lock]) -> dict[str, Any]:
     return lockfile.summarize(locks).to_json()
 
 
+def spread(locks: list[lockfile.Lock]) -> set[tuple[str, str]]:
+    """The ``(index, name)`` groups that ``locks`` hold at two or more versions."""
+    versions: dict[tuple[str, str], set[str]] = {}
+    for lock in locks:
+        for package in lock.packages:
+            versions.setdefault((package.index, package.name), set()).add(package.version)
+    return {group for group, found in versions.items() if len(found) > 1}
+
+
+class Reachable:
+    """Can a project lock ``name==version`` at all? uv decides, for the ``groups`` still apart.
+
+    ``uv lock --dry-run -P NAME==VERSION`` with nothing else held (every other package free to
+    move, even down): a conflict proves no lock of the project can hold that version, so a
+    floor built on these answers stays a lower bound for any alignment. Any other outcome
+    (a lock, an error) counts as reachable. Answers are cached per (project, name, version).
+    """
+
+    def __init__(self, env: dict[str, str], groups: set[tuple[str, str]]) -> None:
+        """``groups``: ``(index, name)`` worth asking about; the others answer True at once."""
+        self.env, self.names = env, {name for _, name in groups}
+        self.runs = 0
+        self._known: dict[tuple[str, str, str], bool] = {}
+
+    def __call__(self, project: planner.ProjectLock, name: str, version: str) -> bool:
+        """True unless uv proves ``project`` (a plain copy's path) cannot lock ``name==version``."""
+        if name not in self.names:
+            return True
+        key = (project.project, name, version)
+        if key not in self._known:
+            self._known[key] = self._ask(Path(project.project), f"{name}=={version}")
+        return self._known[key]
+
+    def _ask(self, path: Path, spec: str) -> bool:
+        uv = uv_mod.find_uv()
+        for offline in (["--offline"], []):
+            self.runs += 1
+            proc = subprocess.run([uv, "lock", "--dry-run", *offline, "-P", spec], cwd=path,
+                                  env=self.env, capture_output=True, text=True, check=False,
+                                  timeout=TIMEOUT)
+            output = proc.stderr + proc.stdout
+            if proc.returncode == 0:
+                return True
+            if offline and uv_mod.needs_network(output):
+                continue
+            return not uv_mod.is_conflict(output)
+        return True
+
+
 def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs: int
                ) -> dict[str, Any]:
     """Align fresh copies under ``policy``; figures over the projects uv can re-lock (those
@@ -119,16 +168,20 @@ def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs:
     failed = {Path(f["path"]).name for f in doc["failed"]}
     ok = [p for p in projects if p.name not in failed]
     # the baseline is the lock uv itself makes (`uv lock`): a stale lock's re-lock is uv's doing
-    plain = work / "plain"
-    originals = [lockfile.read((plain if (plain / p.name / "uv.lock").is_file() else corpus)
-                               / p.name / "uv.lock") for p in ok]
+    plain = [work / "plain" / p.name for p in ok]
+    originals = [lockfile.read(path / "uv.lock") for path in plain]
     before = figures(originals)
-    after = figures([lockfile.read(p / "uv.lock") for p in ok])
-    # what no alignment can remove without editing a project, under this policy
-    before["floor_excess_pairs"] = planner.excess_floor(
-        [planner.ProjectLock.from_lock(lock, str(path)) for lock, path in zip(originals, ok,
-                                                                              strict=True)],
-        cast(planner.DowngradePolicy, policy))
+    aligned = [lockfile.read(p / "uv.lock") for p in ok]
+    after = figures(aligned)
+    # what no alignment can remove without editing a project, under this policy: the projects'
+    # own requirements and forks, then uv's proof for each version still apart after the run
+    plain_locks = [planner.ProjectLock.from_lock(lock, str(path))
+                   for lock, path in zip(originals, plain, strict=True)]
+    downgrades = cast(planner.DowngradePolicy, policy)
+    before["floor_excess_pairs"] = planner.excess_floor(plain_locks, downgrades)
+    oracle = Reachable(env, spread(aligned))
+    before["proved_floor_excess_pairs"] = planner.excess_floor(plain_locks, downgrades, oracle)
+    before["proof_uv_runs"] = oracle.runs
     out: dict[str, Any] = {
         "rc": proc.returncode, "seconds": seconds, "stderr": proc.stderr[-2000:],
         "relockable": {"projects": len(ok), "before": before, "after": after},
@@ -237,7 +290,7 @@ def finish(result: dict[str, Any], out: Path) -> None:
     for policy, r in result["policies"].items():
         b, a = r["relockable"]["before"], r["relockable"]["after"]
         ok_after = {k for k, v in r["check_after"].items() if v["rc"] == 0}
-        floor = b.get("floor_excess_pairs", 0)
+        floor = b.get("proved_floor_excess_pairs", b.get("floor_excess_pairs", 0))
         verdict[policy] = {
             "excess_removed_share": (b["excess_pairs"] - a["excess_pairs"])
             / max(b["excess_pairs"], 1),
@@ -294,11 +347,20 @@ def markdown(r: dict[str, Any]) -> str:
                   f"({100 * v[p]['excess_removed_share']:.0f}% removed)")
     row("floor: excess kept by the projects' own requirements and forks",
         lambda p: str(rl(p)["before"].get("floor_excess_pairs", "–")))
-    row("removable excess (above the floor) removed",
-        lambda p: f"{rl(p)['before']['excess_pairs'] - rl(p)['before']['floor_excess_pairs']} "
-                  f"→ {rl(p)['after']['excess_pairs'] - rl(p)['before']['floor_excess_pairs']} "
-                  f"(**{100 * v[p]['removable_removed_share']:.1f}%** removed)"
-        if "floor_excess_pairs" in rl(p)["before"] else "–", "≥ 95%")
+    row("floor, with uv's proof for each version still apart",
+        lambda p: f"{rl(p)['before']['proved_floor_excess_pairs']} "
+                  f"({rl(p)['before']['proof_uv_runs']} `uv lock --dry-run` runs)"
+        if "proved_floor_excess_pairs" in rl(p)["before"] else "–")
+
+    def removable(p: str) -> str:
+        b = rl(p)["before"]
+        floor = b.get("proved_floor_excess_pairs", b.get("floor_excess_pairs"))
+        if floor is None:
+            return "–"
+        return (f"{b['excess_pairs'] - floor} → {rl(p)['after']['excess_pairs'] - floor} "
+                f"(**{100 * v[p]['removable_removed_share']:.1f}%** removed)")
+
+    row("removable excess (above the proved floor) removed", removable, "≥ 95%")
     row("distinct pairs, re-lockable projects",
         lambda p: f"{rl(p)['before']['distinct_pairs']} → {rl(p)['after']['distinct_pairs']}")
     row("bytes of distinct wheels, re-lockable projects",

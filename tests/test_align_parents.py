@@ -73,6 +73,7 @@ def test_parent_is_never_moved_down(tmp_path, devkit, parent_index) -> None:
     [blocked] = doc["blocked"]
     assert blocked["kind"] == "conflict" and "tinyold" in blocked["reason"]
     assert "depends on tinyshared<2" in blocked["reason"]
+    assert blocked["reason"].endswith("[moving tinyold up did not help]")
     assert doc["released"] == []
 
 

@@ -191,3 +191,14 @@ def test_a_refused_upward_move_skips_newer_candidates_too() -> None:
     assert pins(plan, "a") == {} and pins(plan, "b") == {"x": ("2.0",)}
     # only 2.0 was refused: 1.5 is still worth a try
     assert pins(make_plan(locks, skip=[("a", "x", "2.0")]), "a") == {"x": ("1.5",)}
+
+
+def test_excess_floor_takes_a_resolver_s_proof() -> None:
+    free = lock("a", ("x", "1.0"))
+    newer = lock("b", ("x", "2.0"))
+
+    def proof(project: ProjectLock, name: str, version: str) -> bool:
+        return not (project.project == "a" and (name, version) == ("x", "2.0"))
+
+    assert excess_floor([free, newer]) == 0
+    assert excess_floor([free, newer], reachable=proof) == 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, get_args
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -331,7 +331,8 @@ def plan_project(lock: ProjectLock, targets: Sequence[Target],
     return ProjectPlan(lock.project, tuple(pins), tuple(blocked))
 
 
-def excess_floor(locks: Sequence[ProjectLock], allow_downgrade: DowngradePolicy = "none") -> int:
+def excess_floor(locks: Sequence[ProjectLock], allow_downgrade: DowngradePolicy = "none",
+                 reachable: Callable[[ProjectLock, str, str], bool] | None = None) -> int:
     """The excess pairs no alignment of ``locks`` can remove without editing a project.
 
     Per ``(index, name)``: a project locking several versions (a fork) keeps all of them; any
@@ -340,10 +341,12 @@ def excess_floor(locks: Sequence[ProjectLock], allow_downgrade: DowngradePolicy 
     every project is found the interval way (by each project's newest reachable version), exact
     when each project's reachable versions are contiguous, as a range specifier makes them.
     A dependency's own requirements are not in the locks, so alignment may stop above this
-    floor; the result is comparable with :attr:`devkit.align.lockfile.Summary.excess_pairs`
-    (distinct pairs beyond one per name).
+    floor; ``reachable(project, name, version)``, when given, may rule out more versions (e.g.
+    a resolver that proves a project cannot lock that version at all: the floor stays a lower
+    bound as long as it only says False when no lock can hold it). The result is comparable
+    with :attr:`devkit.align.lockfile.Summary.excess_pairs` (distinct pairs beyond one per name).
     """
-    holders: dict[tuple[str, str], list[tuple[list[str], list[Requirement]]]] = (
+    holders: dict[tuple[str, str], list[tuple[list[str], list[Requirement], ProjectLock]]] = (
         collections.defaultdict(list))
     for lock in locks:
         requirements: dict[str, list[Requirement]] = collections.defaultdict(list)
@@ -353,19 +356,20 @@ def excess_floor(locks: Sequence[ProjectLock], allow_downgrade: DowngradePolicy 
         for index, name, version in (p.key for p in lock.packages):
             versions[(index, name)].add(version)
         for group, found in versions.items():
-            holders[group].append((sorted(found, key=version_key), requirements[group[1]]))
+            holders[group].append((sorted(found, key=version_key), requirements[group[1]], lock))
     kept = 0
-    for group_holders in holders.values():
-        in_use = sorted({v for held, _ in group_holders for v in held}, key=version_key)
-        chosen = {v for held, _ in group_holders if len(held) > 1 for v in held}
-        reachable = []
-        for held, own in group_holders:
+    for (_index, name), group_holders in holders.items():
+        in_use = sorted({v for held, _, _ in group_holders for v in held}, key=version_key)
+        chosen = {v for held, _, _ in group_holders if len(held) > 1 for v in held}
+        per_project = []
+        for held, own, lock in group_holders:
             if len(held) == 1:
                 current = held[0]
-                reachable.append([v for v in in_use if v == current or (
+                per_project.append([v for v in in_use if v == current or (
                     downgrade_allowed(current, v, allow_downgrade)
-                    and all(_allows(r, v) for r in own))])
-        for options in sorted(reachable, key=lambda vs: version_key(vs[-1])):
+                    and all(_allows(r, v) for r in own)
+                    and (reachable is None or reachable(lock, name, v)))])
+        for options in sorted(per_project, key=lambda vs: version_key(vs[-1])):
             if not chosen.intersection(options):
                 chosen.add(options[-1])
         kept += len(chosen)

@@ -207,6 +207,7 @@ class Worker:
         self.releases = 0
         self.stale = False
         self.swept = False
+        self.tried: list[str] = []  # parents the last release attempt freed
 
     def _uv_lock(self, specs: Sequence[str], release: Mapping[str, str]) -> bool:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
@@ -400,11 +401,14 @@ class Worker:
     def _refused(self, move: Move, kind: RejectKind, reason: str, output: str) -> list[Failed]:
         pin, step = move
         if kind == "conflict":
+            self.tried = []
             released = self._release(pin, step, output)
             if released is None:
                 return []
             if released.kind != "conflict":
                 return [(pin, step, released.kind, released.reason)]
+            if self.tried:
+                reason += f" [moving {', '.join(self.tried)} up did not help]"
         return [(pin, step, kind, reason)]
 
     def _release(self, pin: planner.Pin, step: int, output: str) -> _Rejected | None:
@@ -433,6 +437,7 @@ class Worker:
                 break
             for name in parents[:room]:
                 release[name] = self._upward(name, capped)
+                self.tried.append(name)
             try:
                 result = self._try([pin.spec(step)], release)
                 if (isinstance(result, _Rejected) and result.kind == "conflict"
