@@ -221,7 +221,7 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(7, 3.9), dpi=110)
     names = [label[leg].replace("`", "") for leg in LEGS]
     cache = [legs[leg]["cache_bytes"] / 2**20 for leg in LEGS]
     venv_only = [(legs[leg]["on_disk_bytes"] - legs[leg]["cache_bytes"]) / 2**20 for leg in LEGS]
@@ -234,7 +234,7 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
     ax.set_xlabel("MiB on disk (each inode once)")
     ax.set_title(f"{len(result['projects'])} projects, cold install")
     ax.set_xlim(0, max(legs[leg]["on_disk_bytes"] for leg in LEGS) / 2**20 * 1.45)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)

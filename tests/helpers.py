@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -76,3 +78,31 @@ def write_simple_index(root: Path, wheels: list[Path]) -> str:
         + "\n</body></html>\n"
     )
     return root.as_uri()
+
+
+def run_uv(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``uv ARGS`` in ``path`` with the store's environment (the test's isolated one)."""
+    from devkit import uv
+    from devkit.store import Store
+
+    return subprocess.run([uv.find_uv(), *args], cwd=path, env=Store().subprocess_env(),
+                          capture_output=True, text=True, check=False)
+
+
+def locked_project(root: Path, name: str, deps: list[str], *pins: str) -> Path:
+    """A project ``root/name`` depending on ``deps``, locked by uv with ``-P PIN`` for each pin."""
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        f"dependencies = {json.dumps(deps)}\n")
+    proc = run_uv(path, "lock", *[a for pin in pins for a in ("-P", pin)])
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+def locked_versions(path: Path, name: str) -> set[str]:
+    """The versions of ``name`` in ``path/uv.lock``."""
+    from devkit.align import lockfile
+
+    return lockfile.read(path / "uv.lock").versions(name)

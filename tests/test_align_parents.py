@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import build_wheel, write_simple_index
+from helpers import (
+    build_wheel,
+    locked_project,
+    locked_versions,
+    run_uv,
+    write_simple_index,
+)
 
 from devkit import uv
-from devkit.align import lockfile
-from devkit.store import Store
 
 
 @pytest.fixture
@@ -29,45 +32,24 @@ def parent_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def _uv(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([uv.find_uv(), *args], cwd=path, env=Store().subprocess_env(),
-                          capture_output=True, text=True, check=False)
-
-
-def _project(root: Path, name: str, deps: list[str], *pins: str) -> Path:
-    path = root / name
-    path.mkdir(parents=True)
-    (path / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
-        f"dependencies = {json.dumps(deps)}\n")
-    args = ["lock"] + [a for pin in pins for a in ("-P", pin)]
-    proc = _uv(path, *args)
-    assert proc.returncode == 0, proc.stderr
-    return path
-
-
-def _versions(path: Path, name: str) -> set[str]:
-    return lockfile.read(path / "uv.lock").versions(name)
-
-
 def test_blocking_parent_moves_up_and_the_child_aligns(tmp_path, devkit, parent_index) -> None:
     root = tmp_path / "p"
-    held = _project(root, "held", ["tinyparent", "tinyshared"], "tinyparent==1.0", "tinyshared==1.1")
-    top = _project(root, "top", ["tinyshared"])
-    assert _versions(top, "tinyshared") == {"2.0"}
+    held = locked_project(root, "held", ["tinyparent", "tinyshared"], "tinyparent==1.0", "tinyshared==1.1")
+    top = locked_project(root, "top", ["tinyshared"])
+    assert locked_versions(top, "tinyshared") == {"2.0"}
     code, out, err = devkit("projects", "add", held, top)
     assert code == 0, err
 
     code, out, err = devkit("align", "--json")
     assert code == 0, (out, err)
     doc = json.loads(out)
-    assert _versions(held, "tinyshared") == {"2.0"}
-    assert _versions(held, "tinyparent") == {"1.1"}  # up, never down
+    assert locked_versions(held, "tinyshared") == {"2.0"}
+    assert locked_versions(held, "tinyparent") == {"1.1"}  # up, never down
     assert doc["released"] == [{"project": "held", "name": "tinyparent", "before": "1.0",
                                 "after": "1.1", "for": "tinyshared"}]
     assert doc["after"]["excess_pairs"] == 0 and doc["blocked"] == []
     assert doc["downgrades"] == []
-    assert _uv(held, "lock", "--check").returncode == 0
+    assert run_uv(held, "lock", "--check").returncode == 0
 
     code, out, _ = devkit("align", "--check")
     assert code == 0, out
@@ -77,8 +59,8 @@ def test_blocking_parent_moves_up_and_the_child_aligns(tmp_path, devkit, parent_
 
 def test_parent_is_never_moved_down(tmp_path, devkit, parent_index) -> None:
     root = tmp_path / "p"
-    held = _project(root, "held", ["tinyold", "tinyshared"], "tinyold==1.0", "tinyshared==1.1")
-    top = _project(root, "top", ["tinyshared"])
+    held = locked_project(root, "held", ["tinyold", "tinyshared"], "tinyold==1.0", "tinyshared==1.1")
+    top = locked_project(root, "top", ["tinyshared"])
     before = (held / "uv.lock").read_bytes()
     code, _, err = devkit("projects", "add", held, top)
     assert code == 0, err
@@ -91,13 +73,14 @@ def test_parent_is_never_moved_down(tmp_path, devkit, parent_index) -> None:
     [blocked] = doc["blocked"]
     assert blocked["kind"] == "conflict" and "tinyold" in blocked["reason"]
     assert "depends on tinyshared<2" in blocked["reason"]
+    assert blocked["reason"].endswith("[moving tinyold up did not help]")
     assert doc["released"] == []
 
 
 def test_uv_output_parsers_on_real_uv_output(tmp_path, parent_index) -> None:
-    path = _project(tmp_path, "p", ["tinyparent", "tinyshared"], "tinyparent==1.0",
+    path = locked_project(tmp_path, "p", ["tinyparent", "tinyshared"], "tinyparent==1.0",
                     "tinyshared==1.1")
-    conflict = _uv(path, "lock", "-P", "tinyparent==1.0", "-P", "tinyshared==2.0")
+    conflict = run_uv(path, "lock", "-P", "tinyparent==1.0", "-P", "tinyshared==2.0")
     assert conflict.returncode == 1
     assert uv.is_conflict(conflict.stderr)
     assert uv.conflict_parents(conflict.stderr) == ["tinyparent"]
@@ -107,15 +90,15 @@ def test_uv_output_parsers_on_real_uv_output(tmp_path, parent_index) -> None:
     assert reason.startswith("Because tinyparent") and "\n" not in reason
     assert "project p depends on tinyparent==1.0" in reason and "your project" not in reason
 
-    dry = _uv(path, "lock", "--dry-run", "-P", "tinyparent>=1.0", "-P", "tinyshared==2.0")
+    dry = run_uv(path, "lock", "--dry-run", "-P", "tinyparent>=1.0", "-P", "tinyshared==2.0")
     assert dry.returncode == 0, dry.stderr
     assert sorted(uv.lock_changes(dry.stderr)) == [("tinyparent", ["1.0"], ["1.1"]),
                                                    ("tinyshared", ["1.1"], ["2.0"])]
     (path / "pyproject.toml").write_text((path / "pyproject.toml").read_text().replace(
         '"tinyshared"]', '"tinyshared", "tinyold"]'))
-    stale = _uv(path, "lock", "--check")
+    stale = run_uv(path, "lock", "--check")
     assert stale.returncode == 1 and uv.is_stale(stale.stderr)
-    added = _uv(path, "lock", "--dry-run")
+    added = run_uv(path, "lock", "--dry-run")
     assert ("tinyold", [], ["1.0"]) in uv.lock_changes(added.stderr)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from devkit.align.lockfile import LockedPackage
-from devkit.align.planner import ProjectLock, Requirement, choose_targets, make_plan, rank
+from devkit.align.planner import (
+    ProjectLock,
+    Requirement,
+    choose_targets,
+    excess_floor,
+    make_plan,
+    rank,
+)
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "https://mirrors.example.org/pypi/simple"
@@ -160,3 +167,38 @@ def test_exclude_newer_cutoff_blocks_versions_uploaded_later() -> None:
     # a per-package cutoff overrides the global one
     b = dataclasses.replace(a, exclude_newer_package=(("rich", dt.datetime(2025, 1, 1, tzinfo=utc)),))
     assert pins(make_plan([b, *locks[1:]], uploaded=uploaded), "a") == {"rich": ("13.9.4", "13.8.0")}
+
+
+def test_excess_floor_counts_what_requirements_and_forks_keep() -> None:
+    free = lock("a", ("x", "1.0"))
+    capped = lock("a", ("x", "1.0"), requires=(Requirement("x", "<2"),))
+    newer = lock("b", ("x", "2.0"))
+    assert excess_floor([free, newer]) == 0  # a moves up to 2.0
+    assert excess_floor([capped, newer]) == 1  # a cannot leave 1.0, b may not move down
+    assert excess_floor([capped, newer], "major") == 0  # b may come down to 1.0
+    assert excess_floor([capped, newer], "patch") == 1  # 2.0 -> 1.0 is more than a patch step
+    forked = lock("c", ("x", "1.0"), ("x", "3.0"))
+    assert excess_floor([capped, newer, forked]) == 1  # 1.0 and 3.0 stay; b moves up to 3.0
+    mirror = lock("d", ("x", "3.0", MIRROR))
+    assert excess_floor([free, lock("b", ("x", "3.0")), mirror]) == 1  # another index: a pair
+
+
+def test_a_refused_upward_move_skips_newer_candidates_too() -> None:
+    locks = [lock("a", ("x", "1.0")), lock("b", ("x", "1.5")), lock("c", ("x", "2.0"))]
+    assert pins(make_plan(locks), "a") == {"x": ("2.0", "1.5")}
+    # 1.5 was refused: 2.0 is not asked either; another project is not affected
+    plan = make_plan(locks, skip=[("a", "x", "1.5")])
+    assert pins(plan, "a") == {} and pins(plan, "b") == {"x": ("2.0",)}
+    # only 2.0 was refused: 1.5 is still worth a try
+    assert pins(make_plan(locks, skip=[("a", "x", "2.0")]), "a") == {"x": ("1.5",)}
+
+
+def test_excess_floor_takes_a_resolver_s_proof() -> None:
+    free = lock("a", ("x", "1.0"))
+    newer = lock("b", ("x", "2.0"))
+
+    def proof(project: ProjectLock, name: str, version: str) -> bool:
+        return not (project.project == "a" and (name, version) == ("x", "2.0"))
+
+    assert excess_floor([free, newer]) == 0
+    assert excess_floor([free, newer], reachable=proof) == 1

@@ -190,6 +190,9 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
 # -- parsing uv's text output (uv 0.13; each function is tested against real uv output) ----------
 CONFLICT = "No solution found when resolving dependencies"
 STALE = "needs to be updated"
+# `--offline` and the cache lacked something: uv 0.13 adds this hint to a failed resolution
+# ("Packages were unavailable because the network was disabled. …") or fails a fetch outright
+OFFLINE_MISS = ("because the network was disabled", "Network connectivity is disabled")
 _LOCK_CHANGE_LINE = re.compile(
     r"^(Update|Add|Remove)d? (\S+) (v\S+(?:, v\S+)*)(?: -> (v\S+(?:, v\S+)*))?$")
 # "Because tinyparent==1.0 depends on …", "… and opentelemetry-sdk==1.32.1 depends on …",
@@ -202,6 +205,11 @@ _DEPENDS = re.compile(
 def is_conflict(output: str) -> bool:
     """Does ``output`` of a failed ``uv lock`` report an unsatisfiable resolution?"""
     return CONFLICT in output
+
+
+def needs_network(output: str) -> bool:
+    """Did an ``--offline`` uv run fail for data its cache lacks (so a run online may succeed)?"""
+    return any(marker in output for marker in OFFLINE_MISS)
 
 
 def is_stale(output: str) -> bool:

@@ -28,6 +28,7 @@ from devkit.align.progress import Progress
 from devkit.align.relock import (
     Context,
     Outcome,
+    diff,
     not_tried,
     run_project,
 )
@@ -89,6 +90,7 @@ class Result:
     venvs: list[VenvState]
     notes: list[str]
     seconds: float
+    floor: int = 0  # excess pairs the projects' own requirements and forks keep (planner)
 
     @property
     def sync_command(self) -> str:
@@ -199,7 +201,10 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     skip: set[tuple[str, str, str]] = set()
     for outcome in outcomes:
         entry = known.get(outcome.path)
-        if entry:
+        if entry and entry.error and outcome.path in project_locks:
+            outcome.status, outcome.error, outcome.lasting = "failed", entry.error, True
+            del project_locks[outcome.path]
+        elif entry:
             moves = {(str(outcome.path), n, v) for n, v in entry.moves}
             skip |= moves
             outcome.failed_moves |= moves
@@ -215,6 +220,16 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                 backups.restore_all()
             raise
     backups.discard_all()
+    for outcome in outcomes:
+        # one entry per package: a later pass (or target) replaces an earlier one
+        outcome.blocked = list({b.name: b for b in outcome.blocked}.values())
+        if outcome.path in before and outcome.after is not None and outcome.status != "failed":
+            # each pass records its own moves; the report gives the whole run's
+            outcome.changes = diff(before[outcome.path], outcome.after)
+            outcome.downgrades = [c for c in diff(outcome.relocked or before[outcome.path],
+                                                  outcome.after) if c.downgrade]
+            outcome.status = "aligned" if outcome.changes or (
+                outcome.stale and not dry_run) else "unchanged"
     after = dict(before)
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
@@ -225,9 +240,11 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                        targets=first_plan.targets,
                        blocked=[b for o in outcomes for b in o.blocked],
                        known=_known_conflicts(outcomes))
+    floor = planner.excess_floor([planner.ProjectLock.from_lock(lock, str(path))
+                                  for path, lock in before.items()], allow_downgrade)
     return Result(strategy, allow_downgrade, dry_run, check, outcomes, first_plan, before, after,
                   unreferenced(before, after, store), venvs, notes,
-                  time.monotonic() - started)
+                  time.monotonic() - started, floor)
 
 
 def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLock],
@@ -334,8 +351,8 @@ def _todo(outcomes: list[Outcome], the_plan: planner.Plan, *, first: bool
             project_plan = the_plan.for_project(str(outcome.path))
         except KeyError:
             continue
-        if first:
-            outcome.blocked.extend(project_plan.blocked)
+        # every pass: a re-lock or a move may fork a package or meet a requirement
+        outcome.blocked.extend(project_plan.blocked)
         if first or project_plan.pins:
             todo.append((outcome, project_plan))
     return todo
@@ -392,6 +409,10 @@ def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool) -> list[
 def _known_conflicts(outcomes: list[Outcome]) -> list[manifest.KnownConflicts]:
     known = []
     for o in outcomes:
+        if o.status == "failed" and o.lasting and o.error:
+            known.append(manifest.KnownConflicts(o.path, manifest.project_state(o.path),
+                                                 frozenset(), (), o.error))
+            continue
         if o.status == "failed" or not o.failed_moves:
             continue
         known.append(manifest.KnownConflicts(

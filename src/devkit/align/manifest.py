@@ -37,17 +37,19 @@ def project_state(path: Path) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class KnownConflicts:
-    """Moves uv refused in one project, valid while its files hash to ``state``."""
+    """Moves uv refused in one project, valid while its files hash to ``state``; ``error`` is
+    a refusal of the whole project (a lock made with another index), else None."""
 
     path: Path
     state: str
     moves: frozenset[tuple[str, str]]  # (name, version)
     blocked: tuple[planner.Blocked, ...]
+    error: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        """``{"state", "moves": [[name, version]], "blocked": [Blocked.to_json()]}``."""
+        """``{"state", "moves": [[name, version]], "blocked": [Blocked.to_json()], "error"}``."""
         return {"state": self.state, "moves": sorted([n, v] for n, v in self.moves),
-                "blocked": [b.to_json() for b in self.blocked]}
+                "blocked": [b.to_json() for b in self.blocked], "error": self.error}
 
 
 def recall(store: Store, paths: Iterable[Path]) -> dict[Path, KnownConflicts]:
@@ -68,7 +70,9 @@ def recall(store: Store, paths: Iterable[Path]) -> dict[Path, KnownConflicts]:
         with contextlib.suppress(TypeError, ValueError, KeyError):
             moves = frozenset((str(n), str(v)) for n, v in entry["moves"])
             blocked = tuple(planner.Blocked(**b) for b in entry["blocked"])
-            found[path] = KnownConflicts(path, str(entry["state"]), moves, blocked)
+            error = entry.get("error")
+            found[path] = KnownConflicts(path, str(entry["state"]), moves, blocked,
+                                         error if isinstance(error, str) else None)
     return found
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, get_args
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -331,6 +331,51 @@ def plan_project(lock: ProjectLock, targets: Sequence[Target],
     return ProjectPlan(lock.project, tuple(pins), tuple(blocked))
 
 
+def excess_floor(locks: Sequence[ProjectLock], allow_downgrade: DowngradePolicy = "none",
+                 reachable: Callable[[ProjectLock, str, str], bool] | None = None) -> int:
+    """The excess pairs no alignment of ``locks`` can remove without editing a project.
+
+    Per ``(index, name)``: a project locking several versions (a fork) keeps all of them; any
+    other project needs one version that some lock uses, that its own requirements allow and
+    that ``allow_downgrade`` lets it reach from its current one. The fewest versions covering
+    every project is found the interval way (by each project's newest reachable version), exact
+    when each project's reachable versions are contiguous, as a range specifier makes them.
+    A dependency's own requirements are not in the locks, so alignment may stop above this
+    floor; ``reachable(project, name, version)``, when given, may rule out more versions (e.g.
+    a resolver that proves a project cannot lock that version at all: the floor stays a lower
+    bound as long as it only says False when no lock can hold it). The result is comparable
+    with :attr:`devkit.align.lockfile.Summary.excess_pairs` (distinct pairs beyond one per name).
+    """
+    holders: dict[tuple[str, str], list[tuple[list[str], list[Requirement], ProjectLock]]] = (
+        collections.defaultdict(list))
+    for lock in locks:
+        requirements: dict[str, list[Requirement]] = collections.defaultdict(list)
+        for requirement in lock.requirements:
+            requirements[requirement.name].append(requirement)
+        versions: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        for index, name, version in (p.key for p in lock.packages):
+            versions[(index, name)].add(version)
+        for group, found in versions.items():
+            holders[group].append((sorted(found, key=version_key), requirements[group[1]], lock))
+    kept = 0
+    for (_index, name), group_holders in holders.items():
+        in_use = sorted({v for held, _, _ in group_holders for v in held}, key=version_key)
+        chosen = {v for held, _, _ in group_holders if len(held) > 1 for v in held}
+        per_project = []
+        for held, own, lock in group_holders:
+            if len(held) == 1:
+                current = held[0]
+                per_project.append([v for v in in_use if v == current or (
+                    downgrade_allowed(current, v, allow_downgrade)
+                    and all(_allows(r, v) for r in own)
+                    and (reachable is None or reachable(lock, name, v)))])
+        for options in sorted(per_project, key=lambda vs: version_key(vs[-1])):
+            if not chosen.intersection(options):
+                chosen.add(options[-1])
+        kept += len(chosen)
+    return kept - len({name for _, name in holders})
+
+
 def make_plan(
     locks: Sequence[ProjectLock],
     *,
@@ -347,7 +392,10 @@ def make_plan(
         strategy: ``newest`` (the newest version already in use, so already in the cache) or
             ``majority`` (the version most projects lock, newest on ties).
         skip: ``(project, name, version)`` moves already known to fail (e.g. blocked in an
-            earlier pass); those candidates are left out.
+            earlier pass); those candidates are left out, and so is any newer candidate of the
+            same package in that project when the refused move was upward (a newer release
+            rarely drops the requirement that refused an older one: not asking uv again keeps
+            later passes and the next run from repeating the same refusal).
         uploaded: earliest upload time of each ``(index, name, version)`` (aware datetimes),
             checked against each project's exclude-newer cutoff.
         allow_downgrade: how far a project may move down (default ``none``: never).
@@ -361,12 +409,18 @@ def make_plan(
         raise ValueError(f"unknown downgrade policy {allow_downgrade!r}")
     targets = choose_targets(locks, strategy, anchor)
     skipped = set(skip)
+    refused: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    for project, name, version in skipped:
+        refused[(project, name)].append(version)
     plans = []
     for lock in locks:
         plan = plan_project(lock, targets, uploaded, allow_downgrade)
         pins = []
         for pin in plan.pins:
-            kept = tuple(v for v in pin.candidates if (lock.project, pin.name, v) not in skipped)
+            low = [version_key(v) for v in refused.get((lock.project, pin.name), ())
+                   if version_key(v) > version_key(pin.current)]
+            kept = tuple(v for v in pin.candidates if (lock.project, pin.name, v) not in skipped
+                         and not (low and version_key(v) >= min(low)))
             if kept:
                 pins.append(dataclasses.replace(pin, candidates=kept))
         plans.append(dataclasses.replace(plan, pins=tuple(pins)))

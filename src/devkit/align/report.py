@@ -32,6 +32,8 @@ def document(result: Result) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "before": before.to_json(),
         "after": after.to_json(),
+        # excess pairs no alignment can remove without editing a project (planner.excess_floor)
+        "floor": {"excess_pairs": result.floor},
         "saved": {"distinct_pairs": before.distinct_pairs - after.distinct_pairs,
                   "excess_pairs": before.excess_pairs - after.excess_pairs,
                   "distinct_bytes": before.distinct_bytes - after.distinct_bytes},
@@ -40,8 +42,8 @@ def document(result: Result) -> dict[str, Any]:
         # a blocker whose package ended at one version everywhere no longer matters
         "blocked": [b.to_json() for o in outcomes for b in o.blocked if b.name in after.spread],
         "released": [{"project": o.name, **r.to_json()} for o in outcomes for r in o.released],
-        "downgrades": [{"project": o.name, **c.to_json()} for o in outcomes for c in o.changes
-                       if c.downgrade],
+        # align's own downgrades; a stale lock's plain re-lock moves as uv decides
+        "downgrades": [{"project": o.name, **c.to_json()} for o in outcomes for c in o.downgrades],
         "failed": [{"path": str(o.path), "error": o.error} for o in outcomes if o.status == "failed"],
         "unreferenced": {"bytes": sum(e.bytes for e in gone),
                          "entries": [e.to_json() for e in gone]},
@@ -78,7 +80,9 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
               f"{len(projects)} projects, {len(changed)} {verb}, {len(doc['blocked'])} blocked, "
               f"{len(failed)} failed")
     out.print(f"Distinct (index, name, version) pairs: {b['distinct_pairs']} -> {a['distinct_pairs']}"
-              f" ({b['excess_pairs']} -> {a['excess_pairs']} beyond one version per package)")
+              f" ({b['excess_pairs']} -> {a['excess_pairs']} beyond one version per package; "
+              f"at least {doc['floor']['excess_pairs']} held by the projects' own requirements "
+              f"and forks)")
     if b["distinct_bytes"] or a["distinct_bytes"]:  # 0: the locks record no sizes (file:// index)
         out.print(f"Bytes of distinct wheels: {format_bytes(b['distinct_bytes'])} -> "
                   f"{format_bytes(a['distinct_bytes'])}")

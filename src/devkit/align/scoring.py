@@ -85,6 +85,11 @@ class StoreState:
                         if n > 0 and k[0] == index and k[1] == name]
         return max(versions, key=version_key) if versions else None
 
+    def users(self, key: Key) -> int:
+        """How many locks use ``key``."""
+        with self._guard:
+            return self._users[key]
+
     def size(self, key: Key) -> int:
         """Bytes of ``key``'s wheel, 0 when no lock records it."""
         with self._guard:
