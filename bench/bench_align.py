@@ -155,20 +155,17 @@ class Reachable:
         for other in sorted(lock.names() - {name}):
             versions = lock.versions(other)
             if len(versions) == 1:
-                free += ["-P", f"{other}{self._bound(next(iter(versions)))}"]
-        uv = uv_mod.find_uv()
-        for offline in (["--offline"], []):
-            self.runs += 1
-            proc = subprocess.run([uv, "lock", "--dry-run", *offline, *free, "-P",
-                                   f"{name}=={version}"], cwd=project, env=self.env,
-                                  capture_output=True, text=True, check=False, timeout=TIMEOUT)
-            output = proc.stderr + proc.stdout
-            if proc.returncode == 0:
-                return True
-            if offline and uv_mod.needs_network(output):
-                continue
-            return not uv_mod.is_conflict(output)
+                free.append(f"{other}{self._bound(next(iter(versions)))}")
+        try:
+            uv_mod.lock_cache_first(Path(project), env=self.env, dry_run=True,
+                                    upgrade_packages=[*free, f"{name}=={version}"],
+                                    on_run=self._count)
+        except uv_mod.UvError as exc:
+            return not uv_mod.is_conflict(exc.output)
         return True
+
+    def _count(self) -> None:
+        self.runs += 1
 
 
 def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs: int

@@ -7,7 +7,7 @@ import functools
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from devkit.errors import DevkitError
@@ -116,6 +116,29 @@ def lock(
     if offline:
         args.append("--offline")
     return run(*args, cwd=project, env=env, what=f"uv lock in {project}")
+
+
+def lock_cache_first(project: Path, *, env: Mapping[str, str], upgrade_packages: Iterable[str],
+                     dry_run: bool = False, on_run: Callable[[], None] = lambda: None) -> str:
+    """:func:`lock` from the cache alone, then online only when the cache lacked something.
+
+    ``-P`` implies ``--refresh-package`` (``uv lock --help``): online, each run revalidates the
+    index page of every ``-P`` package, several seconds per run for a hundred of them (8.5 s
+    against 0.24 s offline on one 112-package project). uv says when an offline run missed a
+    package (:func:`needs_network`); only then is the run repeated online. The locks uv finds
+    offline satisfy the same requirements; a newer release this machine never fetched is seen
+    only once a run needs the network. ``on_run`` is called before each uv run (1 or 2).
+    Returns uv's output; raises UvError as :func:`lock`.
+    """
+    specs = list(upgrade_packages)
+    try:
+        on_run()
+        return lock(project, env=env, upgrade_packages=specs, dry_run=dry_run, offline=True)
+    except UvError as exc:
+        if not needs_network(exc.output):
+            raise
+    on_run()
+    return lock(project, env=env, upgrade_packages=specs, dry_run=dry_run)
 
 
 def sync(project: Path, *, env: Mapping[str, str], locked: bool = True) -> str:

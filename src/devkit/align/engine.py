@@ -28,7 +28,6 @@ from devkit.align.progress import Progress
 from devkit.align.relock import (
     Context,
     Outcome,
-    diff,
     not_tried,
     run_project,
 )
@@ -223,13 +222,6 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     for outcome in outcomes:
         # one entry per package: a later pass (or target) replaces an earlier one
         outcome.blocked = list({b.name: b for b in outcome.blocked}.values())
-        if outcome.path in before and outcome.after is not None and outcome.status != "failed":
-            # each pass records its own moves; the report gives the whole run's
-            outcome.changes = diff(before[outcome.path], outcome.after)
-            outcome.downgrades = [c for c in diff(outcome.relocked or before[outcome.path],
-                                                  outcome.after) if c.downgrade]
-            outcome.status = "aligned" if outcome.changes or (
-                outcome.stale and not dry_run) else "unchanged"
     after = dict(before)
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":

@@ -104,6 +104,11 @@ class Pin:
         """The ``uv lock --upgrade-package`` argument for candidate ``step``: ``NAME==VERSION``."""
         return f"{self.name}=={self.candidates[step]}"
 
+    def above(self, version: str) -> Pin:
+        """This pin starting from ``version``: only the candidates newer than it (maybe none)."""
+        return dataclasses.replace(self, current=version, candidates=tuple(
+            v for v in self.candidates if version_key(v) > version_key(version)))
+
 
 @dataclasses.dataclass(frozen=True)
 class Blocked:

@@ -118,6 +118,7 @@ class Outcome:
     synced: bool | None = None
     failed_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
     after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
+    original: lockfile.Lock | None = None  # the lock before align's first run touched it
     relocked: lockfile.Lock | None = None  # a stale lock after its plain `uv lock`
     downgrades: list[Change] = dataclasses.field(default_factory=list)  # made by align itself
 
@@ -208,6 +209,8 @@ class Worker:
         self.stale = False
         self.swept = False
         self.tried: list[str] = []  # parents the last release attempt freed
+        self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
+                      if re.fullmatch(r"===?[^*,;]+", r.specifier.replace(" ", ""))}
 
     def _uv_lock(self, specs: Sequence[str], release: Mapping[str, str]) -> bool:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
@@ -222,14 +225,10 @@ class Worker:
         accepted = [f"{n}=={v}" for n, v in self.accepted.items()
                     if n not in release and n not in pinned]
         upward = [f"{n}{spec}" for n, spec in release.items()]
-        upgrade = holds + accepted + upward + list(specs)
         try:
-            try:
-                output = self._lock(upgrade, offline=True)
-            except uv.UvError as exc:
-                if not uv.needs_network(exc.output):
-                    raise
-                output = self._lock(upgrade, offline=False)
+            output = uv.lock_cache_first(self.outcome.path, env=self.ctx.env,
+                                         upgrade_packages=holds + accepted + upward + list(specs),
+                                         dry_run=self.ctx.dry_run, on_run=self._count)
         except uv.UvError as exc:
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
@@ -238,19 +237,8 @@ class Worker:
         self.last_ok = output
         return True
 
-    def _lock(self, upgrade: list[str], *, offline: bool) -> str:
-        """One ``uv lock -P …`` run, from the cache alone when ``offline``.
-
-        ``-P`` implies ``--refresh-package`` (``uv lock --help``): online, each run revalidates
-        the index page of every ``-P`` package, several seconds per run for a hundred held
-        packages (8.5 s against 0.24 s offline on one 112-package project). So every run is
-        first made offline; uv says when the cache lacked a package (:func:`devkit.uv.needs_network`)
-        and only then is the run repeated online. The locks uv finds offline satisfy the same
-        requirements; a newer release that was never fetched is not seen until a run needs it.
-        """
+    def _count(self) -> None:
         self.outcome.uv_runs += 1
-        return uv.lock(self.outcome.path, env=self.ctx.env, upgrade_packages=upgrade,
-                       dry_run=self.ctx.dry_run, offline=offline)
 
     def _candidate(self) -> lockfile.Lock:
         if self.ctx.dry_run:
@@ -356,9 +344,7 @@ class Worker:
                 if version == pin.candidates[0]:
                     continue
                 if pin.name in upward:
-                    better = tuple(v for v in pin.candidates
-                                   if lockfile.version_key(v) > lockfile.version_key(version))
-                    left.append((dataclasses.replace(pin, candidates=better), 0))
+                    left.append((pin.above(version), 0))
                     continue
             left.append((pin, step))
         return left
@@ -426,7 +412,7 @@ class Worker:
         self.releases += 1
         release: dict[str, str] = {}  # name -> specifier: ">=current" or ">=current,<=cap"
         capped: set[str] = set()
-        start = {n: self._at(n) for n in self.holds}
+        start: dict[str, str] = {}  # each released parent's version before this release
         last = _Rejected("conflict", "")
         for _round in range(MAX_RELEASE_ROUNDS):
             parents = [n for n in uv.conflict_parents(output)
@@ -436,6 +422,7 @@ class Worker:
             if not parents or room <= 0:
                 break
             for name in parents[:room]:
+                start[name] = self._at(name)
                 release[name] = self._upward(name, capped)
                 self.tried.append(name)
             try:
@@ -465,29 +452,26 @@ class Worker:
             output = self.last_error
         return last
 
-    def relock(self) -> bytes:
+    def relock(self) -> tuple[lockfile.Lock, bytes]:
         """A plain ``uv lock``: what ``uv lock --check`` asks of a stale lock, whatever it moves.
 
-        Returns the new lock's bytes. Raises DevkitError when uv finds no resolution at all,
-        IndexMoved when uv would take packages from another index.
+        Returns the new lock, parsed and as bytes. Raises DevkitError when uv finds no
+        resolution at all, IndexMoved when uv would take packages from another index.
         """
         if not self._uv_lock([], {}):
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
                               f"{uv.conflict_reason(self.last_error, self.outcome.name)}")
         data = self.lock_path.read_bytes()
-        moved = index_moves(self.base, lockfile.parse(data, self.lock_path))
+        fresh = lockfile.parse(data, self.lock_path)
+        moved = index_moves(self.base, fresh)
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
-        return data
+        return fresh, data
 
     def _pinned_by_project(self, name: str) -> bool:
         """Does the project's own requirement pin ``name`` to one version (``==1.0``)? Then no
         release can move it, and asking uv would only spend a run."""
-        for requirement in self.base.requirements:
-            if requirement.name == name and re.fullmatch(r"===?[^*,;]+",
-                                                         requirement.specifier.replace(" ", "")):
-                return True
-        return False
+        return name in self.fixed
 
     def _at(self, name: str) -> str:
         """The version ``name`` is locked at now: accepted in this run, else held."""
@@ -601,6 +585,8 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
     try:
         original = lock_path.read_bytes()
         before = lockfile.parse(original, lock_path)
+        if outcome.original is None:
+            outcome.original = before
         if check_first:
             outcome.stale = check_state(outcome.path, ctx.env)
             outcome.uv_runs += 1
@@ -611,8 +597,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
             ctx.backups.save(lock_path, original)
         if outcome.stale and not ctx.dry_run and outcome.relocked is None:
             # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
-            fresh_bytes = Worker(outcome, ctx, before, original).relock()
-            outcome.relocked = lockfile.parse(fresh_bytes, lock_path)
+            outcome.relocked, fresh_bytes = Worker(outcome, ctx, before, original).relock()
             project_plan = _rebase(project_plan, outcome.relocked)
             worker = Worker(outcome, ctx, outcome.relocked, fresh_bytes)
             worker.holds = holds(outcome.relocked)
@@ -630,6 +615,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
             with contextlib.suppress(OSError):
                 restore(lock_path, original)
         outcome.changes, outcome.released, outcome.status = [], [], "failed"
+        outcome.downgrades = []
         outcome.after = None
         if isinstance(exc, (Cancelled, KeyboardInterrupt)):
             outcome.error = "interrupted; lock restored"
@@ -654,13 +640,9 @@ def _rebase(project_plan: planner.ProjectPlan, fresh: lockfile.Lock) -> planner.
         if len(versions) != 1:
             continue
         (current,) = versions
-        if current == pin.current:
-            pins.append(pin)
-            continue
-        better = tuple(v for v in pin.candidates
-                       if lockfile.version_key(v) > lockfile.version_key(current))
-        if better:
-            pins.append(dataclasses.replace(pin, current=current, candidates=better))
+        rebased = pin if current == pin.current else pin.above(current)
+        if rebased.candidates:
+            pins.append(rebased)
     return dataclasses.replace(project_plan, pins=tuple(pins))
 
 
@@ -679,6 +661,9 @@ def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, ori
             raise DevkitError(f"uv lock --check fails after aligning {outcome.path}; lock restored")
         outcome.uv_runs += 1
     outcome.after = after
-    outcome.changes = diff(before, after)
-    if outcome.changes or (outcome.stale and not ctx.dry_run):
-        outcome.status = "aligned"
+    # against the lock before align's first pass: a project's moves over every pass
+    first = outcome.original or before
+    outcome.changes = diff(first, after)
+    outcome.downgrades = [c for c in diff(outcome.relocked or first, after) if c.downgrade]
+    outcome.status = "aligned" if outcome.changes or (outcome.stale and not ctx.dry_run) \
+        else "unchanged"
