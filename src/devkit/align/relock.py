@@ -117,10 +117,14 @@ class Outcome:
     seconds: float = 0.0
     synced: bool | None = None
     failed_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
+    held_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # by tests
     after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
     original: lockfile.Lock | None = None  # the lock before align's first run touched it
     relocked: lockfile.Lock | None = None  # a stale lock after its plain `uv lock`
     downgrades: list[Change] = dataclasses.field(default_factory=list)  # made by align itself
+    relocked_bytes: bytes | None = None  # ``relocked`` as uv wrote it
+    tests: dict[str, object] | None = None  # ``--test``: the gate's report (testgate.Gate)
+    test_seconds: float = 0.0  # ``--test``: wall time of this project's gate
 
     def to_json(self) -> dict[str, object]:
         """Shape of one ``projects[]`` entry of ``devkit align --json``."""
@@ -129,7 +133,8 @@ class Outcome:
                 "downgrades": [c.to_json() for c in self.downgrades],
                 "released": [r.to_json() for r in self.released],
                 "blocked": [b.to_json() for b in self.blocked], "error": self.error,
-                "uv_runs": self.uv_runs, "seconds": round(self.seconds, 3), "synced": self.synced}
+                "uv_runs": self.uv_runs, "seconds": round(self.seconds, 3), "synced": self.synced,
+                "tests": self.tests, "test_seconds": round(self.test_seconds, 3)}
 
 
 def diff(before: lockfile.Lock, after: lockfile.Lock) -> list[Change]:
@@ -598,6 +603,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if outcome.stale and not ctx.dry_run and outcome.relocked is None:
             # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
             outcome.relocked, fresh_bytes = Worker(outcome, ctx, before, original).relock()
+            outcome.relocked_bytes = fresh_bytes
             project_plan = _rebase(project_plan, outcome.relocked)
             worker = Worker(outcome, ctx, outcome.relocked, fresh_bytes)
             worker.holds = holds(outcome.relocked)

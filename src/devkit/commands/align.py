@@ -23,6 +23,8 @@ def align(
     jobs: int = 4,
     sync: bool = False,
     allow_downgrade: planner.DowngradePolicy = "none",
+    test: bool = False,
+    test_command: str | None = None,
 ) -> int:
     """Align the locks of ``paths`` (default: every registered project); returns the exit code.
 
@@ -32,7 +34,7 @@ def align(
     """
     result = engine.run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                         allow_downgrade=allow_downgrade, jobs=jobs, sync=sync,
-                        show_progress=not as_json)
+                        show_progress=not as_json, test=test, test_command=test_command)
     doc = report.document(result)
     print(report.to_json(doc) if as_json else report.to_text(doc), end="\n" if as_json else "")
     return 1 if result.failed or (result.check and result.changed) else 0
