@@ -119,6 +119,9 @@ def test_a_breaking_move_is_held_and_the_other_moves_kept(tmp_path, devkit, gate
     assert code == 0 and not second["changed"]
     assert all(p["tests"] is None for p in second["projects"])  # nothing changed: no test ran
     assert (old / "uv.lock").read_bytes() == lock
+    code, out, _ = devkit("align", "--test")
+    assert code == 0 and "Tests: 0 project(s) tested, 0 run(s)" in out, out
+    assert "old: tinybreak 1.0 (target 2.0): tests that pass with tinybreak 1.0 fail" in out
 
 
 def test_pre_existing_failures_do_not_hold_a_move(tmp_path, devkit, gate_index) -> None:

@@ -204,15 +204,17 @@ def run_tests(path: Path, command: TestCommand, env: Mapping[str, str]) -> TestR
 def regressions(before: TestRun, after: TestRun) -> list[str]:
     """Test ids that got worse from ``before`` to ``after``, sorted.
 
-    With reports on both sides: tests that passed before and did not pass after (failed, or no
-    longer run), and tests failing after that did not fail before (a new collection error).
-    Failures present before do not count. Without a report on either side the exit codes
-    decide: a clean exit before and not after gives one pseudo id, ``(exit N)``.
+    With a report before: tests that passed before and did not pass after (failed, or no longer
+    run: with no report after, none ran), and tests failing after that did not fail before (a
+    new collection error). Failures present before do not count. When that finds nothing, or
+    there was no report before, the exit codes decide: a clean exit before and not after gives
+    one pseudo id, ``(exit N)``.
     """
-    if before.reported and after.reported:
+    if before.reported:
+        # no report after (a crash, a timeout): every test that passed before no longer runs
         worse = (before.ids("passed") - after.ids("passed")) | (
             after.ids("failed") - before.ids("failed"))
-        if worse or not (before.exit_code == 0 and after.exit_code not in (0, None)):
+        if worse:
             return sorted(worse)
     if before.exit_code == 0 and after.exit_code != 0:
         return [f"(exit {after.exit_code})" if after.exit_code is not None
@@ -442,20 +444,28 @@ def gate_all(outcomes: list[Outcome], originals: Callable[[Outcome], bytes | Non
     env.pop(JUNIT_ENV, None)
     found: dict[Path, list[planner.Blocked]] = {}
     for outcome in outcomes:
-        base = originals(outcome)
-        if outcome.status != "aligned" or base is None:
-            continue
-        command = resolve_command(outcome.path, store, override)
         try:
-            found[outcome.path] = gate_project(outcome, base, env, command,
-                                               first=outcome.original)
-        except (uv.UvError, OSError, lockfile.LockError) as exc:
-            with contextlib.suppress(OSError, uv.UvError):
-                atomic_write_bytes(outcome.path / "uv.lock", base)
-                uv.sync(outcome.path, env=env)
-            outcome.status, outcome.error = "failed", f"--test: {exc}; lock restored"
-            outcome.changes, outcome.released, outcome.downgrades = [], [], []
-            outcome.after = None
-        progress()
+            _gate_one(outcome, originals(outcome), env, store, override, found)
+        finally:
+            progress()
     return found
 
+
+
+def _gate_one(outcome: Outcome, base: bytes | None, env: dict[str, str], store: Store,
+              override: tuple[str, ...] | None, found: dict[Path, list[planner.Blocked]]) -> None:
+    if outcome.status != "aligned" or base is None:
+        return
+    with contextlib.suppress(OSError):
+        if (outcome.path / "uv.lock").read_bytes() == base:
+            return  # a stale lock's plain re-lock and nothing else: uv's doing, not align's
+    command = resolve_command(outcome.path, store, override)
+    try:
+        found[outcome.path] = gate_project(outcome, base, env, command, first=outcome.original)
+    except (DevkitError, OSError) as exc:
+        with contextlib.suppress(OSError, DevkitError):
+            atomic_write_bytes(outcome.path / "uv.lock", base)
+            uv.sync(outcome.path, env=env)
+        outcome.status, outcome.error = "failed", f"--test: {exc}; lock restored"
+        outcome.changes, outcome.released, outcome.downgrades = [], [], []
+        outcome.after = None
