@@ -457,7 +457,7 @@ def _known_conflicts(outcomes: list[Outcome]) -> list[manifest.KnownConflicts]:
         known.append(manifest.KnownConflicts(
             o.path, manifest.project_state(o.path),
             frozenset((name, version) for _, name, version in o.failed_moves),
-            tuple(b for b in o.blocked if b.kind in ("conflict", "score", "downgrade")
+            tuple(b for b in o.blocked if b.kind in ("conflict", "score", "downgrade", "fork")
                   and not not_tried(b.reason))))
     return known
 

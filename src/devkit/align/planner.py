@@ -116,7 +116,7 @@ class Blocked:
     """A move that cannot happen: ``wanted`` is out of reach for ``project`` because of ``reason``.
 
     ``kind``: ``requirement`` (the project's own specifier), ``fork`` (several versions under
-    different resolution markers), ``exclude-newer`` (uploaded after the project's cutoff),
+    different resolution markers, or a lock uv found that would fork it), ``exclude-newer`` (uploaded after the project's cutoff),
     ``conflict`` (uv's resolver said no: ``reason`` is its explanation), ``score`` (uv found a
     lock but it would add more bytes to the store than it frees), ``downgrade`` (uv's lock
     would move a package down, which the downgrade policy forbids) or ``tests`` (``devkit align

@@ -39,7 +39,7 @@ MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed"]
-RejectKind = Literal["conflict", "score", "downgrade"]
+RejectKind = Literal["conflict", "score", "downgrade", "fork"]
 
 
 class Cancelled(Exception):
@@ -260,7 +260,9 @@ class Worker:
 
     def _evaluate(self, candidate: lockfile.Lock) -> _Rejected | None:
         """Keep ``candidate`` (the lock uv just found) as the current lock, or put the current one
-        back and say why not: a downgrade the policy forbids, or a net loss for the store."""
+        back and say why not: a package locked at more versions than before (a new fork, which
+        adds wheels instead of removing them), a downgrade the policy forbids, or a net loss for
+        the store."""
         moved = index_moves(self.current, candidate)
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
@@ -269,10 +271,16 @@ class Worker:
             self.current = candidate
             return None
         down = forbidden_downgrades(self.current, candidate, self.ctx.allow_downgrade)
+        forks = new_forks(self.current, candidate)
         score = self.ctx.state.score(self.current, candidate)
-        if down or not score.acceptable:
+        if down or forks or not score.acceptable:
             if not self.ctx.dry_run:
                 restore(self.lock_path, self.current_bytes)
+            if forks:
+                name, old, new = forks[0]
+                return _Rejected("fork", f"the lock uv found forks {name} into {', '.join(new)} "
+                                         f"(locked at {', '.join(old) or 'none'}): align never "
+                                         f"adds versions of a package to a lock")
             if down:
                 moves = ", ".join(f"{n} {a} -> {b}" for n, a, b in down[:3])
                 return _Rejected("downgrade", f"the lock uv found moves down {moves} "
@@ -544,6 +552,19 @@ def index_moves(before: lockfile.Lock, after: lockfile.Lock) -> list[tuple[str, 
     old, new = indexes(before), indexes(after)
     return [(name, ", ".join(sorted(old[name])), ", ".join(sorted(new[name])))
             for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
+
+
+def new_forks(before: lockfile.Lock, after: lockfile.Lock
+              ) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """``(name, versions before, versions after)`` for each registry package ``after`` locks at
+    more versions than ``before`` did, and at two or more (a fork the lock did not have: uv
+    splits a resolution by markers, ``resolution-markers`` in ``uv.lock``; uv docs,
+    concepts/resolution#universal-resolution), sorted by name."""
+    order = lockfile.version_key
+    return [(name, tuple(sorted(before.versions(name), key=order)),
+             tuple(sorted(after.versions(name), key=order)))
+            for name in sorted(after.names())
+            if len(after.versions(name)) > max(1, len(before.versions(name)))]
 
 
 def _index_message(project: str, moved: list[tuple[str, str, str]]) -> str:
