@@ -45,3 +45,32 @@ def test_align_never_creates_a_fork(tmp_path, devkit, fork_index) -> None:
     assert locked_versions(single, "tinyparent") == {"1.0"}
     doc = json.loads(out)
     assert [b["name"] for b in doc["blocked"] if b["project"] == "single"] == ["tinyparent"]
+
+
+@pytest.fixture
+def drag_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """tinyparent 2.0 brings a new dependency, tinychild, released as 1.0, 1.5 and 2.0."""
+    wheels = tmp_path / "drag-wheels"
+    built = [build_wheel(wheels, "tinychild", v) for v in ("1.0", "1.5", "2.0")]
+    built.append(build_wheel(wheels, "tinyparent", "1.0"))
+    built.append(build_wheel(wheels, "tinyparent", "2.0", requires=("tinychild",)))
+    url = write_simple_index(tmp_path / "drag-simple", built)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", url)
+    return url
+
+
+def test_a_dragged_package_takes_a_version_in_use_before_anything_newer(tmp_path, devkit,
+                                                                          drag_index) -> None:
+    root = tmp_path / "p"
+    behind = locked_project(root, "behind", ["tinyparent"], "tinyparent==1.0")
+    ahead = locked_project(root, "ahead", ["tinyparent"], "tinychild==1.0")
+    assert locked_versions(ahead, "tinyparent") == {"2.0"}
+    assert locked_versions(ahead, "tinychild") == {"1.0"}
+    assert devkit("projects", "add", behind, ahead)[0] == 0
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    # uv alone would take tinychild 2.0, which nobody uses; 1.0 is in use and fits
+    assert locked_versions(behind, "tinyparent") == {"2.0"}, out
+    assert locked_versions(behind, "tinychild") == {"1.0"}
+    assert json.loads(out)["after"]["spread"] == {}

@@ -251,12 +251,47 @@ class Worker:
         return lockfile.read(self.lock_path)
 
     def _try(self, specs: Sequence[str], release: Mapping[str, str]) -> lockfile.Lock | _Rejected:
-        """Ask uv; keep its lock only when the store gets better and no forbidden downgrade."""
+        """Ask uv; keep its lock only when the store gets better and no forbidden downgrade.
+
+        When uv's lock takes a package to a version no project uses while a version in use
+        would fit between where it was and where it landed (a new dependency of a released
+        parent, a child the parent drags up), uv is asked once more with those packages capped
+        at the newest such version (``-P 'NAME>=CURRENT,<=IN_USE'``); that lock is taken when uv
+        finds one, else the first.
+        """
         if not self._uv_lock(specs, release):
             return _Rejected("conflict", uv.conflict_reason(self.last_error, self.outcome.name))
         candidate = self._candidate()
+        caps = self._in_use_caps(candidate, specs, release)
+        if caps:
+            with contextlib.suppress(_Exhausted):
+                if self._uv_lock(specs, {**release, **caps}):
+                    candidate = self._candidate()
         rejected = self._evaluate(candidate)
         return rejected if rejected is not None else candidate
+
+    def _in_use_caps(self, candidate: lockfile.Lock, specs: Sequence[str],
+                     release: Mapping[str, str]) -> dict[str, str]:
+        """``name -> '>=CURRENT,<=IN_USE'`` (``'<=IN_USE'`` for a new package) for each package
+        ``candidate`` moved to a version no project uses while one in use lies between; names
+        hard-pinned by ``specs`` are left as pinned."""
+        if self.stale:
+            return {}  # a stale lock follows its pyproject.toml as uv decides
+        pinned = {spec.partition("==")[0] for spec in specs}
+        key = lockfile.version_key
+        caps: dict[str, str] = {}
+        for package in candidate.packages:
+            name, version = package.name, package.version
+            before = self.current.versions(name)
+            if (name in pinned or len(candidate.versions(name)) != 1 or len(before) > 1
+                    or version in before or self.ctx.state.users(package.key)):
+                continue
+            low = next(iter(before), None)
+            fits = [v for v in self.ctx.state.in_use(package.index, name)
+                    if key(v) < key(version) and (low is None or key(v) >= key(low))]
+            if fits:
+                caps[name] = f">={low},<={fits[-1]}" if low else f"<={fits[-1]}"
+        return caps
 
     def _evaluate(self, candidate: lockfile.Lock) -> _Rejected | None:
         """Keep ``candidate`` (the lock uv just found) as the current lock, or put the current one
