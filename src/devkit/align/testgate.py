@@ -413,6 +413,7 @@ def _record(outcome: Outcome, gate: Gate, base: bytes, new: bytes, final: bytes,
     outcome.after = after
     outcome.changes = diff(first or old_lock, after)
     outcome.downgrades = [c for c in diff(old_lock, after) if c.downgrade]
+    outcome.released = [r for r in outcome.released if after.versions(r.name) == {r.after}]
     outcome.status = "aligned" if outcome.changes or outcome.stale else "unchanged"
     gate.held = sorted(culprits)
     index = {p.name: p.index for p in wanted.packages}
