@@ -98,6 +98,7 @@ def test_a_breaking_move_is_held_and_the_other_moves_kept(tmp_path, devkit, gate
         "old", "tinybreak", "1.0", "2.0")
     assert "tests.test_old::test_old_api" in held["tests"]
     assert not [t for t in held["tests"] if "known_broken" in t]  # failed before: not counted
+    assert held["tests"][0] == "tests.test_old"  # the collection error comes first
     assert "test_old_api" in held["reason"]
     assert doc["held"] == [{"project": "old", "name": "tinybreak", "current": "1.0",
                             "wanted": "2.0", "tests": held["tests"]}]
@@ -173,7 +174,7 @@ def _run(results: dict[str, str], code: int | None = 1, reported: bool = True) -
 def test_regressions_compare_test_ids() -> None:
     before = _run({"a::ok": "passed", "a::gone": "passed", "a::bad": "failed", "a::s": "skipped"})
     after = _run({"a::ok": "passed", "a::bad": "failed", "a::s": "skipped", "b": "failed"})
-    assert testgate.regressions(before, after) == ["a::gone", "b"]
+    assert testgate.regressions(before, after) == ["b", "a::gone"]  # new failures first
     assert testgate.regressions(before, before) == []
     # no report on either side: the exit codes decide
     assert testgate.regressions(_run({}, 0, False), _run({}, 2, False)) == ["(exit 2)"]

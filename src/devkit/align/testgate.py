@@ -202,7 +202,8 @@ def run_tests(path: Path, command: TestCommand, env: Mapping[str, str]) -> TestR
 
 
 def regressions(before: TestRun, after: TestRun) -> list[str]:
-    """Test ids that got worse from ``before`` to ``after``, sorted.
+    """Test ids that got worse from ``before`` to ``after``: new failures first (a collection
+    error names the module that no longer imports), then passes that no longer pass, each sorted.
 
     With a report before: tests that passed before and did not pass after (failed, or no longer
     run: with no report after, none ran), and tests failing after that did not fail before (a
@@ -212,10 +213,10 @@ def regressions(before: TestRun, after: TestRun) -> list[str]:
     """
     if before.reported:
         # no report after (a crash, a timeout): every test that passed before no longer runs
-        worse = (before.ids("passed") - after.ids("passed")) | (
-            after.ids("failed") - before.ids("failed"))
-        if worse:
-            return sorted(worse)
+        failing = after.ids("failed") - before.ids("failed")
+        gone = before.ids("passed") - after.ids("passed") - failing
+        if failing or gone:
+            return sorted(failing) + sorted(gone)
     if before.exit_code == 0 and after.exit_code != 0:
         return [f"(exit {after.exit_code})" if after.exit_code is not None
                 else f"(did not finish: {after.tail})"]
