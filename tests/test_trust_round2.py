@@ -75,15 +75,15 @@ def test_adopt_never_trusts_the_projects_envrc_sh(devkit, tmp_path: Path, store:
     (proj / ".envrc.sh").write_text(_payload(witness))
     _commit_all(proj)
     code, out, err = devkit("adopt", proj, "--no-sync")
+    _cd_mise(proj)
+    devkit("doctor", proj)
+    assert not witness.exists(), "the project's own .envrc.sh ran"
     assert code == 0, err
     assert "kept your .envrc.sh" in out and "  wrote .mise.toml" in out
     assert f"not trusted: .envrc.sh in {proj} is not what devkit rendered" in out
     assert not mise.is_trusted(proj / ".mise.toml", os.environ)
     records = store.rendered_file.read_text()
     assert str(proj / ".envrc.sh") not in records and str(proj / ".mise.toml") in records
-    _cd_mise(proj)
-    devkit("doctor", proj)
-    assert not witness.exists(), "the project's own .envrc.sh ran"
 
 
 @pytest.mark.parametrize("loader", ["mise", "direnv"])
@@ -93,15 +93,15 @@ def test_adopt_never_trusts_a_committed_envrc_local_sh(devkit, tmp_path: Path, l
     (proj / ".envrc.local.sh").write_text(_payload(witness))
     _commit_all(proj)
     code, out, err = devkit("adopt", proj, "--no-sync", "--loader", loader)
-    assert code == 0, err
-    line = next(ln for ln in out.splitlines() if "per-user" in ln)
-    assert line.startswith("not trusted:") and "per-user file" in line
-    assert "rm --cached .envrc.local.sh" in line
     if loader == "mise":
         _cd_mise(proj)
     else:
         _cd_direnv(proj)
     assert not witness.exists(), "a committed .envrc.local.sh ran"
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if "per-user" in ln)
+    assert line.startswith("not trusted:") and "per-user file" in line
+    assert "rm --cached .envrc.local.sh" in line
 
 
 # -- case 2: everything mise would read, not only .mise.toml --------------------------------------
@@ -124,28 +124,34 @@ def test_redirected_or_extra_mise_configs_are_never_trusted(devkit, tmp_path: Pa
         (proj / ".mise" / "conf.d" / "evil.toml").write_text(evil)
     _commit_all(proj)
     code, out, err = devkit("adopt", proj, "--no-sync")
+    _cd_mise(proj)
+    assert not witness.exists(), "a config mise reads besides .mise.toml ran"
     assert code == 0, err
     assert "not trusted: mise would also trust" in out
     assert "evil.toml" in out and f"mise trust {proj}" in out
-    _cd_mise(proj)
-    assert not witness.exists(), "a config mise reads besides .mise.toml ran"
 
 
-def test_a_users_miserc_outside_names_files_devkit_then_checks(tmp_path: Path, store: Store,
-                                                               monkeypatch) -> None:
-    """A ``.miserc.toml`` above the workspace (the user's) makes mise read other names: the
-    workspace's files of those names are part of the set."""
+def test_a_users_miserc_outside_names_files_devkit_then_checks(devkit, tmp_path: Path) -> None:
+    """A ``.miserc.toml`` above the workspace (the user's) makes mise read other file names: a
+    pulled file of such a name joins what the trusted directory loads; doctor flags it and does
+    not evaluate it."""
+    require_tool("mise")
+    witness = tmp_path / "pwned"
     parent = tmp_path / "projects"
+    parent.mkdir()
+    (parent / ".miserc.toml").write_text(
+        'override_config_filenames = ["team.toml", ".mise.toml"]\n')
     ws = parent / "ws"
-    ws.mkdir(parents=True)
-    (parent / ".miserc.toml").write_text('override_config_filenames = ["team.toml"]\n')
-    (ws / ".mise.toml").write_text('[env]\n_.source = "./.envrc.sh"\n')
-    (ws / ".envrc.sh").write_text("export A=1\n")
-    trust.record_rendered(ws, store)
-    assert trust.mise_problems(ws, store, os.environ) == []
+    code, _, err = devkit("new", ws, "--defaults", "--no-sync")
+    assert code == 0, err
+    (ws / "x.sh").write_text(_payload(witness))
     (ws / "team.toml").write_text('[env]\n_.source = "./x.sh"\n')
-    (problem,) = trust.mise_problems(ws, store, os.environ)
-    assert problem.startswith("not trusted: mise would also trust team.toml")
+    _git("add", "-A", cwd=ws)
+    _git("commit", "-qm", "pulled", cwd=ws)
+    _, doc = doctor_json(devkit, ws)
+    assert not witness.exists(), "doctor evaluated a file the user's .miserc.toml names"
+    drift = by_id(doc)["workspace.approved-unchanged"]
+    assert drift["status"] == "warn" and "team.toml" in drift["message"]
 
 
 # -- case 3: update trusts only devkit's own render -------------------------------------------------
@@ -179,12 +185,12 @@ def test_update_never_trusts_what_a_foreign_template_renders(devkit, tmp_path: P
                     vcs_ref="v1.0.0")
     _commit_all(ws, "from the template")
     _, out, err = devkit("update", ws)
+    _cd_mise(ws)
+    assert not witness.exists(), "a foreign template's update ran"
     assert "updated" in out, (out, err)
     assert f"from {tpl}, not devkit's own template" in out
     assert f"mise trust {ws}" in out
     assert not mise.is_trusted(ws / ".mise.toml", os.environ)
-    _cd_mise(ws)
-    assert not witness.exists(), "a foreign template's update ran"
 
 
 def test_update_with_devkits_template_compares_envrc_sh_too(devkit, tmp_path: Path, bundled,
@@ -202,12 +208,12 @@ def test_update_with_devkits_template_compares_envrc_sh_too(devkit, tmp_path: Pa
     config = next((bundled / "templates" / "workspace").glob("*.mise.toml*"))
     config.write_text(config.read_text() + '\n[tasks.hello]\nrun = "echo hello"\n')
     code, out, err = devkit("update", ws)
+    _cd_mise(ws)
+    assert not witness.exists(), "a hostile .envrc.sh was trusted by update"
     assert code == 0, (out, err)
     assert f"not trusted: .envrc.sh in {ws} is not what devkit rendered" in out
     assert not trust.is_rendered(ws, ".envrc.sh", store)
     assert trust.is_rendered(ws, ".mise.toml", store)
-    _cd_mise(ws)
-    assert not witness.exists(), "a hostile .envrc.sh was trusted by update"
 
 
 # -- case 7: the store's permissions, through symlinks -------------------------------------------
@@ -243,13 +249,13 @@ def test_a_store_others_can_write_is_seen_through_symlinks(devkit, tmp_path: Pat
     subprocess.run(["mise", "trust", "--untrust", str(ws)], check=True, capture_output=True)
     (ws / ".envrc.sh").write_text(_payload(witness))  # the hostile clone's content
     _forged_store(tmp_path, ws, monkeypatch, link=link)
-    _, doc = doctor_json(devkit, ws)
-    assert by_id(doc)["store.permissions"]["status"] == "fail", by_id(doc)["store.permissions"]
+    _, before = doctor_json(devkit, ws)
     _, doc = doctor_json(devkit, ws, "--fix")
-    assert not mise.is_trusted(ws / ".mise.toml", os.environ), doc["fixes_applied"]
-    assert any("not fixed" in ln and "proves nothing" in ln for ln in doc["fixes_applied"])
     _cd_mise(ws)
     assert not witness.exists(), "a forged record got a config trusted"
+    assert by_id(before)["store.permissions"]["status"] == "fail", before["checks"]
+    assert not mise.is_trusted(ws / ".mise.toml", os.environ), doc["fixes_applied"]
+    assert any("not fixed" in ln and "proves nothing" in ln for ln in doc["fixes_applied"])
 
 
 # -- case 10: doctor sees an approved config that changed -----------------------------------------
@@ -260,13 +266,13 @@ def test_doctor_flags_a_pulled_change_to_an_approved_config(devkit, tmp_path: Pa
     code, _, err = devkit("new", ws, "--defaults", "--no-sync")
     assert code == 0, err
     assert mise.is_trusted(ws / ".mise.toml", os.environ)
-    _, doc = doctor_json(devkit, ws)
-    assert by_id(doc)["workspace.approved-unchanged"]["status"] == "ok"
+    _, first = doctor_json(devkit, ws)
     # a `git pull` brings a changed .envrc.sh: mise's trust is by path, it stays trusted
     (ws / ".envrc.sh").write_text((ws / ".envrc.sh").read_text() + f"touch {witness}\n")
     _git("commit", "-qam", "pulled", cwd=ws)
     code, doc = doctor_json(devkit, ws)
     assert not witness.exists(), "doctor evaluated a config that changed since it was approved"
+    assert by_id(first)["workspace.approved-unchanged"]["status"] == "ok"
     checks = by_id(doc)
     drift = checks["workspace.approved-unchanged"]
     assert drift["status"] == "warn", drift

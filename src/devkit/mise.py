@@ -242,14 +242,14 @@ def global_configs(environ: Mapping[str, str]) -> list[Path]:
 
 def redirected_names(workspace: Path, environ: Mapping[str, str]) -> list[str]:
     """File names mise would also read in each project directory because of the user's settings:
-    the :data:`NAME_SETTINGS` environment variables and, in every ``.miserc.toml`` outside
-    ``workspace`` (its parent directories, and ``miserc.toml`` in the global config
-    directories), the :data:`MISERC_NAME_KEYS`. Raises nothing (an unreadable file adds nothing).
+    the :data:`NAME_SETTINGS` environment variables and, in every ``.miserc.toml`` of
+    ``workspace`` and the directories above it (and ``miserc.toml`` in the global config
+    directories), the :data:`MISERC_NAME_KEYS` (read as TOML, nothing evaluated). Raises nothing (an unreadable file adds nothing).
     """
     names: list[str] = []
     for key in NAME_SETTINGS:
         names += _split(environ.get(key, ""))
-    rcs = [p / ".miserc.toml" for p in workspace.parents]
+    rcs = [p / ".miserc.toml" for p in (workspace, *workspace.parents)]
     rcs += [p for p in global_configs(environ) if p.name == "miserc.toml"]
     for rc in rcs:
         try:
