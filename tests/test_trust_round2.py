@@ -131,19 +131,18 @@ def test_redirected_or_extra_mise_configs_are_never_trusted(devkit, tmp_path: Pa
     assert "evil.toml" in out and f"mise trust {proj}" in out
 
 
-def test_a_users_miserc_outside_names_files_devkit_then_checks(devkit, tmp_path: Path) -> None:
+def test_a_users_miserc_outside_names_files_devkit_then_checks(devkit, tmp_path: Path,
+                                                               make_workspace) -> None:
     """A ``.miserc.toml`` above the workspace (the user's) makes mise read other file names: a
     pulled file of such a name joins what the trusted directory loads; doctor flags it and does
     not evaluate it."""
     require_tool("mise")
     witness = tmp_path / "pwned"
-    parent = tmp_path / "projects"
+    parent = tmp_path / "ws"  # where make_workspace creates them
     parent.mkdir()
     (parent / ".miserc.toml").write_text(
         'override_config_filenames = ["team.toml", ".mise.toml"]\n')
-    ws = parent / "ws"
-    code, _, err = devkit("new", ws, "--defaults", "--no-sync")
-    assert code == 0, err
+    ws = make_workspace("team")  # synced: doctor evaluates a trusted config it can vouch for
     (ws / "x.sh").write_text(_payload(witness))
     (ws / "team.toml").write_text('[env]\n_.source = "./x.sh"\n')
     _git("add", "-A", cwd=ws)
@@ -259,18 +258,17 @@ def test_a_store_others_can_write_is_seen_through_symlinks(devkit, tmp_path: Pat
 
 
 # -- case 10: doctor sees an approved config that changed -----------------------------------------
-def test_doctor_flags_a_pulled_change_to_an_approved_config(devkit, tmp_path: Path) -> None:
+def test_doctor_flags_a_pulled_change_to_an_approved_config(devkit, tmp_path: Path,
+                                                           make_workspace) -> None:
     require_tool("mise")
     witness = tmp_path / "pwned"
-    ws = tmp_path / "ws"
-    code, _, err = devkit("new", ws, "--defaults", "--no-sync")
-    assert code == 0, err
+    ws = make_workspace("ws")  # synced: doctor evaluates a trusted config it can vouch for
     assert mise.is_trusted(ws / ".mise.toml", os.environ)
     _, first = doctor_json(devkit, ws)
     # a `git pull` brings a changed .envrc.sh: mise's trust is by path, it stays trusted
     (ws / ".envrc.sh").write_text((ws / ".envrc.sh").read_text() + f"touch {witness}\n")
     _git("commit", "-qam", "pulled", cwd=ws)
-    code, doc = doctor_json(devkit, ws)
+    _, doc = doctor_json(devkit, ws)
     assert not witness.exists(), "doctor evaluated a config that changed since it was approved"
     assert by_id(first)["workspace.approved-unchanged"]["status"] == "ok"
     checks = by_id(doc)
@@ -287,18 +285,16 @@ def test_doctor_flags_a_pulled_change_to_an_approved_config(devkit, tmp_path: Pa
     assert by_id(doc)["workspace.approved-unchanged"]["status"] != "warn"
 
 
-def test_doctor_flags_a_config_file_that_joined_an_approved_workspace(devkit,
-                                                                      tmp_path: Path) -> None:
+def test_doctor_flags_a_config_file_that_joined_an_approved_workspace(devkit, tmp_path: Path,
+                                                                      make_workspace) -> None:
     require_tool("mise")
     witness = tmp_path / "pwned"
-    ws = tmp_path / "ws"
-    code, _, err = devkit("new", ws, "--defaults", "--no-sync")
-    assert code == 0, err
+    ws = make_workspace("ws")
     (ws / "x.sh").write_text(_payload(witness))
     (ws / "mise.toml").write_text('[env]\n_.source = "./x.sh"\n')  # shares the directory's trust
     _git("add", "-A", cwd=ws)
     _git("commit", "-qm", "pulled", cwd=ws)
-    code, doc = doctor_json(devkit, ws)
+    _, doc = doctor_json(devkit, ws)
     assert not witness.exists()
     drift = by_id(doc)["workspace.approved-unchanged"]
     assert drift["status"] == "warn" and "mise.toml" in drift["message"]
