@@ -154,6 +154,8 @@ def test_mise_env_disagrees_with_devkit(ws) -> None:
 def test_mise_env_without_source(ws) -> None:
     toml = ws / ".mise.toml"
     toml.write_text(toml.read_text().replace('_.source = "./.envrc.sh"\n', ""))
+    # reviewed and approved again (a plain `mise trust` keeps the old approval)
+    subprocess.run(["mise", "trust", "--untrust", str(ws)], check=True, capture_output=True)
     subprocess.run(["mise", "trust", str(ws)], check=True, capture_output=True)
     result = check(ws, "workspace.mise-env")
     assert result.status == "fail" and "not loaded" in result.message
