@@ -102,6 +102,11 @@ def test_adopt_never_trusts_a_committed_envrc_local_sh(devkit, tmp_path: Path, l
     line = next(ln for ln in out.splitlines() if "per-user" in ln)
     assert line.startswith("not trusted:") and "per-user file" in line
     assert "rm --cached .envrc.local.sh" in line
+    if loader == "mise":  # the fix the line gives: reviewed, out of git, kept as the user's own
+        (proj / ".envrc.local.sh").write_text("export MY_SETTING=1\n")
+        _git("rm", "-q", "--cached", ".envrc.local.sh", cwd=proj)
+        _git("commit", "-qm", "per-user file out of git", cwd=proj)
+        assert trust.trust_if_rendered(proj, Store()) == [f"ran `mise trust {proj}`"]
 
 
 # -- case 2: everything mise would read, not only .mise.toml --------------------------------------

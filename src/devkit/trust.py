@@ -226,7 +226,10 @@ def store_problem(store: Store) -> str | None:
     """One line when devkit's record of what it rendered could have been written by someone
     else: ``DEVKIT_HOME`` or ``rendered.json`` (read through symlinks) not the user's or writable
     by others, or a directory above ``DEVKIT_HOME`` that another user may rename entries in.
-    Then devkit trusts nothing. None when safe (or when the store does not exist yet)."""
+    Then devkit trusts nothing. None when safe (or when the store does not exist yet, or the
+    system has no uids)."""
+    if not hasattr(os, "getuid"):
+        return None
     fix = f"chmod go-w {shlex.quote(str(store.home))}; `devkit doctor` lists the store's paths"
     for path in (store.home, store.rendered_file):
         reason = unsafe(path)
