@@ -211,3 +211,48 @@ def test_test_holds_last_until_the_requirements_change(tmp_path, store) -> None:
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('["tinyshared"]', '["tinyshared<3"]'))
     assert manifest.recall_test_holds(store, [project]) == {}
+
+
+def test_a_command_without_a_report_is_judged_by_its_exit_code(tmp_path, devkit,
+                                                                gate_index) -> None:
+    deps = ["tinybreak", "tinyshared"]
+    new = locked_project(tmp_path / "p", "new", deps)
+    old = locked_project(tmp_path / "p", "old", deps, "tinybreak==1.0", "tinyshared==1.0")
+    _tests(old, {"test_old.py": "import unittest\nfrom tinybreak import old_api\n\n"
+                                "class T(unittest.TestCase):\n"
+                                "    def test_old_api(self):\n        self.assertEqual(old_api(), 1)\n"})
+    assert devkit("projects", "add", new, old)[0] == 0
+
+    command = "uv run --locked python -m unittest discover -s tests"
+    code, out, err = devkit("align", "--test-command", command, "--json")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    assert locked_versions(old, "tinyshared") == {"2.0"}
+    assert locked_versions(old, "tinybreak") == {"1.0"}
+    [held] = doc["held"]
+    assert (held["name"], held["tests"]) == ("tinybreak", ["(exit 1)"])
+    [report] = [p for p in doc["projects"] if p["name"] == "old"]
+    assert report["tests"]["baseline"]["exit_code"] == 0
+    assert report["tests"]["command"] == command
+
+
+def test_a_stale_lock_is_gated_against_its_plain_relock(tmp_path, devkit, gate_index) -> None:
+    new = locked_project(tmp_path / "p", "new", ["tinybreak", "tinyshared", "pytest"])
+    old = locked_project(tmp_path / "p", "old", ["tinybreak", "pytest"], "tinybreak==1.0")
+    _tests(old, {"test_old.py": "from tinybreak import old_api\n\n"
+                                "def test_old_api():\n    assert old_api() == 1\n"})
+    pyproject = old / "pyproject.toml"  # edited since the last `uv lock`: the lock is stale
+    pyproject.write_text(pyproject.read_text().replace('"pytest"]', '"pytest", "tinyshared"]'))
+    assert run_uv(old, "lock", "--check").returncode != 0
+    assert devkit("projects", "add", new, old)[0] == 0
+
+    code, out, err = devkit("align", "--test", "--json")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    # the plain re-lock (tinyshared added) is kept, align's move of tinybreak is not
+    assert run_uv(old, "lock", "--check").returncode == 0
+    assert locked_versions(old, "tinyshared") == {"2.0"}
+    assert locked_versions(old, "tinybreak") == {"1.0"}
+    assert [h["name"] for h in doc["held"]] == ["tinybreak"]
+    [report] = [p for p in doc["projects"] if p["name"] == "old"]
+    assert report["stale"] and report["status"] == "aligned"
