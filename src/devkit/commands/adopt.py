@@ -65,6 +65,7 @@ def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = T
           f"environment loaded by {data['env_loader']}"
           + (" (answers from .copier-answers.yml)" if previous else ""))
     store.ensure()
+    uv.expose(store.bin_dir)
     src, ref = template.resolve_source(None, store)
     with tempfile.TemporaryDirectory(prefix="devkit-adopt-") as tmp:
         rendered = Path(tmp) / "workspace"

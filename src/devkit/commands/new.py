@@ -156,6 +156,8 @@ def new(
         store.ensure()
         registry = Registry(store)
         registry.projects()  # a corrupt registry stops the run before anything is made
+        with contextlib.suppress(DevkitError):  # no uv at all: `uv lock` below says so
+            uv.expose(store.bin_dir)
         clear_leftovers(dst, registry, force=force)
         check_destination(dst, empty=True)
         src, ref = template.resolve_source(template_src, store)

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from devkit import git, template
+from devkit import git, template, workspaces
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
@@ -79,7 +79,11 @@ class Job:
 
 # -- choosing the workspaces ---------------------------------------------------------------------
 def workspace_root(path: Path) -> Path | None:
-    """The nearest directory from ``path`` up that holds a copier answers file, or None."""
+    """The workspace holding ``path`` (:func:`devkit.workspaces.find`), else the nearest directory
+    from ``path`` up with a copier answers file (another template's project), or None."""
+    found = workspaces.find(path)
+    if found is not None:
+        return found.path
     path = path.absolute()
     for directory in (path, *path.parents):
         if (directory / ANSWERS_FILE).is_file():
@@ -106,8 +110,9 @@ def targets(paths: Sequence[Path], *, all_: bool, store: Store) -> list[tuple[Pa
     if not paths:
         root = workspace_root(Path.cwd())
         if root is None:
-            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no {ANSWERS_FILE} here or "
-                              "above): give its PATH, or --all for every registered workspace")
+            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no .envrc.sh or "
+                              f"{ANSWERS_FILE} here or above): give its PATH, or --all for every "
+                              "registered workspace")
         paths = [root]
     found: dict[Path, str] = {}
     for given in paths:
@@ -130,7 +135,12 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                          f"`devkit projects remove {q}`)")
         return result
     if not (path / ANSWERS_FILE).is_file():
-        result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
+        if (path / workspaces.ENV_SCRIPT).is_file():
+            result.reason = (f"adopted workspace: devkit gave it only its environment files, not "
+                             f"the template, so there is nothing to update (`devkit adopt {q}` "
+                             "adds any that are missing)")
+        else:
+            result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
         return result
     try:
         answers = template.read_answers(path)
