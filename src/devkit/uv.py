@@ -135,6 +135,43 @@ def version() -> str:
     return match.group(1)
 
 
+def find_python(request: str, *, env: Mapping[str, str]) -> str | None:
+    """The interpreter uv would use for ``request`` (``3.13``) without downloading, or None.
+
+    ``uv python find`` looks in virtual environments, the managed installs
+    (``UV_PYTHON_INSTALL_DIR``) and PATH and never downloads (uv docs, concepts/python-versions).
+    Raises nothing.
+    """
+    try:
+        out = cmd_output(find_uv(), "python", "find", "--no-project", request, env=env,
+                         timeout=60.0)
+    except (CalledProcessError, OSError, DevkitError):
+        return None
+    return out.stdout.strip() or None
+
+
+def installed_pythons(*, env: Mapping[str, str]) -> list[str]:
+    """``major.minor`` of every Python uv finds without downloading, newest first (from
+    ``uv python list --only-installed --output-format json``). Raises nothing: [] on any error."""
+    import json
+
+    try:
+        out = cmd_output(find_uv(), "python", "list", "--only-installed", "--output-format",
+                         "json", env=env, timeout=60.0)
+        entries = json.loads(out.stdout)
+    except (CalledProcessError, OSError, DevkitError, ValueError):
+        return []
+    found: list[tuple[int, int]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        info = entry.get("version_parts") if isinstance(entry, dict) else None
+        if isinstance(info, dict) and isinstance(info.get("major"), int) \
+                and isinstance(info.get("minor"), int):
+            pair = (info["major"], info["minor"])
+            if pair not in found:
+                found.append(pair)
+    return [f"{a}.{b}" for a, b in sorted(found, reverse=True)]
+
+
 def lock(
     project: Path,
     *,

@@ -183,34 +183,80 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
             user_defaults: Mapping[str, str], *, store: Store, defaults: bool, sync: bool) -> int:
     work, dst = creation.work, creation.dst
     # Without a terminal copier cannot ask: use the defaults instead of failing.
-    answers = template.render(
-        src, work, data=data, user_defaults=user_defaults,
-        defaults=defaults or not sys.stdin.isatty(), vcs_ref=ref,
-    )
+    try:
+        answers = template.render(
+            src, work, data=data, user_defaults=user_defaults,
+            defaults=defaults or not sys.stdin.isatty(), vcs_ref=ref,
+        )
+    except DevkitError as exc:
+        raise _with_value(exc, data, user_defaults) from exc
     problems: list[str] = []
     env = store.subprocess_env()
     if sync:
         try:
             uv.lock(work, env=env)
+        except DevkitError as exc:  # complete or absent: nothing is left (Creation undoes it)
+            raise lock_failure(exc, work, dst, answers, env) from exc
+        try:
             _born_aligned(work, store)
         except DevkitError as exc:
             problems.append(str(exc).replace(str(work), str(dst)))
     git.init_and_commit(work, "Initial commit from devkit")
     creation.publish()
-    print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
-    if sync and not problems:
+    synced = ""
+    if sync:
         try:
             uv.sync(dst, env=env)
-            linked, total = usage.count_linked(dst / ".venv")
-            print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
         except DevkitError as exc:
-            problems.append(str(exc))
+            raise DevkitError(f"{exc}; nothing was created (`devkit new --no-sync` creates the "
+                              "workspace without locking and syncing)") from exc
+        linked, total = usage.count_linked(dst / ".venv")
+        synced = f"Synced .venv: {linked} of {total} files are links into the shared cache"
+    print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
+    if synced:
+        print(synced)
     problems += _approve_loaders(dst, answers, store)
     creation.commit(str(answers.get("project_name", dst.name)))
     _print_next_steps(dst, answers, synced=sync and not problems)
     for problem in problems:
         print(f"devkit: warning: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _with_value(exc: DevkitError, data: Mapping[str, str],
+                user_defaults: Mapping[str, str]) -> DevkitError:
+    """A validator's error with the value it refused and the ``--data`` that fixes it."""
+    text = str(exc)
+    for key, label in (("project_name", "project name"), ("python_version", "Python version")):
+        if f"Invalid {label}" in text:
+            value = data.get(key, user_defaults.get(key, ""))
+            origin = "" if key in data else " (from the directory's name)" \
+                if key == "project_name" else ""
+            return DevkitError(f"{text.rstrip('.')} (got {value!r}{origin}): pass a valid one "
+                               f"with --data {key}=VALUE")
+    return exc
+
+
+def lock_failure(exc: DevkitError, work: Path, dst: Path, answers: Mapping[str, object],
+                 env: Mapping[str, str]) -> DevkitError:
+    """The one-line error for a ``uv lock`` that failed in a new workspace: when uv cannot get
+    the workspace's Python (``uv python find`` does not find it), name it and the two fixes;
+    else uv's own reason. Either way nothing was created."""
+    request = str(answers.get("python_version") or "")
+    try:
+        first = (work / ".python-version").read_text(encoding="utf-8").splitlines()
+        request = next((ln.strip() for ln in first if ln.strip()), request)
+    except OSError:
+        pass
+    if request and uv.find_python(request, env=env) is None:
+        found = [v for v in uv.installed_pythons(env=env) if v != request]
+        choose = (f", or one uv finds: --data python_version={found[0]}" if found else "")
+        return DevkitError(f"uv cannot get Python {request} (the workspace's python_version) "
+                           f"and it is not on this machine: install it with `uv python install "
+                           f"{request}`{choose}; nothing was created")
+    reason = str(exc).replace(str(work), str(dst))
+    return DevkitError(f"{reason}; nothing was created (`devkit new --no-sync` creates the "
+                       "workspace without locking and syncing)")
 
 
 def check_destination(dst: Path, *, empty: bool = False) -> None:
@@ -229,7 +275,11 @@ def check_destination(dst: Path, *, empty: bool = False) -> None:
                 raise DevkitError(f"cannot create {dst}: {parent} is not a directory")
             break
     if empty and dst.is_dir() and any(dst.iterdir()):
-        raise DevkitError(f"{dst} already exists and is not empty")
+        hint = (f"; to bring the project there into devkit: devkit adopt {shlex.quote(str(dst))}"
+                if (dst / "pyproject.toml").is_file() else
+                "; choose a new directory (devkit adopt takes an existing project with a "
+                "pyproject.toml)")
+        raise DevkitError(f"{dst} already exists and is not empty{hint}")
 
 
 class Creation:
