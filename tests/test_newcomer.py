@@ -1,0 +1,192 @@
+"""A new user's first hour: README command 1, adopted projects, hints and words that hold.
+
+Real uv, mise, git and copier; offline against a local index whose dev tools (ruff, mypy, pytest)
+are stand-ins that run and exit 0, so `mise run check` can pass without the public index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import LocalIndex, require_tool
+from helpers import TEMPLATE_DEV_TOOLS, build_wheel, write_simple_index
+
+from devkit import uv
+from devkit.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNABLE = {"ruff": ("ruff",), "mypy": ("mypy",), "pytest": ("pytest", "py.test"),
+            "pyright": ("pyright",)}
+
+
+@pytest.fixture(scope="session")
+def runnable_index(tmp_path_factory: pytest.TempPathFactory) -> LocalIndex:
+    """The template's dev tools as stubs whose commands run (and exit 0), plus tinyshared."""
+    base = tmp_path_factory.mktemp("runnable")
+    wheels = [build_wheel(base / "wheels", name, version, scripts=RUNNABLE.get(name, ()))
+              for name, version in TEMPLATE_DEV_TOOLS]
+    wheels.append(build_wheel(base / "wheels", "tinyshared", "1.0"))
+    root = base / "simple"
+    return LocalIndex(root, write_simple_index(root, wheels))
+
+
+@pytest.fixture
+def runnable(runnable_index: LocalIndex, monkeypatch: pytest.MonkeyPatch) -> LocalIndex:
+    """Use :func:`runnable_index` as uv's default index for this test."""
+    monkeypatch.setenv("UV_DEFAULT_INDEX", runnable_index.url)
+    return runnable_index
+
+
+def _uv_init(path: Path, *extra: str) -> Path:
+    env = Store().subprocess_env()
+    subprocess.run([uv.find_uv(), "init", "-q", "--app", "--name", path.name, str(path)],
+                   env=env, check=True)
+    if extra:
+        subprocess.run([uv.find_uv(), "add", "-q", "--dev", "--no-sync", *extra], cwd=path,
+                       env=env, check=True)
+    return path
+
+
+def _mise_run(ws: Path, task: str, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mise", "run", task], cwd=ws, capture_output=True, text=True,
+                          check=False, timeout=300, env=env)
+
+
+def _readme_block(title: str) -> str:
+    """The first ```bash block after the README heading ``title``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split(title, 1)[1]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def _readme_command(number: int) -> str:
+    lines = _readme_block("## Set-up on a fresh machine").splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(f"# {number}."))
+    return lines[index + 1]
+
+
+# --- 1. uv on PATH, whatever installed devkit ----------------------------------------------------
+
+@pytest.mark.slow
+def test_readme_command_1_in_an_empty_home_then_mise_run_check(
+        tmp_path: Path, runnable_index: LocalIndex) -> None:
+    """README command 1 verbatim, PATH=~/.local/bin:/usr/bin:/bin: the demo's tasks find uv."""
+    require_tool("mise")
+    home = tmp_path / "newhome"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k.startswith("PIP_")}
+    env.update({
+        "HOME": str(home), "PATH": f"{home}/.local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+        "TMPDIR": str(tmp_path), "UV_DEFAULT_INDEX": runnable_index.url, "UV_OFFLINE": "1",
+        "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "MISE_OFFLINE": "1",
+        "GIT_CONFIG_GLOBAL": os.environ["GIT_CONFIG_GLOBAL"], "GIT_CONFIG_NOSYSTEM": "1",
+    })
+    command = _readme_command(1)
+    proc = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True,
+                          text=True, check=False, timeout=900)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    assert shutil.which("uv", path=env["PATH"]) is None  # uv is not on the user's PATH
+    demo = Path(re.findall(r"Created workspace \S+ in (.+)", proc.stdout)[-1])
+    check = _mise_run(demo, "check", env)
+    assert check.returncode == 0, (check.stdout, check.stderr)
+    assert "not found" not in check.stderr
+    # doctor agrees: devkit's uv is found through the store's link
+    doctor = subprocess.run([f"{home}/.local/bin/devkit", "doctor", str(demo), "--json"],
+                            env=env, capture_output=True, text=True, check=False)
+    checks = {c["id"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["tools.uv"]["status"] == "ok", checks["tools.uv"]
+
+
+# --- 2, 3. an adopted project is a workspace, and its tasks run ------------------------------------
+
+def test_uv_init_then_adopt_is_a_workspace_and_check_passes(
+        devkit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runnable: LocalIndex) -> None:
+    """`uv init p && cd p && devkit adopt .`: doctor checks the workspace, `mise run check` passes
+    although the project has no ruff, mypy or pytest."""
+    require_tool("mise")
+    proj = _uv_init(tmp_path / "p")
+    monkeypatch.chdir(proj)
+    code, out, err = devkit("adopt", ".")
+    assert code == 0, (out, err)
+    assert "mise tasks: check runs uv lock --check;" in out and "`uv add --dev ruff" in out
+    tasks = (proj / ".mise.toml").read_text()
+    for absent in ("[tasks.lint]", "[tasks.typecheck]", "[tasks.test]", "[tasks.cov]"):
+        assert absent not in tasks, absent
+    check = _mise_run(proj, "check")
+    assert check.returncode == 0, (check.stdout, check.stderr)
+
+    code, out, _ = devkit("doctor")
+    assert f"workspace {proj}" in out.splitlines()[0], out
+    assert "registered with devkit" in out
+    shutil.rmtree(proj / ".venv")
+    code, out, _ = devkit("doctor", ".")
+    assert code == 1, out
+    assert re.search(r"✗ \.venv", out), out
+
+
+def test_adopt_writes_the_tasks_of_the_tools_the_project_has(
+        devkit, tmp_path: Path, runnable: LocalIndex) -> None:
+    require_tool("mise")
+    proj = _uv_init(tmp_path / "tools", "ruff", "pytest")
+    code, out, err = devkit("adopt", proj)
+    assert code == 0, (out, err)
+    tasks = (proj / ".mise.toml").read_text()
+    assert "[tasks.lint]" in tasks and "[tasks.test]" in tasks
+    assert "[tasks.typecheck]" not in tasks and "[tasks.cov]" not in tasks
+    assert 'run = ["uv lock --check", { task = "lint" }, { task = "test" }]' in tasks
+    assert "no task for mypy" in out
+    check = _mise_run(proj, "check")
+    assert check.returncode == 0, (check.stdout, check.stderr)
+
+
+def test_adopt_prints_the_python_the_venv_uses(devkit, tmp_path: Path) -> None:
+    proj = _uv_init(tmp_path / "py")
+    text = (proj / "pyproject.toml").read_text()
+    (proj / "pyproject.toml").write_text(re.sub(r'requires-python = "[^"]*"',
+                                                'requires-python = ">=3.8"', text))
+    code, out, err = devkit("adopt", proj)
+    assert code == 0, (out, err)
+    cfg = (proj / ".venv" / "pyvenv.cfg").read_text()
+    version = re.search(r"version_info = (\S+)", cfg) or re.search(r"version = (\S+)", cfg)
+    assert version is not None
+    assert f"(Python {version.group(1)})" in out
+    assert "Python 3.8" not in out
+
+
+def test_adopt_failure_is_an_error_line(devkit, tmp_path: Path) -> None:
+    proj = _uv_init(tmp_path / "broken")
+    (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text().replace(
+        "dependencies = []", 'dependencies = ["nosuchpackage-anywhere"]'))
+    code, out, err = devkit("adopt", proj)
+    assert code == 1
+    assert err.startswith("devkit: error: ") and "warning" not in err, err
+
+
+# --- 5. a Python uv cannot get: named, with the fix, nothing left --------------------------------
+
+def _absent_python(store: Store) -> str:
+    for candidate in ("3.14", "3.15", "3.98"):
+        if uv.find_python(candidate, env=store.subprocess_env()) is None:
+            return candidate
+    pytest.skip("every candidate Python is installed here")
+
+
+def test_new_with_a_missing_python_names_it_and_leaves_nothing(
+        devkit, tmp_path: Path, store: Store) -> None:
+    version = _absent_python(store)
+    dst = tmp_path / "where" / "nopy"
+    code, out, err = devkit("new", dst, "--defaults", "--data", f"python_version={version}")
+    assert code == 1, (out, err)
+    assert err.count("\n") == 1 and err.startswith("devkit: error: "), err
+    assert f"Python {version}" in err and f"uv python install {version}" in err
+    assert "--data python_version=3." in err
+    assert not dst.exists() and list(dst.parent.iterdir()) == []
+    assert json.loads(devkit("projects", "list", "--json")[1])["projects"] == []
+    assert "Next steps" not in out
