@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LocalIndex, require_tool
-from helpers import TEMPLATE_DEV_TOOLS, build_wheel, write_simple_index
+from helpers import TEMPLATE_DEV_TOOLS, build_wheel, locked_project, run_uv, write_simple_index
 
 from devkit import uv
 from devkit.store import Store
@@ -190,3 +190,42 @@ def test_new_with_a_missing_python_names_it_and_leaves_nothing(
     assert not dst.exists() and list(dst.parent.iterdir()) == []
     assert json.loads(devkit("projects", "list", "--json")[1])["projects"] == []
     assert "Next steps" not in out
+
+
+# --- 4. `mise run align`: this project against the whole store --------------------------------------
+
+def test_align_task_checks_this_project_against_the_store(
+        make_workspace, devkit, tmp_path: Path) -> None:
+    require_tool("mise")
+    ws = make_workspace("here", deps=("tinyshared>=1",))  # locked at 2.0, the newest
+    other = locked_project(tmp_path, "other", ["tinyshared>=1"], "tinyshared==1.0")
+    high = locked_project(tmp_path, "high", ["tinyshared>=1"], "tinyshared==2.0")
+    assert devkit("projects", "add", other, high)[0] == 0
+    assert devkit("align", "--check")[0] == 1  # the store is not aligned: other would move
+
+    task = _mise_run(ws, "align")
+    assert task.returncode == 0, (task.stdout, task.stderr)  # this project is on the targets
+
+    proc = run_uv(ws, "lock", "-P", "tinyshared==1.1")
+    assert proc.returncode == 0, proc.stderr
+    task = _mise_run(ws, "align")
+    assert task.returncode == 1, (task.stdout, task.stderr)  # this project would go to 2.0
+    assert "here" in task.stdout and "1 project," in task.stdout
+    code, out, _ = devkit("align", "--check", "--only", other, "--json")
+    doc = json.loads(out)
+    assert code == 1 and [p["name"] for p in doc["projects"]] == ["other"]
+
+
+# --- 10. words and exit codes ------------------------------------------------------------------------
+
+def test_align_skips_a_project_without_a_lock(devkit, tmp_path: Path) -> None:
+    locked = locked_project(tmp_path, "locked", ["tinyshared>=1"])
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "pyproject.toml").write_text('[project]\nname = "bare"\nversion = "0"\n')
+    assert devkit("projects", "add", locked, bare)[0] == 0
+    for flags in ((), ("--dry-run",), ("--check",)):
+        code, out, err = devkit("align", *flags)
+        assert code == 0, (flags, out, err)
+        assert "1 skipped, 0 failed" in out, out
+        assert f"uv lock --project {bare}" in out

@@ -144,6 +144,10 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="projects to align (default: every registered project)")
     p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
     p.add_argument("--check", action="store_true", help="exit 1 if aligning would change something")
+    p.add_argument("--only", action="append", type=Path, default=[], metavar="PATH",
+                   help="plan with every registered project, but change, check and report only "
+                        "PATH (repeatable): `--check --only .` fails when this project is off "
+                        "the store's versions")
     _add_json(p)
     p.add_argument("--strategy", choices=("newest", "majority"), default="newest",
                    help="target version: newest in use (default) or used by most projects")
@@ -245,7 +249,8 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
-                           sync=args.sync, allow_downgrade=args.allow_downgrade)
+                           sync=args.sync, allow_downgrade=args.allow_downgrade,
+                           only=args.only)
     if args.command == "sync":
         from devkit.commands import sync
 
