@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,47 @@ def test_align_skips_a_project_without_a_lock(devkit, tmp_path: Path) -> None:
         assert code == 0, (flags, out, err)
         assert "1 skipped, 0 failed" in out, out
         assert f"uv lock --project {bare}" in out
+
+
+# --- 6. the README's newcomer path ends green ----------------------------------------------------------
+
+def test_readme_newcomer_path_ends_with_a_passing_doctor(tmp_path: Path) -> None:
+    """The README block run as written, copier copying this checkout (with a Python that is on
+    this machine: tests cannot download one)."""
+    require_tool("mise")
+    block = _readme_block("## The newcomer path")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    script = block.replace("copier copy gh:devkit-workspace/devkit my-project",
+                           f"copier copy --defaults --vcs-ref HEAD -d python_version={python} "
+                           f"{REPO} my-project")
+    assert script != block and "git init" in script
+    proc = subprocess.run(["bash", "-ec", script], cwd=tmp_path, capture_output=True, text=True,
+                          check=False, timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])
+    assert "✓ workspace is a git repository" in proc.stdout
+
+
+# --- 7. README command 1 twice: one demo ----------------------------------------------------------------
+
+def test_new_demo_replaces_the_demo_instead_of_piling_up(devkit, store: Store) -> None:
+    assert "mktemp" not in _readme_command(1) and _readme_command(1).endswith("devkit new --demo")
+    code, out, err = devkit("new", "--demo", "--no-sync")
+    assert code == 0, (out, err)
+    demo = store.home.parent / "devkit-demo"
+    (demo / "scratch.txt").write_text("left by the first demo")
+    code, out, err = devkit("new", "--demo", "--no-sync")
+    assert code == 0, (out, err)
+    assert "Replaced the previous demo workspace" in out
+    projects = json.loads(devkit("projects", "list", "--json")[1])["projects"]
+    assert [p["path"] for p in projects] == [str(demo)]
+    assert not (demo / "scratch.txt").exists() and (demo / ".copier-answers.yml").is_file()
+    assert [p.name for p in demo.parent.iterdir() if p.name.startswith(".devkit-demo")] == []
+
+
+def test_new_demo_never_replaces_something_else(devkit, store: Store) -> None:
+    demo = store.home.parent / "devkit-demo"
+    demo.mkdir(parents=True)
+    (demo / "mine.txt").write_text("mine")
+    code, _, err = devkit("new", "--demo")
+    assert code == 1 and "not devkit's registered demo" in err
+    assert (demo / "mine.txt").read_text() == "mine"

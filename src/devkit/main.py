@@ -76,7 +76,12 @@ def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("new", help="create a workspace from the devkit template",
                        description="Render the template, git init, register, lock, sync, trust.",
                        epilog=_NEW_EPILOG, formatter_class=_NewHelpFormatter)
-    p.add_argument("path", type=Path, help="directory to create (its name is the default project name)")
+    p.add_argument("path", type=Path, nargs="?",
+                   help="directory to create (its name is the default project name)")
+    p.add_argument("--demo", action="store_true",
+                   help="create the demo workspace with the default answers in "
+                        "~/.local/share/devkit-demo (beside the store), replacing the previous "
+                        "demo: running it again never piles up demos")
     p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
                    help="answer a template question (repeatable)")
     p.add_argument("--defaults", action="store_true", help="use default answers, ask nothing")
@@ -220,6 +225,12 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "new":
         from devkit.commands import new
 
+        if args.demo:
+            if args.path is not None or args.data:
+                args.devkit_parser.error("--demo takes no PATH and no --data")
+            return new.new_demo(store=store, sync=not args.no_sync)
+        if args.path is None:
+            args.devkit_parser.error("give the PATH of the workspace to create, or --demo")
         return new.new(args.path, store=store, data=new.parse_data(args.data),
                        defaults=args.defaults, template_src=args.template, sync=not args.no_sync,
                        force=args.force)

@@ -10,6 +10,7 @@ tasks all find a workspace with :func:`find`.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -80,3 +81,11 @@ def find(path: Path) -> Found | None:
         if text is not None or (directory / "pyproject.toml").is_file():
             return None
     return None
+
+
+def git_init_command(path: Path) -> str:
+    """The one command devkit prints to make ``path`` a git repository with a first commit
+    (pasteable from any directory: ``git -C /abs/path …``)."""
+    q = shlex.quote(str(path))
+    return (f"git -C {q} init -b main && git -C {q} add -A && "
+            f"git -C {q} commit -m 'Initial commit'")

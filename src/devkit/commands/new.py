@@ -179,6 +179,48 @@ def new(
                            defaults=defaults, sync=sync)
 
 
+DEMO_NAME = "devkit-demo"
+
+
+def demo_path(store: Store) -> Path:
+    """Where ``devkit new --demo`` puts the demo workspace: ``devkit-demo`` beside the store
+    (``~/.local/share/devkit-demo`` by default)."""
+    return store.home.parent / DEMO_NAME
+
+
+def new_demo(*, store: Store, sync: bool = True) -> int:
+    """Create the demo workspace with the default answers, replacing the previous demo.
+
+    One place, one registration, however often it runs (the README's set-up command ends with
+    it): the previous demo is moved aside, the new one created, then the old one deleted; if
+    creating fails or is interrupted, the old one is put back. Returns :func:`new`'s code.
+    Raises DevkitError when the demo place holds something that is not devkit's demo.
+    """
+    dst = demo_path(store).absolute()
+    check_destination(dst)
+    if not dst.is_dir() or not any(dst.iterdir()):
+        return new(dst, store=store, data={}, defaults=True, sync=sync)
+    registered = Registry(store).find(dst)
+    if registered is None or not (dst / template.ANSWERS_FILE).is_file():
+        raise DevkitError(f"{dst} exists and is not devkit's registered demo workspace: move it "
+                          "away, or create a workspace elsewhere with `devkit new PATH`")
+    aside = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
+    old = aside / dst.name
+    with shielded():
+        os.rename(dst, old)
+    try:
+        code = new(dst, store=store, data={}, defaults=True, sync=sync)
+    except BaseException:
+        with shielded():
+            if not dst.exists():
+                os.rename(old, dst)
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    print(f"Replaced the previous demo workspace in {dst}")
+    return code
+
+
 def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, str],
             user_defaults: Mapping[str, str], *, store: Store, defaults: bool, sync: bool) -> int:
     work, dst = creation.work, creation.dst

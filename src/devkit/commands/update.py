@@ -166,8 +166,8 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     except DevkitError:
         inside = False
     if not inside:
-        result.reason = (f"not a git repository: copier update needs one (`git -C {q} init && "
-                         f"git -C {q} add -A && git -C {q} commit -m 'Initial commit'`)")
+        result.reason = (f"not a git repository: copier update needs one "
+                         f"(`{workspaces.git_init_command(path)}`)")
         return result
     try:
         dirty = git.status(path)
