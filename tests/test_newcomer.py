@@ -165,7 +165,7 @@ def test_adopt_failure_is_an_error_line(devkit, tmp_path: Path) -> None:
     proj = _uv_init(tmp_path / "broken")
     (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text().replace(
         "dependencies = []", 'dependencies = ["nosuchpackage-anywhere"]'))
-    code, out, err = devkit("adopt", proj)
+    code, _out, err = devkit("adopt", proj)
     assert code == 1
     assert err.startswith("devkit: error: ") and "warning" not in err, err
 

@@ -35,14 +35,31 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        """Print ``<prog>: error: <message>`` and how to get help to stderr; exit 2."""
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n"
+        """Print ``<prog>: error: <message>`` and how to get help to stderr; exit 2.
+
+        A mistyped command or choice gets the closest valid one (``difflib``): "did you mean
+        doctor?".
+        """
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}{_did_you_mean(message)}\n"
                                f"Run `{self.prog} --help` for usage.\n")
 
     def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         """Write the help to ``file`` (stdout); unlike argparse's, a closed pipe raises
         BrokenPipeError, so ``devkit --help | head -1`` ends like any other command."""
         (file or sys.stdout).write(self.format_help())
+
+
+def _did_you_mean(message: str) -> str:
+    """``"; did you mean X?"`` for argparse's "invalid choice: 'x' (choose from …)", else ""."""
+    import difflib
+    import re
+
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not match:
+        return ""
+    choices = re.findall(r"'([^']*)'", match.group(2)) or match.group(2).split(", ")
+    close = difflib.get_close_matches(match.group(1), choices, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -108,9 +125,10 @@ class _NewHelpFormatter(argparse.HelpFormatter):
 
 def _add_projects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("projects", help="list, add, remove or prune registered workspaces",
-                       description="The registry of workspaces that share the store.")
+                       description="The registry of workspaces that share the store "
+                                   "(`devkit projects` alone lists them).")
     psub = p.add_subparsers(dest="projects_command", metavar="{list,add,remove,prune}")
-    psub.required = True
+    psub.required = False  # `devkit projects` alone lists them
     _add_json(psub.add_parser("list", help="list registered workspaces"))
     q = psub.add_parser("add", help="register workspaces (directories with a pyproject.toml)")
     q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -237,8 +255,8 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "projects":
         from devkit.commands import projects
 
-        if args.projects_command == "list":
-            return projects.list_projects(store=store, as_json=args.json)
+        if args.projects_command in ("list", None):
+            return projects.list_projects(store=store, as_json=getattr(args, "json", False))
         if args.projects_command == "add":
             return projects.add(args.paths, store=store, as_json=args.json)
         if args.projects_command == "prune":

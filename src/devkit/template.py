@@ -356,8 +356,12 @@ def is_store_source(src: str, store: Store) -> bool:
         return False
 
 
-def _is_local(src: str) -> bool:
+def is_local(src: str) -> bool:
+    """True when copier source ``src`` is a local path (not ``gh:``, ``gl:``, a URL or ``git@``)."""
     return not re.match(r"^(gh:|gl:|[a-z][a-z0-9+.-]*://|git@)", src)
+
+
+_is_local = is_local
 
 
 # Sources ``devkit update`` accepts from an answers file: local paths and the URL forms copier

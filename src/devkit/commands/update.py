@@ -174,6 +174,13 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     except DevkitError as exc:
         result.reason = f"cannot read git status: {exc}"
         return result
+    at_target = (str(commit) == vcs_ref) if vcs_ref else (own and str(commit) == current.tag)
+    if dirty and at_target:  # e.g. an update made a moment ago and not committed yet
+        result.status, result.to_version = "current", str(commit)
+        result.files = sorted(p for _, p in dirty)
+        result.reason = (f"already at {commit}; its {len(dirty)} uncommitted changed file(s) "
+                         f"are yours to review (`git -C {q} diff HEAD`) and commit")
+        return result
     if dirty:
         result.files = sorted(p for _, p in dirty)
         result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
@@ -487,13 +494,14 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      {r.reason}")
         for line in r.trust:
             print(f"      {line}")
-    counts = ", ".join(f"{n} {s}" for s, n in summary.items() if n)
+    counts = ", ".join(f"{n} {verb.get(s, s)}" for s, n in summary.items() if n)
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
     changed = [r for r in results if r.status in ("updated", "conflicts")]
     if changed and not dry_run:
-        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
-              "workspace's update (it had no uncommitted changes before):")
-        print(f"  {undo_command(changed[0].path)}")
+        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo a "
+              "workspace's update:")
+        for r in changed:
+            print(f"  {r.name}: {undo_command(r.path)}")
     if summary["conflicts"] and not dry_run:
         print("Conflicts: edit the files listed above (both versions are kept between the "
               "markers), then `git add` them and commit.")
