@@ -274,3 +274,135 @@ def test_new_demo_never_replaces_something_else(devkit, store: Store) -> None:
     code, _, err = devkit("new", "--demo")
     assert code == 1 and "not devkit's registered demo" in err
     assert (demo / "mine.txt").read_text() == "mine"
+
+
+# --- 8. a workspace copied from a local clone: doctor says what update does --------------------------
+
+def _template_clone(root: Path) -> Path:
+    """A git clone of devkit's template without version tags (a plain clone of a branch)."""
+    src = root / "devkit-clone"
+    src.mkdir()
+    shutil.copy2(REPO / "copier.yml", src / "copier.yml")
+    shutil.copytree(REPO / "templates", src / "templates")
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-qm", "template")):
+        subprocess.run(["git", *args], cwd=src, check=True, capture_output=True)
+    return src
+
+
+def _doctor_check(devkit, path: Path, check_id: str) -> dict:
+    _, out, _ = devkit("doctor", path, "--json")
+    return {c["id"]: c for c in json.loads(out)["checks"]}[check_id]
+
+
+def test_doctor_says_what_update_does_for_a_copy_of_a_clone(devkit, tmp_path: Path) -> None:
+    src = _template_clone(tmp_path)
+    ws = tmp_path / "copied"
+    subprocess.run(["copier", "copy", "--defaults", "--vcs-ref", "HEAD", str(src), str(ws)],
+                   check=True, capture_output=True)
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-qm", "init")):
+        subprocess.run(["git", *args], cwd=ws, check=True, capture_output=True)
+    found = _doctor_check(devkit, ws, "workspace.template-version")
+    assert "its HEAD (it has no version tags)" in found["message"], found
+    assert "newest tag" not in found["message"]
+    shutil.rmtree(src)
+    found = _doctor_check(devkit, ws, "workspace.template-version")
+    assert found["status"] == "warn" and "no longer exists" in found["message"], found
+
+
+# --- 9. piped output keeps every path whole --------------------------------------------------------
+
+def test_piped_projects_list_and_store_keep_paths_whole(
+        devkit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / ("a-rather-long-directory-name-" * 3) / "my-project-with-a-long-name"
+    deep.mkdir(parents=True)
+    (deep / "pyproject.toml").write_text('[project]\nname = "deep"\nversion = "0"\n')
+    home = tmp_path / ("store-with-a-long-name-" * 3)
+    monkeypatch.setenv("DEVKIT_HOME", str(home))
+    assert devkit("projects", "add", deep)[0] == 0
+    code, out, _ = devkit("projects", "list")
+    assert code == 0 and str(deep) in out, out
+    code, out, _ = devkit("store")
+    assert code == 0 and str(home / "projects.json") in out, out
+
+
+# --- 10. words, hints and exit codes ---------------------------------------------------------------
+
+def test_projects_alone_lists(devkit, tmp_path: Path) -> None:
+    proj = _uv_init(tmp_path / "listed")
+    assert devkit("projects", "add", proj)[0] == 0
+    code, out, err = devkit("projects")
+    assert code == 0 and str(proj) in out, (out, err)
+
+
+def test_mistyped_command_suggests_the_closest(devkit) -> None:
+    code, _, err = devkit("doctr")
+    assert code == 2 and "did you mean doctor?" in err, err
+    code, _, err = devkit("projects", "lst")
+    assert code == 2 and "did you mean list?" in err, err
+
+
+def test_new_into_a_project_points_to_adopt(devkit, tmp_path: Path) -> None:
+    proj = _uv_init(tmp_path / "existing")
+    code, _, err = devkit("new", proj, "--defaults")
+    assert code == 1 and f"devkit adopt {proj}" in err, err
+
+
+def test_invalid_project_name_shows_the_value_and_the_fix(devkit, tmp_path: Path) -> None:
+    code, _, err = devkit("new", tmp_path / "-bad-", "--defaults", "--no-sync")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "'-bad-'" in err and "--data project_name=" in err, err
+
+
+def test_git_hints_use_one_wording(devkit, tmp_path: Path) -> None:
+    """doctor's and update's `git init` hints are the same command, runnable from anywhere."""
+    ws = tmp_path / "nogit"
+    code, out, err = devkit("new", ws, "--defaults", "--no-sync")
+    assert code == 0, (out, err)
+    shutil.rmtree(ws / ".git")
+    fix = _doctor_check(devkit, ws, "workspace.git")["fix"]
+    code, out, _ = devkit("update", ws, "--json")
+    reason = json.loads(out)["projects"][0]["reason"]
+    assert fix and f"`{fix}`" in reason, (fix, reason)
+    subprocess.run(fix, shell=True, cwd="/", check=True, capture_output=True)
+    assert _doctor_check(devkit, ws, "workspace.git")["status"] == "ok"
+
+
+@pytest.fixture
+def behind(devkit, tmp_path: Path, bundled: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> list[Path]:
+    """Two committed workspaces, then a newer devkit whose template changed."""
+    made = []
+    for name in ("one", "two"):
+        ws = tmp_path / name
+        code, out, err = devkit("new", ws, "--defaults", "--no-sync")
+        assert code == 0, (out, err)
+        made.append(ws)
+    gitignore = bundled / "templates" / "workspace" / ".gitignore"
+    gitignore.write_text(gitignore.read_text() + "# the template's new line\n")
+    from devkit import template
+    monkeypatch.setattr(template, "__version__", "0.2.0")
+    return made
+
+
+def test_update_dry_run_words_and_an_undo_line_per_workspace(devkit, behind: list[Path]) -> None:
+    code, out, err = devkit("update", *behind, "--dry-run")
+    assert code == 0, (out, err)
+    assert "2 would update." in out and " updated" not in out, out
+    code, out, err = devkit("update", *behind)
+    assert code == 0, (out, err)
+    for ws in behind:
+        assert f"git -C {ws} reset -q -- ." in out, out
+
+
+# --- 11. right after an update you have not committed: current -----------------------------------
+
+def test_second_update_before_commit_is_current(devkit, behind: list[Path]) -> None:
+    ws = behind[0]
+    code, out, err = devkit("update", ws)
+    assert code == 0 and "updated" in out, (out, err)
+    code, out, err = devkit("update", ws, "--json")
+    assert code == 0, (out, err)
+    result = json.loads(out)["projects"][0]
+    assert result["status"] == "current", result
+    assert "stash" not in result["reason"] and "commit" in result["reason"], result
+    assert result["from_version"] == result["to_version"]
