@@ -62,9 +62,10 @@ def parse_answers(text: str) -> dict[str, str] | None:
 def find(path: Path) -> Found | None:
     """The devkit workspace holding ``path`` (the nearest one from ``path`` up), or None.
 
-    The first directory up with a ``pyproject.toml`` or an answers file decides: it is the
-    workspace when it has ``.envrc.sh`` or devkit's answers; a project of its own otherwise
-    (None). Never raises.
+    Directories up from ``path`` are tried in turn: one with ``.envrc.sh`` next to a
+    ``pyproject.toml``, or with devkit's answers, is the workspace (a uv workspace member inside
+    it is found from its root); an answers file of another template stops the search (None).
+    Never raises.
     """
     path = path.absolute()
     for directory in (path, *path.parents):
@@ -78,7 +79,7 @@ def find(path: Path) -> Found | None:
         has_script = (directory / ENV_SCRIPT).is_file() and (directory / "pyproject.toml").is_file()
         if devkit_answers is not None or has_script:
             return Found(directory, devkit_answers or {})
-        if text is not None or (directory / "pyproject.toml").is_file():
+        if text is not None:
             return None
     return None
 
