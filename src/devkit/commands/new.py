@@ -140,12 +140,14 @@ def new(
     sync: bool = True,
     force: bool = False,
 ) -> int:
-    """Create the workspace at ``path``; returns 0, or 1 when a post-render step failed.
+    """Create the workspace at ``path``; returns 0, or 1 when aligning the new lock or approving
+    its loader configs failed (the workspace is complete, the problem printed).
 
     ``force`` replaces a workspace an interrupted ``devkit new`` left at ``path`` (proved by its
     marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file or
     a non-empty directory, the store is not usable, the registry is corrupt or a ``--data`` key is
-    unknown; and when rendering fails. Nothing is left behind then, nor on Ctrl-C or SIGTERM
+    unknown; and when rendering, ``uv lock`` or ``uv sync`` fails (a Python uv cannot get is
+    named, with its fixes). Nothing is left behind then, nor on Ctrl-C or SIGTERM
     (KeyboardInterrupt propagates after the clean-up).
     """
     dst = path.expanduser().absolute()
@@ -272,8 +274,9 @@ def _with_value(exc: DevkitError, data: Mapping[str, str],
     for key, label in (("project_name", "project name"), ("python_version", "Python version")):
         if f"Invalid {label}" in text:
             value = data.get(key, user_defaults.get(key, ""))
-            origin = "" if key in data else " (from the directory's name)" \
-                if key == "project_name" else ""
+            origin = ""
+            if key == "project_name" and key not in data:
+                origin = " (from the directory's name)"
             return DevkitError(f"{text.rstrip('.')} (got {value!r}{origin}): pass a valid one "
                                f"with --data {key}=VALUE")
     return exc
