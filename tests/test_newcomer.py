@@ -105,6 +105,24 @@ def test_readme_command_1_in_an_empty_home_then_mise_run_check(
     assert checks["tools.uv"]["status"] == "ok", checks["tools.uv"]
 
 
+def test_doctor_fix_links_devkits_uv_when_none_is_on_path(
+        devkit, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("uv", path="/usr/bin:/bin"):
+        pytest.skip("a system uv is on /usr/bin")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    _, out, _ = devkit("doctor", "--json")
+    found = {c["id"]: c for c in json.loads(out)["checks"]}["tools.uv"]
+    assert found["status"] == "fail" and found["fix"].startswith("devkit doctor --fix"), found
+    _, out, _ = devkit("doctor", "--fix", "--json")
+    doc = json.loads(out)
+    found = {c["id"]: c for c in doc["checks"]}["tools.uv"]
+    assert found["status"] == "ok", (found, doc.get("fixes_applied"))
+    link = store.bin_dir / "uv"
+    assert link.is_symlink() and os.access(link, os.X_OK)
+    version = subprocess.run([str(link), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("uv ")
+
+
 # --- 2, 3. an adopted project is a workspace, and its tasks run ------------------------------------
 
 def test_uv_init_then_adopt_is_a_workspace_and_check_passes(
