@@ -424,3 +424,22 @@ def test_second_update_before_commit_is_current(devkit, behind: list[Path]) -> N
     assert result["status"] == "current", result
     assert "stash" not in result["reason"] and "commit" in result["reason"], result
     assert result["from_version"] == result["to_version"]
+
+
+def test_second_update_before_commit_is_current_for_a_local_template(devkit, tmp_path: Path
+                                                                      ) -> None:
+    src = _template_clone(tmp_path)
+    ws = tmp_path / "fromclone"
+    subprocess.run(["copier", "copy", "--defaults", str(src), str(ws)], check=True,
+                   capture_output=True)
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-qm", "init")):
+        subprocess.run(["git", *args], cwd=ws, check=True, capture_output=True)
+    gitignore = src / "templates" / "workspace" / ".gitignore"
+    gitignore.write_text(gitignore.read_text() + "# a newer line\n")
+    subprocess.run(["git", "commit", "-qam", "newer"], cwd=src, check=True, capture_output=True)
+    code, out, err = devkit("update", ws, "--json")
+    assert code == 0 and json.loads(out)["projects"][0]["status"] == "updated", (out, err)
+    code, out, err = devkit("update", ws, "--json")
+    result = json.loads(out)["projects"][0]
+    assert code == 0 and result["status"] == "current", result
+    assert "stash" not in result["reason"], result

@@ -16,21 +16,6 @@ from devkit.checks.base import Context, Outcome, check, not_applicable, ok, warn
 from devkit.errors import DevkitError
 
 
-def newest_tag(names: list[str]) -> str | None:
-    """The newest PEP 440 tag among ``names`` (``v1.2``, ``1.3``), as copier picks it, or None."""
-    from packaging.version import InvalidVersion, Version
-
-    best: tuple[Version, str] | None = None
-    for name in names:
-        try:
-            version = Version(name)
-        except InvalidVersion:
-            continue
-        if best is None or version > best[0]:
-            best = (version, name)
-    return best[1] if best else None
-
-
 def other_source(ctx: Context, src: str, commit: str) -> Outcome:
     """What ``devkit update`` does for a workspace made from ``src`` (not the store's template):
     copier's update from that source's newest PEP 440 tag, or its HEAD when it has none; a local
@@ -44,7 +29,7 @@ def other_source(ctx: Context, src: str, commit: str) -> Outcome:
                     "cannot update this workspace", f"put the template back at {shlex.quote(src)}, "
                     f"then {fix}")
     result = ctx.run("git", "-C", str(path), "tag", "--list")
-    tag = newest_tag(result.stdout.split()) if result.ok else None
+    tag = template.newest_tag(result.stdout.split()) if result.ok else None
     where = f"its newest tag {tag}" if tag else "its HEAD (it has no version tags)"
     if tag and tag == commit:
         return ok(f"made from the local template {src} at {commit}, its newest tag; updates "

@@ -174,7 +174,14 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     except DevkitError as exc:
         result.reason = f"cannot read git status: {exc}"
         return result
-    at_target = (str(commit) == vcs_ref) if vcs_ref else (own and str(commit) == current.tag)
+    if vcs_ref:
+        at_target = str(commit) == vcs_ref
+    elif own:
+        at_target = str(commit) == current.tag
+    else:  # a local template: its newest tag, or its HEAD (``_commit`` then holds a short hash)
+        target = template.local_target(src) if dirty else None
+        at_target = bool(target) and (str(commit) == target or (
+            len(str(commit)) >= 7 and str(target).startswith(str(commit))))
     if dirty and at_target:  # e.g. an update made a moment ago and not committed yet
         result.status, result.to_version = "current", str(commit)
         result.files = sorted(p for _, p in dirty)
