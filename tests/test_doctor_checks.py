@@ -13,11 +13,12 @@ from hosts import context, load, run_one, write_workspace
 from devkit import trust
 from devkit.checks import ORDER, REGISTRY
 from devkit.checks import store as store_checks
-from devkit.checks.base import Context, Workspace, parse_answers
+from devkit.checks.base import Context, Workspace
 from devkit.checks.project import is_version_request, version_matches
 from devkit.checks.tools import parse_version
 from devkit.hostfacts import Host
 from devkit.store import Store
+from devkit.workspaces import parse_answers
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import functools
 import re
+import shlex
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -134,7 +135,8 @@ def read(path: Path, *, now: dt.datetime | None = None) -> Lock:
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise LockError(f"{path}: no uv.lock (run `uv lock`)") from exc
+        raise LockError(f"{path}: no uv.lock (run `uv lock --project "
+                        f"{shlex.quote(str(path.parent.absolute()))}`)") from exc
     except OSError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
     return parse(data, path, now=now)

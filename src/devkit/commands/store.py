@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from devkit import usage
 from devkit.align import lockfile
 from devkit.registry import Registry
 from devkit.store import Store
-from devkit.util import format_bytes
+from devkit.util import format_bytes, stdout_console
 
 
 def report(store: Store) -> dict[str, Any]:
@@ -94,7 +93,7 @@ def store(*, store: Store, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(doc, indent=2))
         return 0
-    console = Console(highlight=False)
+    console = stdout_console()
     paths = Table("what", "where", box=None, title="Store", title_justify="left")
     for key, value in doc["paths"].items():
         paths.add_row(key, value)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devkit import __version__
+from devkit import __version__, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -63,6 +63,7 @@ def sync(
     if not chosen:
         raise DevkitError("no registered projects: add one with `devkit projects add PATH`")
     store.ensure()
+    uv.expose(store.bin_dir)  # the uv the workspaces' .envrc.sh puts on PATH
     cache = CacheFacts.of(store)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = pool.map(lambda p: sync_workspace(p, store=store, cache=cache), chosen)
