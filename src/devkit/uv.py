@@ -306,3 +306,89 @@ def lock_changes(output: str) -> list[tuple[str, list[str], list[str]]]:
         else:
             changes.append((name, split(old), []))
     return changes
+
+
+# -- the cache and managed Pythons (``devkit gc``) ------------------------------------------------
+_LOCK_WAIT = "when waiting for lock"  # uv 0.13: "error: Timeout (2s) when waiting for lock on …"
+
+
+def _cache_run(args: list[str], *, env: Mapping[str, str], cache_dir: Path, timeout: float,
+               what: str) -> str:
+    """``uv ARGS`` that takes the cache lock exclusively, waiting ``timeout`` seconds for it
+    (``UV_LOCK_TIMEOUT``, uv >= 0.9.4). Never ``--force``. Raises CacheBusy on the timeout,
+    UvError otherwise."""
+    from devkit import uvcache
+
+    try:
+        return run(*args, env={**env, "UV_LOCK_TIMEOUT": str(max(1, round(timeout)))}, what=what)
+    except UvError as exc:
+        if _LOCK_WAIT in exc.output or "is another uv process running" in exc.output:
+            raise uvcache.CacheBusy(uvcache.busy_message(cache_dir, timeout)) from exc
+        raise
+
+
+def cache_clean(names: Iterable[str], *, env: Mapping[str, str], cache_dir: Path,
+                timeout: float) -> str:
+    """``uv cache clean NAME...``: every cached entry of those packages (uv docs, reference/cli
+    ``uv cache clean``). Waits ``timeout`` seconds for other uv processes; raises
+    :class:`devkit.uvcache.CacheBusy` after that, UvError on other failures."""
+    return _cache_run(["cache", "clean", *names], env=env, cache_dir=cache_dir, timeout=timeout,
+                      what="uv cache clean")
+
+
+def cache_prune(*, env: Mapping[str, str], cache_dir: Path, timeout: float) -> str:
+    """``uv cache prune``: unreferenced archives, old buckets, cached environments (uv docs,
+    concepts/cache). Waits/raises as :func:`cache_clean`."""
+    return _cache_run(["cache", "prune"], env=env, cache_dir=cache_dir, timeout=timeout,
+                      what="uv cache prune")
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagedPython:
+    """One uv-managed Python install: ``key`` (``cpython-3.12.1-linux-x86_64-gnu``), ``version``
+    (``3.12.1``), ``path`` of its interpreter."""
+
+    key: str
+    version: str
+    path: Path
+
+
+def managed_pythons(*, env: Mapping[str, str]) -> list[ManagedPython]:
+    """The Pythons uv installed itself: ``uv python list --only-installed --managed-python
+    --output-format json`` (uv docs, reference/cli ``uv python list``), one per key.
+
+    Raises UvError, or DevkitError when uv's JSON cannot be read."""
+    import json
+
+    out = _stdout("python", "list", "--only-installed", "--managed-python", "--output-format",
+                  "json", "--python-downloads", "never", env=env, what="uv python list")
+    try:
+        items = json.loads(out or "[]")
+    except ValueError as exc:
+        raise DevkitError(f"cannot read `uv python list` output: {exc}") from exc
+    found: dict[str, ManagedPython] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("key"), str) and item.get("path"):
+            found.setdefault(item["key"], ManagedPython(item["key"], str(item.get("version")),
+                                                        Path(str(item["path"]))))
+    return list(found.values())
+
+
+def python_uninstall(keys: Iterable[str], *, env: Mapping[str, str]) -> str:
+    """``uv python uninstall KEY...`` (uv docs, guides/install-python). Raises UvError."""
+    return run("python", "uninstall", *keys, env=env, what="uv python uninstall")
+
+
+def tool_dir(*, env: Mapping[str, str]) -> Path:
+    """Where ``uv tool`` keeps its environments: ``uv tool dir``. Raises UvError."""
+    return Path(_stdout("tool", "dir", env=env, what="uv tool dir").strip())
+
+
+def _stdout(*args: str, env: Mapping[str, str], what: str) -> str:
+    """``uv ARGS``'s stdout alone (warnings go to stderr). Raises UvError as :func:`run`."""
+    try:
+        return cmd_output(find_uv(), *args, env=env, timeout=UV_RUN_TIMEOUT).stdout
+    except CalledProcessError as exc:
+        raise UvError(f"{what} failed: {explain(exc.stderr or exc.stdout)}", exc.stderr) from exc
+    except FileNotFoundError as exc:
+        raise DevkitError(f"cannot run uv: {exc}") from exc

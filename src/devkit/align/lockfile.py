@@ -81,6 +81,8 @@ class Lock:
     """The parts of a ``uv.lock`` devkit needs; ``skipped`` counts non-registry packages.
 
     ``exclude_newer``: uploads after this (aware datetime) were invisible to the resolver;
+    ``others``: the non-registry packages as ``(name, kind, value)`` from their ``source``
+    (``("app", "editable", ".")``, ``("lib", "git", "https://…")``);
     ``exclude_newer_package``: per-package cutoffs (normalised name, datetime), None for a
     package exempt from the global cutoff (``exclude-newer-package = { name = false }``).
     """
@@ -92,6 +94,7 @@ class Lock:
     requirements: tuple[Requirement, ...] = ()
     exclude_newer: dt.datetime | None = None
     exclude_newer_package: tuple[tuple[str, dt.datetime | None], ...] = ()
+    others: tuple[tuple[str, str, str], ...] = ()  # (name, source kind, value): non-registry
 
     def versions(self, name: str) -> set[str]:
         """All versions of ``name`` in this lock (several when it forks)."""
@@ -183,6 +186,7 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
     entries = _tables(doc.get("package", doc.get("distribution")), "package")
     packages: list[LockedPackage] = []
     requirements: list[Requirement] = []
+    others: list[tuple[str, str, str]] = []
     skipped = 0
     for i, entry in enumerate(entries):
         where = f"package[{i}]."
@@ -206,6 +210,8 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
                                           wheel_size(wheels, sdist), min(times, default=None)))
             continue
         skipped += 1
+        kind, value = next(((k, v) for k, v in source.items() if isinstance(v, str)), ("", ""))
+        others.append((name, str(kind), value))
         metadata = _opt(entry, "metadata", dict, where) or {}
         requirements += _requirements(metadata.get("requires-dist"), "requires",
                                       f"{where}metadata.requires-dist")
@@ -225,6 +231,7 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
         requirements=tuple(requirements),
         exclude_newer=cutoff,
         exclude_newer_package=per_package,
+        others=tuple(others),
     )
 
 
