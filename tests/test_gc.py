@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -130,7 +129,7 @@ def test_unknown_cache_layout_is_refused(projects, store: Store, devkit) -> None
     cache = store.uv_cache_dir
     (cache / "wheels-v99").mkdir()
     before = _tree(cache)
-    code, out, err = devkit("gc")
+    code, _out, err = devkit("gc")
     assert code == 1
     assert "unknown uv cache layout" in err and "wheels-v99" in err
     assert len(err.strip().splitlines()) == 1
@@ -141,7 +140,7 @@ def test_unreadable_lock_stops_gc(projects, store: Store, devkit) -> None:
     a, _b, _x = projects
     (a / "uv.lock").write_text("version = 1\n[[package]]\nname = 5\n")
     before = _tree(store.uv_cache_dir)
-    code, out, err = devkit("gc")
+    code, _out, err = devkit("gc")
     assert code == 1
     assert "cannot tell what" in err and str(a) in err
     assert len(err.strip().splitlines()) == 1
@@ -177,7 +176,7 @@ def test_gc_waits_for_a_busy_cache_then_says_who(projects, store: Store, devkit,
         assert _lock_held(cache / ".lock")
         before = _tree(cache)
         monkeypatch.setenv("UV_LOCK_TIMEOUT", "1")
-        code, out, err = devkit("gc")
+        code, _out, err = devkit("gc")
         assert code == 1
         assert "cache in use by" in err and "uv" in err, err
         assert _packages(_tree(cache)) == _packages(before)  # `uv run` itself writes elsewhere
@@ -188,6 +187,5 @@ def test_gc_waits_for_a_busy_cache_then_says_who(projects, store: Store, devkit,
 
 
 def test_gc_usage(devkit) -> None:
-    code, out, err = devkit("gc", "--help")
+    code, out, _err = devkit("gc", "--help")
     assert code == 0 and "--dry-run" in out
-    assert sys.executable  # the command exists on this branch
