@@ -189,3 +189,36 @@ def test_gc_waits_for_a_busy_cache_then_says_who(projects, store: Store, devkit,
 def test_gc_usage(devkit) -> None:
     code, out, _err = devkit("gc", "--help")
     assert code == 0 and "--dry-run" in out
+
+
+def test_align_store_and_doctor_report_what_gc_frees(projects, store: Store, devkit) -> None:
+    import shutil
+
+    from devkit.align import manifest
+
+    _a, _b, x = projects
+    shutil.rmtree(x / ".venv")  # nothing links tinyshared 1.1 / tinyother any more: all freed
+    code, out, err = devkit("align", "--json")
+    assert code == 0, err
+    figure = json.loads(out)["gc"]
+    # align moved a to tinyshared 2.0: 1.0 goes too, but a's venv still links it until re-synced
+    assert figure["reclaimable_bytes"] >= 20_000 and figure["linked_bytes"] >= 20_000
+    recorded = manifest.gc_figure(store)
+    assert recorded is not None and recorded["reclaimable_bytes"] == figure["reclaimable_bytes"]
+    assert recorded["by"] == "align"
+    code, out, err = devkit("align")
+    assert "`devkit gc` would free" in out
+
+    code, out, err = devkit("doctor", "--json")
+    check = next(c for c in json.loads(out)["checks"] if c["id"] == "store.gc")
+    assert check["status"] == "ok" and "would free" in check["message"]
+
+    code, out, err = devkit("store", "--json")
+    before = json.loads(out)
+    assert before["gc"]["reclaimable_bytes"] == figure["reclaimable_bytes"]
+    assert before["saving_vs_uv_bytes"] < 0  # the cache holds versions no lock uses
+    assert devkit("gc")[0] == 0
+    after = json.loads(devkit("store", "--json")[1])
+    assert after["gc"]["reclaimable_bytes"] == 0
+    assert after["saving_vs_uv_bytes"] - before["saving_vs_uv_bytes"] >= 20_000
+    assert manifest.gc_figure(store)["by"] == "gc"

@@ -109,8 +109,12 @@ def read_locks(projects: Iterable[Project]) -> list[tuple[Project, lockfile.Lock
     return found
 
 
-def make(store: Store, *, uv_version: str = "", with_pythons: bool = True) -> Plan:
+def make(store: Store, *, uv_version: str = "", with_pythons: bool = True,
+         measure_used: bool = False) -> Plan:
     """The plan for ``store``'s cache and Python installs, reading the registry and every lock.
+
+    ``measure_used`` also sums the bytes of the archives the locks use (``Plan.used_bytes``:
+    walks most of the cache, so only ``devkit store``, which walks it anyway, asks for it).
 
     Raises Unreadable when a registered lock cannot be read, LayoutError for an unknown cache
     layout, UvError when uv cannot list its Pythons.
@@ -135,7 +139,7 @@ def make(store: Store, *, uv_version: str = "", with_pythons: bool = True) -> Pl
     clean = set(plan.names)
     plan.versions = [e for e in entries if e.name not in clean and e.name not in build
                      and (e.name, e.version) not in used]
-    _measure(plan, entries, used)
+    _measure(plan, entries, used if measure_used else None)
     if with_pythons:
         plan.pythons, plan.kept_pythons = _pythons(store, projects)
         plan.pythons_bytes = uvcache.measure(_python_dirs(store, plan.pythons))
@@ -264,13 +268,16 @@ def _unreferenced(plan: Plan, entries: list[uvcache.WheelEntry]) -> list[Path]:
     return [a for a in uvcache.archives(plan.cache_dir) if a not in refs]
 
 
-def _measure(plan: Plan, entries: list[uvcache.WheelEntry], used: set[tuple[str, str]]) -> None:
+def _measure(plan: Plan, entries: list[uvcache.WheelEntry],
+             used: set[tuple[str, str]] | None) -> None:
     plan.other_refs = uvcache.referenced_archives(plan.cache_dir) - set(_refs(entries))
     plan.versions_bytes = uvcache.measure(_version_paths(plan, entries))
     plan.names_bytes = uvcache.measure(_name_paths(plan, entries))
     plan.unreferenced_bytes = uvcache.measure(_unreferenced(plan, entries))
-    kept = {e.archive for e in entries if e.archive is not None and (e.name, e.version) in used}
-    plan.used_bytes = uvcache.measure(sorted(kept)).total
+    if used is not None:
+        kept = {e.archive for e in entries
+                if e.archive is not None and (e.name, e.version) in used}
+        plan.used_bytes = uvcache.measure(sorted(kept)).total
 
 
 # -- Pythons ------------------------------------------------------------------------------------
