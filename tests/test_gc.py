@@ -222,3 +222,32 @@ def test_align_store_and_doctor_report_what_gc_frees(projects, store: Store, dev
     assert after["gc"]["reclaimable_bytes"] == 0
     assert after["saving_vs_uv_bytes"] - before["saving_vs_uv_bytes"] >= 20_000
     assert manifest.gc_figure(store)["by"] == "gc"
+
+
+def test_unused_managed_pythons_are_uninstalled(projects, store: Store, devkit,
+                                                monkeypatch, tmp_path: Path) -> None:
+    a, _b, _x = projects
+    root = store.python_install_dir
+    keys = {v: f"cpython-{v}-linux-x86_64-gnu" for v in ("3.12.99", "3.13.98", "3.11.97")}
+    for key in keys.values():  # uv cannot download Pythons here: installs laid out as uv does
+        (root / key / "bin").mkdir(parents=True)
+        (root / key / "bin" / "python3").write_text("")
+    (root / "cpython-3.11-linux-x86_64-gnu").symlink_to(root / keys["3.11.97"])  # minor alias
+    (a / ".python-version").write_text("3.13\n")  # a pins 3.13: 3.13.98 stays
+    tools = tmp_path / "tools"  # a uv tool env using 3.11.97 through the minor alias
+    (tools / "sometool").mkdir(parents=True)
+    (tools / "sometool" / "pyvenv.cfg").write_text(
+        f"home = {root / 'cpython-3.11-linux-x86_64-gnu' / 'bin'}\nversion_info = 3.11.97\n")
+    monkeypatch.setenv("UV_TOOL_DIR", str(tools))
+    code, out, err = devkit("gc", "--dry-run", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [p["key"] for p in plan["pythons"]] == [keys["3.12.99"]]
+    assert set(plan["kept_pythons"]) == {keys["3.13.98"], keys["3.11.97"]}
+    assert "pins 3.13" in plan["kept_pythons"][keys["3.13.98"]]
+    assert "sometool" in plan["kept_pythons"][keys["3.11.97"]]
+    assert (root / keys["3.12.99"]).is_dir()  # dry run
+    code, out, err = devkit("gc")
+    assert code == 0, err
+    assert not (root / keys["3.12.99"]).exists()
+    assert (root / keys["3.13.98"]).is_dir() and (root / keys["3.11.97"]).is_dir()

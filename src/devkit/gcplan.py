@@ -57,7 +57,7 @@ class Plan:
     cache_dir: Path
     versions: list[uvcache.WheelEntry] = dataclasses.field(default_factory=list)
     names: list[str] = dataclasses.field(default_factory=list)
-    pythons: list[uv.ManagedPython] = dataclasses.field(default_factory=list)
+    pythons: list[uvcache.ManagedPython] = dataclasses.field(default_factory=list)
     kept_pythons: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> reason
     build_names: set[str] = dataclasses.field(default_factory=set)
     versions_bytes: uvcache.Bytes = dataclasses.field(default_factory=uvcache.Bytes)
@@ -281,15 +281,11 @@ def _measure(plan: Plan, entries: list[uvcache.WheelEntry],
 
 
 # -- Pythons ------------------------------------------------------------------------------------
-def _pythons(store: Store, projects: list[Project]) -> tuple[list[uv.ManagedPython], dict[str, str]]:
+def _pythons(store: Store, projects: list[Project]) -> tuple[list[uvcache.ManagedPython],
+                                                             dict[str, str]]:
     """Managed Pythons nothing uses, and the reason each other one stays."""
-    env = store.subprocess_env()
-    try:
-        installed = uv.managed_pythons(env=env)
-    except uv.UvError:
-        return [], {}
     root = store.python_install_dir.resolve()
-    installed = [p for p in installed if _inside(p.path, root)]
+    installed = uvcache.managed_pythons(root)
     if not installed:
         return [], {}
     pins = [(p.path, pin) for p in projects for pin in _pins(p.path)]
@@ -325,7 +321,7 @@ def _pins(project: Path) -> list[str]:
     return pins
 
 
-def _matches(pin: str, python: uv.ManagedPython) -> bool:
+def _matches(pin: str, python: uvcache.ManagedPython) -> bool:
     """Could ``pin`` (``3.12``, ``3.12.1``, ``cpython-3.12…``, ``cpython@3.12``) select it?
     A request devkit cannot read (``>=3.11``, ``pypy``) matches every install: keep them all."""
     text = pin.lower()
@@ -358,7 +354,7 @@ def _home(cfg: Path) -> Path | None:
     return Path(home) if home else None
 
 
-def _python_dirs(store: Store, pythons: Iterable[uv.ManagedPython]) -> list[Path]:
+def _python_dirs(store: Store, pythons: Iterable[uvcache.ManagedPython]) -> list[Path]:
     return [store.python_install_dir / p.key for p in pythons
             if (store.python_install_dir / p.key).is_dir()]
 

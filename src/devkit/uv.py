@@ -343,37 +343,6 @@ def cache_prune(*, env: Mapping[str, str], cache_dir: Path, timeout: float) -> s
                       what="uv cache prune")
 
 
-@dataclasses.dataclass(frozen=True)
-class ManagedPython:
-    """One uv-managed Python install: ``key`` (``cpython-3.12.1-linux-x86_64-gnu``), ``version``
-    (``3.12.1``), ``path`` of its interpreter."""
-
-    key: str
-    version: str
-    path: Path
-
-
-def managed_pythons(*, env: Mapping[str, str]) -> list[ManagedPython]:
-    """The Pythons uv installed itself: ``uv python list --only-installed --managed-python
-    --output-format json`` (uv docs, reference/cli ``uv python list``), one per key.
-
-    Raises UvError, or DevkitError when uv's JSON cannot be read."""
-    import json
-
-    out = _stdout("python", "list", "--only-installed", "--managed-python", "--output-format",
-                  "json", "--python-downloads", "never", env=env, what="uv python list")
-    try:
-        items = json.loads(out or "[]")
-    except ValueError as exc:
-        raise DevkitError(f"cannot read `uv python list` output: {exc}") from exc
-    found: dict[str, ManagedPython] = {}
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("key"), str) and item.get("path"):
-            found.setdefault(item["key"], ManagedPython(item["key"], str(item.get("version")),
-                                                        Path(str(item["path"]))))
-    return list(found.values())
-
-
 def python_uninstall(keys: Iterable[str], *, env: Mapping[str, str]) -> str:
     """``uv python uninstall KEY...`` (uv docs, guides/install-python). Raises UvError."""
     return run("python", "uninstall", *keys, env=env, what="uv python uninstall")

@@ -216,6 +216,33 @@ def present(cache_dir: Path) -> set[tuple[str, str]]:
     return found
 
 
+# -- uv-managed Pythons -------------------------------------------------------------------------
+_INSTALL = re.compile(r"^(cpython|pypy|graalpy|pyodide)-(\d+\.\d+\.\d+[^-]*)-.+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagedPython:
+    """One uv-managed Python install: ``key`` (``cpython-3.12.1-linux-x86_64-gnu``, the name
+    ``uv python uninstall`` takes), ``version`` (``3.12.1``), ``path`` its directory."""
+
+    key: str
+    version: str
+    path: Path
+
+
+def managed_pythons(install_dir: Path) -> list[ManagedPython]:
+    """The installs in ``install_dir`` (``UV_PYTHON_INSTALL_DIR``): one directory per install,
+    named ``<implementation>-<version>-<os>-<arch>-<libc>`` (uv docs, concepts/python-versions);
+    minor-version aliases (``cpython-3.12-…``) are symlinks and are skipped. Read from the
+    directory, so no interpreter runs (``uv python list`` would inspect every Python on PATH)."""
+    found = []
+    for path in _children(install_dir):
+        match = _INSTALL.match(path.name)
+        if match:
+            found.append(ManagedPython(path.name, match.group(2), path))
+    return found
+
+
 # -- physical bytes -----------------------------------------------------------------------------
 @dataclasses.dataclass
 class Bytes:
