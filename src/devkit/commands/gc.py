@@ -23,6 +23,7 @@ from devkit.store import Store
 from devkit.util import format_bytes
 
 JSON_VERSION = 1
+CLEAN_BATCH = 200  # package names per `uv cache clean`
 DEFAULT_LOCK_TIMEOUT = 300.0  # seconds: uv's own default for UV_LOCK_TIMEOUT (uv >= 0.9.4)
 
 
@@ -61,9 +62,9 @@ def gc(*, store: Store, dry_run: bool = False, as_json: bool = False) -> int:
             uvcache.remove_version_entries(plan.versions)
     outputs: list[str] = []
     if not dry_run:
-        if plan.names:
-            outputs.append(uv.cache_clean(plan.names, env=env, cache_dir=cache_dir,
-                                          timeout=timeout))
+        for start in range(0, len(plan.names), CLEAN_BATCH):  # bounded command lines
+            outputs.append(uv.cache_clean(plan.names[start:start + CLEAN_BATCH], env=env,
+                                          cache_dir=cache_dir, timeout=timeout))
         if cache_dir.is_dir():
             outputs.append(uv.cache_prune(env=env, cache_dir=cache_dir, timeout=timeout))
         if plan.pythons:
