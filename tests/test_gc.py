@@ -147,6 +147,15 @@ def test_unreadable_lock_stops_gc(projects, store: Store, devkit) -> None:
     assert _tree(store.uv_cache_dir) == before
 
 
+def test_gc_without_registered_projects_keeps_everything(projects, store: Store, devkit) -> None:
+    a, b, _x = projects
+    assert devkit("projects", "remove", a, b)[0] == 0
+    before = _tree(store.uv_cache_dir)
+    code, _out, err = devkit("gc")
+    assert code == 1 and "no registered projects" in err
+    assert _tree(store.uv_cache_dir) == before
+
+
 def _lock_held(lock_file: Path) -> bool:
     import fcntl
 

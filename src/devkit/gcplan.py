@@ -122,6 +122,9 @@ def make(store: Store, *, uv_version: str = "", with_pythons: bool = True,
     cache_dir = store.uv_cache_dir
     uvcache.check_layout(cache_dir, uv_version)
     projects = Registry(store).projects()
+    if not projects:
+        raise Unreadable("no registered projects: nothing tells gc what to keep (register them "
+                         "with `devkit projects add PATH`); nothing was changed")
     locks = read_locks(projects)
     used: set[tuple[str, str]] = set()
     used_names: set[str] = set()
