@@ -116,8 +116,8 @@ def make(store: Store, *, uv_version: str = "", with_pythons: bool = True,
     ``measure_used`` also sums the bytes of the archives the locks use (``Plan.used_bytes``:
     walks most of the cache, so only ``devkit store``, which walks it anyway, asks for it).
 
-    Raises Unreadable when a registered lock cannot be read, LayoutError for an unknown cache
-    layout, UvError when uv cannot list its Pythons.
+    Raises Unreadable when no project is registered or a registered lock cannot be read,
+    LayoutError for an unknown cache layout.
     """
     cache_dir = store.uv_cache_dir
     uvcache.check_layout(cache_dir, uv_version)
