@@ -91,6 +91,18 @@ def version() -> str:
     return match.group(1)
 
 
+@functools.cache
+def _version_of(binary: str) -> str:
+    del binary  # the cache key: one `uv --version` per binary and process
+    return version()
+
+
+def version_once() -> str:
+    """:func:`version` of :func:`find_uv`'s binary, asked once per process (each ``uv --version``
+    costs a process start). Raises DevkitError if uv cannot run."""
+    return _version_of(find_uv())
+
+
 def lock(
     project: Path,
     *,

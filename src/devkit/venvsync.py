@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devkit import usage, uv
+from devkit import usage, uv, verified
 from devkit.errors import DevkitError
 from devkit.store import Store
 
@@ -76,7 +76,8 @@ class CacheFacts:
 
 
 def sync_workspace(
-    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False
+    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False,
+    memo: verified.Verified | None = None,
 ) -> SyncResult:
     """Sync ``path``'s ``.venv`` with its ``uv.lock`` using the store's environment.
 
@@ -84,24 +85,29 @@ def sync_workspace(
     ``lock_if_missing``, which lets ``uv sync`` create the lock) one without ``uv.lock``.
     A ``.venv`` none of whose files is a cache inode while some are hard links elsewhere was built
     from another uv cache: it is moved aside, re-created, and the old one deleted, or put back if
-    uv fails or the run is interrupted. Never raises DevkitError: failures become ``failed``.
+    uv fails or the run is interrupted. With ``memo``, a venv byte-identical to when uv last said
+    "current" is ``current`` without a uv run (see :mod:`devkit.verified`). Never raises
+    DevkitError: failures become ``failed``.
     """
     start = time.perf_counter()
     result = SyncResult(path)
     try:
-        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing)
+        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing, memo=memo)
     except DevkitError as exc:
         result.status, result.reason = "failed", str(exc)
     except OSError as exc:
         result.status, result.reason = "failed", f"{exc.filename or path}: {exc.strerror or exc}"
     venv = path / ".venv"
-    if venv.is_dir() and not venv.is_symlink():
-        result.census = usage.link_census(venv, cache.inodes)
+    if result.status != "current" or result.census is None:  # nothing ran: the census still holds
+        result.census = None
+        if venv.is_dir() and not venv.is_symlink():
+            result.census = usage.link_census(venv, cache.inodes)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool) -> None:
+def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool,
+          memo: verified.Verified | None) -> None:
     path = result.path
     quoted = shlex.quote(str(path))
     if not path.is_dir():
@@ -118,7 +124,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
     venv = path / ".venv"
     rebuild = _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
-        current, _ = uv.sync_check(path, env=env)
+        current, _ = verified.sync_check(path, env=env, memo=memo)
         if current:
             result.status = "current"
             return
@@ -135,7 +141,7 @@ def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
     """True when ``venv`` holds hard links, none of them into the store's cache."""
     if not venv.is_dir() or venv.is_symlink() or cache.clone_fs:
         return False
-    census = usage.link_census(venv, cache.inodes)
+    census = result.census = usage.link_census(venv, cache.inodes)
     if census.linked:
         return False
     if not census.foreign:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devkit import __version__
+from devkit import __version__, verified
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -64,13 +64,16 @@ def sync(
         raise DevkitError("no registered projects: add one with `devkit projects add PATH`")
     store.ensure()
     cache = CacheFacts.of(store)
+    memo = verified.for_uv(store, store.subprocess_env())
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = pool.map(lambda p: sync_workspace(p, store=store, cache=cache), chosen)
+        results = pool.map(lambda p: sync_workspace(p, store=store, cache=cache, memo=memo), chosen)
         done = []
         for result in results:  # in the order given, each as soon as it and those before are done
             done.append(result)
             if not as_json:
                 _print(result)
+    if memo is not None:
+        memo.save()
     summary = {status: sum(r.status == status for r in done) for status in STATUSES}
     if as_json:
         doc = {
