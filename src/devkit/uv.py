@@ -82,13 +82,20 @@ def explain(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def parse_version(output: str) -> str | None:
+    """The version in ``uv --version`` output (``uv 0.13.9 (abc 2025-10-30)`` gives ``"0.13.9"``),
+    or None."""
+    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", output)
+    return match.group(1) if match else None
+
+
 def version() -> str:
     """uv's version string, e.g. ``"0.13.9"``. Raises DevkitError if uv cannot run."""
     out = run("--version", what="uv --version")
-    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", out)
-    if not match:
+    found = parse_version(out)
+    if found is None:
         raise DevkitError(f"cannot parse `uv --version` output: {out.strip()!r}")
-    return match.group(1)
+    return found
 
 
 @functools.cache

@@ -298,7 +298,8 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path)) \
+        sources = [(path / rel).resolve() for rel in locks[path].local_sources]
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources) \
             if read_only else None
         if blocker:
             outcome.status = "failed"

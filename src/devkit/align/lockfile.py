@@ -91,6 +91,8 @@ class Lock:
     requirements: tuple[Requirement, ...] = ()
     exclude_newer: dt.datetime | None = None
     exclude_newer_package: tuple[tuple[str, dt.datetime], ...] = ()
+    #: ``source = { editable | directory = REL }`` of its local packages, besides ``"."``
+    local_sources: tuple[str, ...] = ()
 
     def versions(self, name: str) -> set[str]:
         """All versions of ``name`` in this lock (several when it forks)."""
@@ -182,6 +184,7 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
     entries = _tables(doc.get("package", doc.get("distribution")), "package")
     packages: list[LockedPackage] = []
     requirements: list[Requirement] = []
+    local: list[str] = []
     skipped = 0
     for i, entry in enumerate(entries):
         where = f"package[{i}]."
@@ -205,6 +208,10 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
                                           wheel_size(wheels, sdist), min(times, default=None)))
             continue
         skipped += 1
+        for kind in ("editable", "directory"):
+            rel = source.get(kind)
+            if isinstance(rel, str) and rel != "." and rel not in local:
+                local.append(rel)
         metadata = _opt(entry, "metadata", dict, where) or {}
         requirements += _requirements(metadata.get("requires-dist"), "requires",
                                       f"{where}metadata.requires-dist")
@@ -224,6 +231,7 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
         requirements=tuple(requirements),
         exclude_newer=cutoff,
         exclude_newer_package=per_package,
+        local_sources=tuple(local),
     )
 
 
