@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import shlex
 import threading
 import time
@@ -294,10 +295,18 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
             outcome.error = f"{path} no longer exists (devkit projects remove it)"
             continue
         try:
-            locks[path] = lockfile.read(path / "uv.lock")
+            data = (path / "uv.lock").read_bytes()
+        except OSError:
+            data = None  # lockfile.read says why, in one line
+        try:
+            locks[path] = lockfile.read(path / "uv.lock") if data is None \
+                else lockfile.parse(data, path / "uv.lock")
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
+        if data is not None:  # run_project does not parse it again while it is unchanged
+            outcome.loaded = (hashlib.sha256(data).hexdigest(), locks[path])
+            del data
         sources = [(path / rel).resolve() for rel in locks[path].local_sources]
         blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources) \
             if read_only else None

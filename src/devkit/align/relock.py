@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 import threading
 import time
@@ -123,6 +124,9 @@ class Outcome:
     after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
     original: lockfile.Lock | None = None  # the lock before align's first run touched it
     relocked: lockfile.Lock | None = None  # a stale lock after its plain `uv lock`
+    # (SHA-256 of uv.lock's bytes, the lock parsed from them) as the engine read it: not parsed
+    # again while the file is unchanged
+    loaded: tuple[str, lockfile.Lock] | None = dataclasses.field(default=None, repr=False)
     downgrades: list[Change] = dataclasses.field(default_factory=list)  # made by align itself
 
     def to_json(self) -> dict[str, object]:
@@ -599,7 +603,11 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
     original = b""
     try:
         original = lock_path.read_bytes()
-        before = lockfile.parse(original, lock_path)
+        loaded = outcome.loaded
+        if loaded is not None and loaded[0] == hashlib.sha256(original).hexdigest():
+            before = loaded[1]
+        else:
+            before = lockfile.parse(original, lock_path)
         if outcome.original is None:
             outcome.original = before
         key = ctx.verified.key("lock", outcome.path) if ctx.verified and check_first else None
