@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import build_wheel, template_dev_stubs, write_simple_index  # noqa: E402
+from helpers import build_wheel, template_dev_stubs, write_simple_index
 
 BULK_FILES = 2_100  # modules in the bulk wheel: a venv of ~2,200 files, as the default template's
 HUGE_PACKAGES = 10_000
@@ -214,7 +214,7 @@ def timed(cmds: dict[str, Callable[[], None]], runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main() -> int:  # noqa: C901, PLR0915 — one linear script
+def main() -> int:
     """Build or reuse the fixture, time every command, write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, help="time `python -m devkit` from this source tree")
@@ -226,6 +226,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one linear script
     parser.add_argument("--only", default="", help="comma-separated subset: store,align,sync,"
                         "doctor,list,add,huge")
     parser.add_argument("--write", type=Path, help="write PREFIX.json (merged by label) and PREFIX.md")
+    parser.add_argument("--chart", type=Path, help="also draw the chart (PNG) here")
     args = parser.parse_args()
     ns = sorted(int(n) for n in args.ns.split(","))
     only = set(filter(None, args.only.split(","))) or {"store", "align", "sync", "doctor", "list",
@@ -256,8 +257,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one linear script
         register(env, workspaces[:n])
         row: dict[str, float] = {}
         if "align" in only:
-            row.update({"align_dry_run": v for v in timed(
-                {"a": dk("align", "--dry-run")}, args.runs).values()})
+            row["align_dry_run"] = timed({"a": dk("align", "--dry-run")}, args.runs)["a"]
             row["uv_lock_check"] = timed(
                 {"u": sh("uv", "lock", "--check", "--offline")}, args.runs)["u"]
         if "sync" in only:
@@ -359,7 +359,100 @@ def main() -> int:  # noqa: C901, PLR0915 — one linear script
         doc[args.label] = results
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
+        args.write.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+        if args.chart:
+            chart(doc, args.chart)
     return 0
+
+
+GOALS = {  # ratio -> (goal, what it measures)
+    "store_vs_du": (2.0, "`devkit store` / `du -skc` of the same trees, largest N"),
+    "align_marginal_vs_uv_lock_check": (0.5, ("`align --dry-run` per added unchanged project / "
+                                        "one `uv lock --check --offline`")),
+    "sync_marginal_vs_uv_sync_check": (0.5, ("`sync --all` per added current venv / one "
+                                       "`uv sync --check --locked --offline`")),
+    "doctor_hi_vs_lo": (1.2, "`doctor` with the largest N registered / with the smallest"),
+    "doctor_vs_version": (2.0, "`doctor` / `devkit --version`, largest N"),
+    "list_1000_vs_10": (3.0, "`projects list` 1,000 entries / 10"),
+    "add_1000_vs_1": (10.0, "`projects add` of 1,000 paths in one call / 1 path"),
+}
+
+
+def markdown(doc: dict[str, dict[str, object]]) -> str:
+    """``bench/results/scale.md``: one column per label (e.g. main, branch)."""
+    labels = list(doc)
+    lines = ["# devkit at 10, 100 and 1,000 registered workspaces", "",
+             ("Produced by `python bench/bench_scale.py` (see its docstring). Medians of interleaved "
+             "runs; ratios are taken within one run, so machine load hits both sides alike."), "",
+             "| ratio | goal | " + " | ".join(labels) + " |",
+             "|---|---|" + "---|" * len(labels)]
+    for key, (goal, what) in GOALS.items():
+        cells = []
+        for label in labels:
+            value = doc[label].get("ratios", {}).get(key)  # type: ignore[union-attr]
+            cells.append("-" if value is None else
+                         f"{value:.2f}× {'✓' if value <= goal else '✗'}")
+        lines.append(f"| {what} | ≤ {goal:g}× | " + " | ".join(cells) + " |")
+    lines += ["", "## Seconds per N (medians)", ""]
+    for label in labels:
+        entry = doc[label]
+        lines += [f"### {label}", "", (f"source `{entry.get('src')}`, {entry.get('runs')} runs, "
+                  f"{entry.get('date')}, {entry.get('machine')}"), ""]
+        per_n = entry.get("per_n", {})
+        keys = sorted({k for row in per_n.values() for k in row})  # type: ignore[union-attr]
+        lines += ["| N | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for n, row in sorted(per_n.items(), key=lambda kv: int(kv[0])):  # type: ignore[union-attr]
+            lines.append(f"| {n} | " + " | ".join(
+                f"{row[k]:.3f}" if k in row else "-" for k in keys) + " |")
+        for extra in ("align_marginal_seconds", "sync_marginal_seconds"):
+            if extra in entry:
+                lines.append(f"\n{extra}: {float(entry[extra]) * 1000:.1f} ms")  # type: ignore[arg-type]
+        for table in ("projects_list", "projects_add", "huge"):
+            if table in entry:
+                cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in entry[table].items())  # type: ignore[union-attr]
+                lines.append(f"\n{table}: {cells}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def chart(doc: dict[str, dict[str, object]], out: Path) -> None:
+    """Seconds against N per command, log-log, one line style per label (matplotlib)."""
+    import matplotlib  # the `bench` dependency group
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["--", "-", ":", "-."]
+    for i, (label, entry) in enumerate(doc.items()):
+        per_n = entry.get("per_n", {})
+        ns = sorted(int(n) for n in per_n)  # type: ignore[union-attr]
+        series: dict[str, list[tuple[int, float]]] = {}
+        for n in ns:
+            for key, value in per_n[str(n)].items():  # type: ignore[index]
+                series.setdefault(key, []).append((n, value))
+        for key in ("listing", "adding"):
+            table = entry.get("projects_list" if key == "listing" else "projects_add", {})
+            for name, value in table.items():  # type: ignore[union-attr]
+                series.setdefault(f"projects {name.split('_')[0]}", []).append(
+                    (int(name.split("_")[1]), value))
+        for j, (key, points) in enumerate(sorted(series.items())):
+            if len(points) < 2:
+                continue
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, styles[i % len(styles)], marker="o", color=f"C{j % 10}",
+                    label=f"{key} ({label})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N (registered workspaces; projects list/add: entries/paths)")
+    ax.set_ylabel("seconds (median)")
+    ax.set_title("devkit read-only commands against N")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
 
 
 if __name__ == "__main__":

@@ -90,3 +90,48 @@ def test_store_lists_unreadable_locks_instead_of_crashing(tmp_path, devkit) -> N
     assert locks["names"] == 1  # the good lock still counts
     code, out, err = devkit("store")
     assert code == 0 and "warning:" in out, err
+
+
+REPO_LOCK = Path(__file__).resolve().parents[1] / "uv.lock"
+#: Forms a big lock may hold besides uv's plain lines: each package with one goes to tomllib.
+ODD_PACKAGES = (
+    ('\n[[package]]\nname = "odd-escape"\nversion = "1.0"\nsource = { registry = "https://x/simple" }\n'
+    'wheels = [\n    { url = "https://x/odd_escape-1.0-py3-none-any.whl", hash = "sha256:\\u0061", '
+    'size = 12 },\n]\n'),
+    ('\n[[package]]\nname = "odd-multi"\nversion = "2.0"\nsource = { registry = "https://x/simple" }\n'
+    'wheels = [{ url = "https://x/odd_multi-2.0-py3-none-any.whl", size = 7 }]\n'),
+    ('\n[[package]]\nname = "odd-local"\nversion = "0.1"\nsource = { editable = "packages/odd" }\n\n'
+    '[package.metadata]\nrequires-dist = [{ name = "tinyshared", specifier = ">=1" }]\n\n'
+    '[package.metadata.requires-dev]\ndev = [\n    { name = "odd-dev" },\n]\n'),
+)
+
+
+@pytest.mark.parametrize("extra", ["", *ODD_PACKAGES], ids=["plain", "escape", "inline", "local"])
+def test_big_lock_read_by_package_as_tomllib_reads_it(monkeypatch, extra: str) -> None:
+    text = REPO_LOCK.read_text(encoding="utf-8") + extra + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
+    now = lockfile.dt.datetime(2026, 6, 1, tzinfo=lockfile.dt.UTC)
+    whole = lockfile.parse(text.encode(), REPO_LOCK, now=now)  # below the threshold: tomllib
+    monkeypatch.setattr(lockfile, "BY_PACKAGE_MIN_BYTES", 0)
+    by_package = lockfile.parse(text.encode(), REPO_LOCK, now=now)
+    assert by_package == whole
+    assert [(p.size, p.uploaded) for p in by_package.packages] == \
+        [(p.size, p.uploaded) for p in whole.packages]
+    assert whole.exclude_newer is not None and len(whole.packages) > 40
+
+
+@pytest.mark.parametrize("how", list(MALFORMED))
+def test_big_lock_read_by_package_rejects_wrong_types(monkeypatch, tmp_path, how) -> None:
+    path = _project(tmp_path, "p") / "uv.lock"
+    broken = MALFORMED[how](path.read_text())
+    monkeypatch.setattr(lockfile, "BY_PACKAGE_MIN_BYTES", 0)
+    with pytest.raises(lockfile.LockError, match="malformed uv.lock"):
+        lockfile.parse(broken.encode(), path)
+
+
+def test_big_lock_defined_twice_is_an_error(monkeypatch) -> None:
+    text = REPO_LOCK.read_text(encoding="utf-8").replace(
+        'source = { registry = "https://pypi.org/simple" }\n',
+        'source = { registry = "https://pypi.org/simple" }\nversion = "9"\n', 1)
+    monkeypatch.setattr(lockfile, "BY_PACKAGE_MIN_BYTES", 0)
+    with pytest.raises(lockfile.LockError, match="not a readable uv.lock"):
+        lockfile.parse(text.encode(), REPO_LOCK)

@@ -107,9 +107,9 @@ def test_changed_lock_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> No
     (ws / "pyproject.toml").write_text(pyproject.read_text().replace('    "tinyother>=1",\n', ""))
     lock = ws / "uv.lock"
     lock.write_bytes(lock.read_bytes() + b"\n")
-    code, out, err = devkit("sync", "--all")
+    devkit("sync", "--all")
     assert uv_log.calls("sync", "--check"), "uv sync --check did not run on a changed uv.lock"
-    code, out, err = devkit("align", "--dry-run")
+    devkit("align", "--dry-run")
     assert uv_log.calls("lock", "--check"), "uv lock --check did not run on a changed uv.lock"
 
 

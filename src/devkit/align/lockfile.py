@@ -166,6 +166,8 @@ def parse(data: bytes, path: Path, *, now: dt.datetime | None = None) -> Lock:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
+    except _Malformed as exc:
+        raise LockError(f"{path}: malformed uv.lock: {exc}") from None
     try:
         return _from_doc(doc, path, when)
     except _Malformed as exc:
