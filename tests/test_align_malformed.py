@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -107,11 +108,10 @@ ODD_PACKAGES = (
 
 
 @pytest.mark.parametrize("extra", ["", *ODD_PACKAGES], ids=["plain", "escape", "inline", "local"])
-def test_big_lock_read_by_package_as_tomllib_reads_it(monkeypatch, extra: str) -> None:
+def test_lock_read_by_package_as_tomllib_reads_it(extra: str) -> None:
     text = REPO_LOCK.read_text(encoding="utf-8") + extra + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
     now = lockfile.dt.datetime(2026, 6, 1, tzinfo=lockfile.dt.UTC)
-    whole = lockfile.parse(text.encode(), REPO_LOCK, now=now)  # below the threshold: tomllib
-    monkeypatch.setattr(lockfile, "BY_PACKAGE_MIN_BYTES", 0)
+    whole = lockfile._from_doc(tomllib.loads(text), REPO_LOCK, now)
     by_package = lockfile.parse(text.encode(), REPO_LOCK, now=now)
     assert by_package == whole
     assert [(p.size, p.uploaded) for p in by_package.packages] == \
@@ -119,19 +119,19 @@ def test_big_lock_read_by_package_as_tomllib_reads_it(monkeypatch, extra: str) -
     assert whole.exclude_newer is not None and len(whole.packages) > 40
 
 
-@pytest.mark.parametrize("how", list(MALFORMED))
-def test_big_lock_read_by_package_rejects_wrong_types(monkeypatch, tmp_path, how) -> None:
-    path = _project(tmp_path, "p") / "uv.lock"
-    broken = MALFORMED[how](path.read_text())
-    monkeypatch.setattr(lockfile, "BY_PACKAGE_MIN_BYTES", 0)
-    with pytest.raises(lockfile.LockError, match="malformed uv.lock"):
-        lockfile.parse(broken.encode(), path)
-
-
-def test_big_lock_defined_twice_is_an_error(monkeypatch) -> None:
-    text = REPO_LOCK.read_text(encoding="utf-8").replace(
-        'source = { registry = "https://pypi.org/simple" }\n',
-        'source = { registry = "https://pypi.org/simple" }\nversion = "9"\n', 1)
-    monkeypatch.setattr(lockfile, "BY_PACKAGE_MIN_BYTES", 0)
-    with pytest.raises(lockfile.LockError, match="not a readable uv.lock"):
-        lockfile.parse(text.encode(), REPO_LOCK)
+@pytest.mark.parametrize("text", [
+    'version = "9"\n',  # a key defined twice
+    "size = 0123\n",  # not a TOML integer
+    "[options]\nx = 1\n",  # a table defined twice (after the packages)
+], ids=["twice", "integer", "table"])
+def test_lock_read_by_package_refuses_what_tomllib_refuses(text: str) -> None:
+    lock = REPO_LOCK.read_text(encoding="utf-8") + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
+    if text.startswith("["):
+        broken = lock + "\n" + text
+    else:
+        broken = lock.replace('source = { registry = "https://pypi.org/simple" }\n',
+                              'source = { registry = "https://pypi.org/simple" }\n' + text, 1)
+    with pytest.raises(tomllib.TOMLDecodeError):
+        tomllib.loads(broken)
+    with pytest.raises(lockfile.LockError, match="not a readable uv.lock|malformed uv.lock"):
+        lockfile.parse(broken.encode(), REPO_LOCK)

@@ -96,15 +96,15 @@ class InodeTable:
             with entries:
                 for entry in entries:
                     try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append((entry.path, entry.stat(follow_symlinks=False).st_dev))
-                        elif entry.is_file(follow_symlinks=False):
+                        if entry.is_file(follow_symlinks=False):  # most entries: tested first
                             key = (dev, entry.inode())
                             size = known.get(key)
                             if size is None:
                                 size = known[key] = entry.stat(follow_symlinks=False).st_blocks * 512
                             inodes[key] = size
                             files += 1
+                        elif entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, entry.stat(follow_symlinks=False).st_dev))
                     except OSError:
                         continue
         tree.files = files
@@ -284,10 +284,9 @@ def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
         with entries:
             for entry in entries:
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append((entry.path, entry.stat(follow_symlinks=False).st_dev))
-                        continue
                     if not entry.is_file(follow_symlinks=False):
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, entry.stat(follow_symlinks=False).st_dev))
                         continue
                     if known is None:
                         known = cache.inodes_for(dist_infos(venv))
