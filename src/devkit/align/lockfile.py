@@ -325,6 +325,8 @@ def _opt(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
 
 def _tables(value: object, where: str) -> list[dict[str, Any]]:
     items = _typed(value, list, where) if value is not None else []
+    if all(type(item) is dict for item in items):
+        return items
     return [_typed(item, dict, f"{where}[{i}]") for i, item in enumerate(items)]
 
 
@@ -355,9 +357,13 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime,
         times = []
         at_file, at_time = f"{where}file.", f"{where}upload-time"
         for file in files:
-            _opt(file, "size", int, at_file)
-            _opt(file, "url", str, at_file)
-            if (when := _when(_opt(file, "upload-time", str, at_file), at_time)) is not None:
+            size, url, uploaded = file.get("size"), file.get("url"), file.get("upload-time")
+            if not ((size is None or type(size) is int) and (url is None or type(url) is str)
+                    and (uploaded is None or type(uploaded) is str)):  # the error, with its words
+                _opt(file, "size", int, at_file)
+                _opt(file, "url", str, at_file)
+                _opt(file, "upload-time", str, at_file)
+            if uploaded is not None and (when := _when(uploaded, at_time)) is not None:
                 times.append(when)
         if isinstance(index, str) and version is not None:
             packages.append(LockedPackage(index, name, version, tuple(markers),
