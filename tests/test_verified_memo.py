@@ -151,3 +151,23 @@ def test_unreadable_memo_is_ignored(make_workspace, devkit, uv_log: UvLog, store
     assert code == 0, (out, err)
     assert uv_log.calls("lock", "--check")
     assert json.loads(store.verified_file.read_text())["version"] == 1  # rewritten whole
+
+
+def test_doctor_reuses_verdicts_until_a_file_changes(make_workspace, devkit, uv_log: UvLog) -> None:
+    ws = make_workspace("a", deps=("tinyshared>=1",))
+    uv_log.calls()
+    code, out, err = devkit("doctor", ws)
+    assert "uv.lock matches pyproject.toml" in out and ".venv holds exactly" in out, (out, err)
+    assert len(uv_log.calls("--check")) == 2  # uv lock --check and uv sync --check, once each
+    code, out, err = devkit("doctor", ws)
+    assert "uv.lock matches pyproject.toml" in out and ".venv holds exactly" in out, (out, err)
+    assert uv_log.calls("--check") == []
+    # the doctor and align share the verdicts (same uv, same variables)
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    assert uv_log.calls("--check") == []
+    lock = ws / "uv.lock"
+    lock.write_bytes(lock.read_bytes() + b"\n")
+    devkit("doctor", ws)
+    checks = uv_log.calls("--check")
+    assert [c for c in checks if c.startswith("lock")] and [c for c in checks if c.startswith("sync")]
