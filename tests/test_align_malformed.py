@@ -107,12 +107,29 @@ ODD_PACKAGES = (
 )
 
 
+@pytest.fixture
+def tomllib_reads(monkeypatch) -> list[int]:
+    """Lengths of the texts given to ``tomllib.loads`` while the test runs."""
+    seen: list[int] = []
+    loads = tomllib.loads
+
+    def spy(text: str, **kwargs):
+        seen.append(len(text))
+        return loads(text, **kwargs)
+
+    monkeypatch.setattr(tomllib, "loads", spy)
+    return seen
+
+
 @pytest.mark.parametrize("extra", ["", *ODD_PACKAGES], ids=["plain", "escape", "inline", "local"])
-def test_lock_read_by_package_as_tomllib_reads_it(extra: str) -> None:
+def test_lock_read_by_package_as_tomllib_reads_it(extra: str, tomllib_reads: list[int]) -> None:
     text = REPO_LOCK.read_text(encoding="utf-8") + extra + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
     now = lockfile.dt.datetime(2026, 6, 1, tzinfo=lockfile.dt.UTC)
     whole = lockfile._from_doc(tomllib.loads(text), REPO_LOCK, now)
+    tomllib_reads.clear()
     by_package = lockfile.parse(text.encode(), REPO_LOCK, now=now)
+    # uv's plain lines are read without tomllib: it sees the header and the odd package only
+    assert sum(tomllib_reads) < len(text) / 10, tomllib_reads
     assert by_package == whole
     assert [(p.size, p.uploaded) for p in by_package.packages] == \
         [(p.size, p.uploaded) for p in whole.packages]
@@ -124,7 +141,8 @@ def test_lock_read_by_package_as_tomllib_reads_it(extra: str) -> None:
     "size = 0123\n",  # not a TOML integer
     "[options]\nx = 1\n",  # a table defined twice (after the packages)
 ], ids=["twice", "integer", "table"])
-def test_lock_read_by_package_refuses_what_tomllib_refuses(text: str) -> None:
+def test_lock_read_by_package_refuses_what_tomllib_refuses(text: str,
+                                                          tomllib_reads: list[int]) -> None:
     lock = REPO_LOCK.read_text(encoding="utf-8") + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
     if text.startswith("["):
         broken = lock + "\n" + text
@@ -133,5 +151,7 @@ def test_lock_read_by_package_refuses_what_tomllib_refuses(text: str) -> None:
                               'source = { registry = "https://pypi.org/simple" }\n' + text, 1)
     with pytest.raises(tomllib.TOMLDecodeError):
         tomllib.loads(broken)
+    tomllib_reads.clear()
     with pytest.raises(lockfile.LockError, match="not a readable uv.lock|malformed uv.lock"):
         lockfile.parse(broken.encode(), REPO_LOCK)
+    assert max(tomllib_reads) < len(broken) / 10  # the faulty package alone, not the whole lock

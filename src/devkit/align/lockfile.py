@@ -176,10 +176,15 @@ _PACKAGE_HEADER = "\n[[package]]\n"
 #: or inline table per line. A package with any other line goes through ``tomllib`` whole.
 _KEY = r"[A-Za-z0-9_-]+"
 _SCALAR = r'"[^"\\\n]*"|0|[1-9][0-9]*'
-_INLINE = rf"\{{ {_KEY} = (?:{_SCALAR})(?:, {_KEY} = (?:{_SCALAR}))* \}}"
-_LINE = re.compile(rf"({_KEY}) = (?:({_SCALAR})|({_INLINE})|(\[))")
+_INNER = rf"\{{ {_KEY} = (?:{_SCALAR})(?:, {_KEY} = (?:{_SCALAR}))* \}}"  # scalars only
+_VALUE = rf"{_SCALAR}|{_INNER}"
+_INLINE = rf"\{{ {_KEY} = (?:{_VALUE})(?:, {_KEY} = (?:{_VALUE}))* \}}"  # one level nested
+_ELEMENT = rf"{_SCALAR}|{_INLINE}"
+_ONE_LINE = rf"\[(?:(?:{_ELEMENT})(?:, (?:{_ELEMENT}))*)?\]"
+_LINE = re.compile(rf"({_KEY}) = (?:({_SCALAR})|({_INLINE})|(\[)|({_ONE_LINE}))")
 _ITEM = re.compile(rf" *(?:({_SCALAR})|({_INLINE})),?")
-_PAIR = re.compile(rf"({_KEY}) = ({_SCALAR})")
+_PAIR = re.compile(rf"({_KEY}) = ({_VALUE})")
+_ELEMENT_AT = re.compile(rf"(?:, )?({_SCALAR})|(?:, )?({_INLINE})")
 #: The most frequent items, read with one match each: a file (wheel) and a bare dependency.
 _FILE_ITEM = re.compile(r' *\{ (url|path|filename) = "([^"\\\n]*)", hash = "([^"\\\n]*)"'
                         r'(?:, size = (0|[1-9][0-9]*))?(?:, upload-time = "([^"\\\n]*)")? \},?')
@@ -191,12 +196,31 @@ def _scalar(text: str) -> str | int:
 
 
 def _inline(text: str) -> dict[str, Any] | None:
+    """An inline table matched by :data:`_INLINE`; None when a key repeats."""
     table: dict[str, Any] = {}
     for key, value in _PAIR.findall(text):
         if key in table:
             return None
-        table[key] = _scalar(value)
+        table[key] = _inline(value) if value.startswith("{") else _scalar(value)
+        if table[key] is None:
+            return None
     return table
+
+
+def _one_line(text: str) -> list[Any] | None:
+    """The elements of an array matched by :data:`_ONE_LINE`, each read in turn."""
+    items: list[Any] = []
+    pos, end = 1, len(text) - 1
+    while pos < end:
+        match = _ELEMENT_AT.match(text, pos)
+        if match is None:
+            return None
+        value = _scalar(match[1]) if match[1] is not None else _inline(match[2])
+        if value is None:
+            return None
+        items.append(value)
+        pos = match.end()
+    return items
 
 
 _SUBTABLE = re.compile(rf"\[package((?:\.{_KEY})+)\]")
@@ -251,13 +275,17 @@ def _simple_package(lines: list[str]) -> dict[str, Any] | None:
         match = _LINE.fullmatch(line)
         if match is None or match[1] in table:
             return None
-        key, text, inline = match[1], match[2], match[3]
+        key, text, inline, one_line = match[1], match[2], match[3], match[5]
         if text is not None:
             table[key] = _scalar(text)
         elif inline is not None:
             if (value := _inline(inline)) is None:
                 return None
             table[key] = value
+        elif one_line is not None:
+            if (elements := _one_line(one_line)) is None:
+                return None
+            table[key] = elements
         else:
             items = table[key] = []
     return package if items is None else None
