@@ -189,6 +189,17 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "'uv run --locked pytest -q -p no:cacheprovider')")
 
 
+def _add_gc(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("gc", help="remove cached versions and Pythons no registered project uses",
+                       description="Remove from the shared uv cache every package version no "
+                                   "registered uv.lock uses (build requirements kept), and "
+                                   "uv-managed Pythons nothing pins or uses, with uv's own "
+                                   "commands. Waits UV_LOCK_TIMEOUT seconds for a busy cache.")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what would go and the bytes it frees, change nothing")
+    _add_json(p)
+
+
 def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sync", help="sync workspaces' .venv with uv.lock from the shared cache",
                        description="`uv sync --locked` with the store's environment, whatever "
@@ -240,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for add in (_add_new, _add_adopt, _add_sync, _add_update, _add_projects, _add_store,
-                _add_doctor, _add_align):
+                _add_doctor, _add_align, _add_gc):
         add(sub)
     _route_to_subparsers(parser)
     return parser
@@ -287,6 +298,10 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
                            sync=args.sync, allow_downgrade=args.allow_downgrade,
                            only=args.only, test=args.test, test_command=args.test_command)
+    if args.command == "gc":
+        from devkit.commands import gc
+
+        return gc.gc(store=store, dry_run=args.dry_run, as_json=args.json)
     if args.command == "sync":
         from devkit.commands import sync
 

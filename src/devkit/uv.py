@@ -126,13 +126,32 @@ def explain(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def parse_version(output: str) -> str | None:
+    """The version in ``uv --version`` output (``uv 0.13.9 (abc 2025-10-30)`` gives ``"0.13.9"``),
+    or None."""
+    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", output)
+    return match.group(1) if match else None
+
+
 def version() -> str:
     """uv's version string, e.g. ``"0.13.9"``. Raises DevkitError if uv cannot run."""
     out = run("--version", what="uv --version")
-    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", out)
-    if not match:
+    found = parse_version(out)
+    if found is None:
         raise DevkitError(f"cannot parse `uv --version` output: {out.strip()!r}")
-    return match.group(1)
+    return found
+
+
+@functools.cache
+def _version_of(binary: str) -> str:
+    del binary  # the cache key: one `uv --version` per binary and process
+    return version()
+
+
+def version_once() -> str:
+    """:func:`version` of :func:`find_uv`'s binary, asked once per process (each ``uv --version``
+    costs a process start). Raises DevkitError if uv cannot run."""
+    return _version_of(find_uv())
 
 
 def find_python(request: str, *, env: Mapping[str, str]) -> str | None:
@@ -387,3 +406,58 @@ def lock_changes(output: str) -> list[tuple[str, list[str], list[str]]]:
         else:
             changes.append((name, split(old), []))
     return changes
+
+
+# -- the cache and managed Pythons (``devkit gc``) ------------------------------------------------
+_LOCK_WAIT = "when waiting for lock"  # uv 0.13: "error: Timeout (2s) when waiting for lock on …"
+
+
+def _cache_run(args: list[str], *, env: Mapping[str, str], cache_dir: Path, timeout: float,
+               what: str) -> str:
+    """``uv ARGS`` that takes the cache lock exclusively, waiting ``timeout`` seconds for it
+    (``UV_LOCK_TIMEOUT``, uv >= 0.9.4). Never ``--force``. Raises CacheBusy on the timeout,
+    UvError otherwise."""
+    from devkit import uvcache
+
+    try:
+        return run(*args, env={**env, "UV_LOCK_TIMEOUT": str(max(1, round(timeout)))}, what=what)
+    except UvError as exc:
+        if _LOCK_WAIT in exc.output or "is another uv process running" in exc.output:
+            raise uvcache.CacheBusy(uvcache.busy_message(cache_dir, timeout)) from exc
+        raise
+
+
+def cache_clean(names: Iterable[str], *, env: Mapping[str, str], cache_dir: Path,
+                timeout: float) -> str:
+    """``uv cache clean NAME...``: every cached entry of those packages (uv docs, reference/cli
+    ``uv cache clean``). Waits ``timeout`` seconds for other uv processes; raises
+    :class:`devkit.uvcache.CacheBusy` after that, UvError on other failures."""
+    return _cache_run(["cache", "clean", *names], env=env, cache_dir=cache_dir, timeout=timeout,
+                      what="uv cache clean")
+
+
+def cache_prune(*, env: Mapping[str, str], cache_dir: Path, timeout: float) -> str:
+    """``uv cache prune``: unreferenced archives, old buckets, cached environments (uv docs,
+    concepts/cache). Waits/raises as :func:`cache_clean`."""
+    return _cache_run(["cache", "prune"], env=env, cache_dir=cache_dir, timeout=timeout,
+                      what="uv cache prune")
+
+
+def python_uninstall(keys: Iterable[str], *, env: Mapping[str, str]) -> str:
+    """``uv python uninstall KEY...`` (uv docs, guides/install-python). Raises UvError."""
+    return run("python", "uninstall", *keys, env=env, what="uv python uninstall")
+
+
+def tool_dir(*, env: Mapping[str, str]) -> Path:
+    """Where ``uv tool`` keeps its environments: ``uv tool dir``. Raises UvError."""
+    return Path(_stdout("tool", "dir", env=env, what="uv tool dir").strip())
+
+
+def _stdout(*args: str, env: Mapping[str, str], what: str) -> str:
+    """``uv ARGS``'s stdout alone (warnings go to stderr). Raises UvError as :func:`run`."""
+    try:
+        return cmd_output(find_uv(), *args, env=env, timeout=UV_RUN_TIMEOUT).stdout
+    except CalledProcessError as exc:
+        raise UvError(f"{what} failed: {explain(exc.stderr or exc.stdout)}", exc.stderr) from exc
+    except FileNotFoundError as exc:
+        raise DevkitError(f"cannot run uv: {exc}") from exc

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import shlex
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import filelock
 
-from devkit import usage, uv, workspace_code
+from devkit import usage, uv, verified, workspace_code
 from devkit.align import lockfile, manifest, planner, testgate
 from devkit.align.backups import Backups
 from devkit.align.progress import Progress
@@ -234,8 +235,9 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
         outcomes = [o for o in outcomes if o.path in chosen]
     others = _other_locks(store, set(before))
     state = StoreState([*before.values(), *others])
-    ctx = Context(store.subprocess_env(), backups, threading.Event(), state, dry_run=dry_run,
-                  allow_downgrade=allow_downgrade)
+    env = store.subprocess_env()
+    ctx = Context(env, backups, threading.Event(), state, dry_run=dry_run,
+                  allow_downgrade=allow_downgrade, verified=verified.for_uv(store, env))
     known = manifest.recall(store, list(before))
     test_holds = manifest.recall_test_holds(store, [o.path for o in outcomes])
     skip: set[tuple[str, str, str]] = set()
@@ -274,7 +276,10 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             after[outcome.path] = outcome.after
-    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync)
+    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync,
+                   memo=ctx.verified)
+    if ctx.verified is not None:
+        ctx.verified.save()  # once per run; a run that failed half-way saves nothing (a cache)
     if not dry_run:
         manifest.write(store, strategy=strategy, projects=[o.path for o in outcomes],
                        targets=first_plan.targets,
@@ -367,11 +372,20 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
                              f"{shlex.quote(str(path))}`)")
             continue
         try:
-            locks[path] = lockfile.read(path / "uv.lock")
+            data = (path / "uv.lock").read_bytes()
+        except OSError:
+            data = None  # lockfile.read says why, in one line
+        try:
+            locks[path] = lockfile.read(path / "uv.lock") if data is None \
+                else lockfile.parse(data, path / "uv.lock")
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path)) \
+        if data is not None:  # run_project does not parse it again while it is unchanged
+            outcome.loaded = (hashlib.sha256(data).hexdigest(), locks[path])
+            del data
+        sources = [(path / rel).resolve() for rel in locks[path].local_sources]
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources) \
             if read_only else None
         if blocker:
             outcome.status = "failed"
@@ -452,14 +466,18 @@ def _replan(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
                              anchor=anchor)
 
 
-def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool) -> list[VenvState]:
-    """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones."""
+def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
+           memo: verified.Verified | None = None) -> list[VenvState]:
+    """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones.
+
+    With ``memo``, a venv byte-identical to when uv last said "current" is not checked again.
+    """
     states = []
     for outcome in outcomes:
         if not (outcome.path / ".venv").is_dir() or not (outcome.path / "uv.lock").is_file():
             continue
         try:
-            current, changes = uv.sync_check(outcome.path, env=env)
+            current, changes = verified.sync_check(outcome.path, env=env, memo=memo)
             state = VenvState(outcome.path, outcome.name, current, changes)
         except DevkitError as exc:
             state = VenvState(outcome.path, outcome.name, False, [], error=str(exc))
