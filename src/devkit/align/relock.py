@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
-MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
-MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
+MAX_PARENTS_PER_MOVE = 4  # parents (and holds uv names) released upward for one refused pin
+MAX_RELEASE_ROUNDS = 3  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
@@ -222,6 +222,7 @@ class Worker:
         self.stale = False
         self.swept = False
         self.tried: list[str] = []  # parents the last release attempt freed
+        self.last_constraints: dict[str, str] = {}  # align's -P of the last uv run, but the pins
         self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
                       if re.fullmatch(r"===?[^*,;]+", r.specifier.replace(" ", ""))}
 
@@ -238,6 +239,11 @@ class Worker:
         accepted = [f"{n}=={v}" for n, v in self.accepted.items()
                     if n not in release and n not in pinned]
         upward = [f"{n}{spec}" for n, spec in release.items()]
+        # what align itself asked of uv in this run, name -> specifier (see _explain)
+        self.last_constraints = {n: f"=={v}" for n, v in self.holds.items() if n not in moving}
+        self.last_constraints.update({n: f"=={v}" for n, v in self.accepted.items()
+                                      if n not in release and n not in pinned})
+        self.last_constraints.update(release)
         try:
             output = uv.lock_cache_first(self.outcome.path, env=self.ctx.env,
                                          upgrade_packages=holds + accepted + upward + list(specs),
@@ -471,9 +477,10 @@ class Worker:
         start: dict[str, str] = {}  # each released parent's version before this release
         last = _Rejected("conflict", "")
         for _round in range(MAX_RELEASE_ROUNDS):
-            parents = [n for n in uv.conflict_parents(output)
+            parents = [n for n in [*uv.conflict_parents(output), *self._held_in(output)]
                        if n in self.holds and n != pin.name and n not in release
                        and not self._pinned_by_project(n)]
+            parents = list(dict.fromkeys(parents))
             room = MAX_PARENTS_PER_MOVE - len(release)
             if not parents or room <= 0:
                 break
@@ -523,6 +530,13 @@ class Worker:
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
         return fresh, data
+
+    def _held_in(self, output: str) -> list[str]:
+        """Names whose hold at one version (``NAME==CURRENT``, align's ``-P``, not the project's
+        requirement) uv's explanation names, as in ``tinyparent>=1.1 depends on tinyhelper>=2
+        and tinyhelper==1.0``: a released parent's newer release needs them to move too."""
+        return [n for n, spec in self.last_constraints.items()
+                if spec.startswith("==") and uv.mentions(output, f"{n}{spec}")]
 
     def _pinned_by_project(self, name: str) -> bool:
         """Does the project's own requirement pin ``name`` to one version (``==1.0``)? Then no
