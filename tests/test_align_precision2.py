@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import build_wheel, locked_project, locked_versions, run_uv, write_simple_index
 
+from devkit import uv
+
 
 def _index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, wheels: list[tuple]) -> str:
     out = tmp_path / f"{name}-wheels"
@@ -56,3 +58,49 @@ def test_a_ge_parent_moves_up_to_free_its_child(tmp_path, devkit, ge_index) -> N
         {"project": "held", "name": "tinyhelper", "before": "1.0", "after": "2.0", "for": "tinychild"}]
     assert doc["blocked"] == [] and doc["downgrades"] == []
     assert run_uv(held, "lock", "--check").returncode == 0
+
+
+# -- 1. conflict reasons: uv's whole explanation, align's holds named as holds ----------------
+def test_a_conflict_reason_is_uvs_whole_explanation_with_aligns_holds_named(
+        tmp_path, devkit, ge_index) -> None:
+    root = tmp_path / "p"
+    # the project itself pins tinyhelper==1.0, so tinyparent 1.1 (tinyhelper>=2) cannot help
+    held = locked_project(root, "held", ["tinyparent>=1.0", "tinyhelper==1.0"], "tinyparent==1.0")
+    other = locked_project(root, "other", ["tinychild"])
+    assert devkit("projects", "add", held, other)[0] == 0
+    before = (held / "uv.lock").read_bytes()
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    assert (held / "uv.lock").read_bytes() == before
+    [blocked] = json.loads(out)["blocked"]
+    reason = blocked["reason"]
+    assert blocked["kind"] == "conflict" and "\n" not in reason
+    assert "And because project held depends on tinyhelper==1.0" in reason  # uv's last line
+    assert "tinyhelper==1.0" in reason
+    # tinyparent>=1.0 is align's -P, not the project's requirement: named as align's hold;
+    # tinyhelper==1.0 is the project's own pin: a fact, not a hold
+    assert reason.startswith("while align held tinyparent at 1.0 or newer: Because"), reason
+    assert reason.endswith("[moving tinyparent up did not help]"), reason
+
+
+def test_conflict_reason_keeps_every_paragraph_of_uvs_proof(tmp_path, monkeypatch) -> None:
+    # each tfoo release fails for its own reason: uv proves it in two paragraphs, the second
+    # citing the first as (1), with a list of the versions available
+    _index(tmp_path, monkeypatch, "proof", [
+        ("tfoo", "1.0", ("ta>=1,<2", "tb>=1,<2")), ("tfoo", "1.1", ("tx>=1,<2", "ty>=1,<2")),
+        ("ta", "1.0", ("tb>=2,<3",)), ("tb", "1.0"), ("tb", "2.0"),
+        ("tx", "1.0", ("ty>=2,<3",)), ("ty", "1.0"), ("ty", "2.0")])
+    path = tmp_path / "proof"
+    path.mkdir()
+    (path / "pyproject.toml").write_text('[project]\nname = "proof"\nversion = "0"\n'
+                                         'requires-python = ">=3.11"\ndependencies = ["tfoo"]\n')
+    proc = run_uv(path, "lock")
+    assert proc.returncode == 1 and "\n\n" in proc.stderr.strip(), proc.stderr
+    reason = uv.conflict_reason(proc.stderr, "proof")
+    assert "\n" not in reason
+    assert reason.startswith("Because all versions of ta depend on tb>=2,<3"), reason
+    assert "are available: tfoo<=1.0, tfoo>=1.1, we can conclude that tfoo<1.1 cannot be used. (1) " \
+        "Because all versions of tx" in reason, reason
+    assert reason.endswith("And because project proof depends on tfoo, we can conclude that "
+                           "project proof's requirements are unsatisfiable."), reason
