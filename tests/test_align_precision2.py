@@ -104,3 +104,36 @@ def test_conflict_reason_keeps_every_paragraph_of_uvs_proof(tmp_path, monkeypatc
         "Because all versions of tx" in reason, reason
     assert reason.endswith("And because project proof depends on tfoo, we can conclude that "
                            "project proof's requirements are unsatisfiable."), reason
+
+
+# -- 2. link counts right after a sync ---------------------------------------------------------
+def test_links_to_wheels_unpacked_during_the_sync_are_counted_right_away(
+        tmp_path, devkit, local_index) -> None:
+    # the same version from a second index is a second cache entry with the same *.dist-info
+    # name as the first: the census must see the archive this very run unpacked
+    second = write_simple_index(tmp_path / "second-simple", [
+        build_wheel(tmp_path / "second-wheels", "tinyshared", "1.0", payload=30_000)])
+    root = tmp_path / "p"
+    first_ws = locked_project(root, "a", ["tinyshared==1.0"])
+    other_ws = root / "b"
+    other_ws.mkdir()
+    (other_ws / "pyproject.toml").write_text(
+        '[project]\nname = "b"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tinyshared==1.0"]\n'
+        f'[[tool.uv.index]]\nname = "second"\nurl = "{second}"\nexplicit = true\n'
+        '[tool.uv.sources]\ntinyshared = { index = "second" }\n')
+    assert run_uv(other_ws, "lock").returncode == 0
+    assert devkit("projects", "add", first_ws, other_ws)[0] == 0
+
+    def census() -> dict[str, tuple[str, int, int]]:
+        code, out, err = devkit("sync", "--all", "--json", "--jobs", "1")
+        assert code == 0, (out, err)
+        return {Path(w["path"]).name: (w["status"], w["linked_files"], w["files"])
+                for w in json.loads(out)["workspaces"]}
+
+    first = census()
+    again = census()
+    assert {n: s for n, (s, _, _) in first.items()} == {"a": "synced", "b": "synced"}
+    assert {n: s for n, (s, _, _) in again.items()} == {"a": "current", "b": "current"}
+    assert first["b"][1] > 0 and first["b"][1:] == again["b"][1:], (first, again)
+    assert first["a"][1:] == again["a"][1:]
