@@ -198,6 +198,23 @@ def check_attr(path: Path, attr: str, file: str) -> str | None:
     return proc.stdout.strip().rsplit(": ", 1)[-1]
 
 
+def tracked(path: Path, pathspec: str) -> list[str]:
+    """Files under ``pathspec`` (relative to ``path``) that git tracks (``git ls-files -z``); empty
+    outside a repository. Raises DevkitError when the repository is refused
+    (:func:`unsafe_config`) or git fails otherwise."""
+    if shutil.which("git") is None:
+        return []
+    refuse_unsafe(path)
+    proc = cmd_output("git", "ls-files", "-z", "--", pathspec, cwd=path, env=environment(),
+                      check=False)
+    if proc.returncode != 0:
+        if "not a git repository" in proc.stderr:
+            return []
+        lines = proc.stderr.strip().splitlines()
+        raise DevkitError(f"git ls-files failed in {path}: {lines[-1] if lines else 'no output'}")
+    return [name for name in proc.stdout.split("\0") if name]
+
+
 def run(*args: str, cwd: Path, extra_env: Mapping[str, str] | None = None,
         verified: bool = False) -> str:
     """``git ARGS`` in ``cwd`` with :func:`environment` and ``extra_env``; returns stdout.

@@ -5,13 +5,30 @@ dynamic (verified with uv 0.13.9 and an in-tree backend, ``[build-system] backen
 path in ``.python-version`` is an interpreter uv executes. Read-only commands (``devkit doctor``,
 ``devkit align --dry-run``/``--check``) ask :func:`uv_blocker` before running uv in a workspace
 they did not create, and report "cannot check without building" instead.
+
+uv also runs the interpreter of a workspace's ``.venv`` (``uv lock``, ``uv sync --check`` query
+it; verified with uv 0.13.9), and Python then runs every ``import`` line of the ``.pth`` files
+in that venv's ``site-packages``. So devkit runs uv where a ``.venv`` exists only when devkit
+created that venv itself: :func:`record_venv` notes the identity of its ``pyvenv.cfg`` (device,
+inode, ``st_ctime``: the kernel sets the last one, an archive or a checkout cannot) in
+``Store.venvs_file`` right after devkit's ``uv sync`` made it, and :func:`foreign_venv` compares;
+a ``.venv`` with files tracked by git is foreign whatever the record says.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
+from typing import Any
+
+from devkit import git
+from devkit.errors import DevkitError
+from devkit.store import Store
+from devkit.util import atomic_write_text
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
 #: (``3.11``, ``3.11.7``, ``cpython-3.11``, ``cpython@3.12``, ``pypy3.10``, ``3.13t``). Anything
@@ -52,21 +69,144 @@ def needs_build(project: Path, *, root: bool) -> str | None:
     return None
 
 
-def local_sources(workspace: Path) -> list[Path]:
-    """Directories of the local (editable / directory) packages ``uv.lock`` names, besides the
-    workspace itself; empty when there is no readable lock."""
+def _lock_sources(workspace: Path) -> tuple[list[Path], list[str]]:
+    """Local directories ``uv.lock`` names (editable, directory) and why other sources would need
+    a build (git, an sdist archive or URL); empty when there is no readable lock."""
     try:
         lock = tomllib.loads((workspace / "uv.lock").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return []
-    found = []
+        return [], []
+    found: list[Path] = []
+    reasons: list[str] = []
     for package in lock.get("package", []):
-        source = package.get("source", {}) if isinstance(package, dict) else {}
+        if not isinstance(package, dict) or not isinstance(package.get("source"), dict):
+            continue
+        source, name = package["source"], str(package.get("name", "?"))
         for kind in ("editable", "directory"):
-            rel = source.get(kind) if isinstance(source, dict) else None
+            rel = source.get(kind)
             if isinstance(rel, str) and rel != ".":
                 found.append((workspace / rel).resolve())
-    return found
+        if "git" in source:
+            reasons.append(f"{name} comes from git in uv.lock (its metadata may need a build)")
+        elif ("path" in source or "url" in source) and not package.get("wheels"):
+            reasons.append(f"{name} is an sdist in uv.lock (its metadata needs a build)")
+    return found, reasons
+
+
+def _reference(base: Path, name: str, target: str, kind: str) -> tuple[Path | None, str | None]:
+    """A declared source: (a local directory to inspect, None) or (None, why it needs a build);
+    (None, None) for a wheel."""
+    if kind == "git":
+        return None, f"{name} comes from git ({target}): its metadata may need a build"
+    if kind == "url":
+        if target.split("?")[0].endswith(".whl"):
+            return None, None
+        return None, f"{name} comes from {target}: an archive uv would build"
+    path = (base / target).resolve()
+    if path.is_dir():
+        return path, None
+    if path.name.endswith(".whl"):
+        return None, None
+    return None, f"{name} comes from {path}: an archive uv would build"
+
+
+def _declared(base: Path, data: dict[str, Any]) -> tuple[list[Path], list[str]]:
+    """Local directories and unbuildable sources a ``pyproject.toml`` (read into ``data``) in
+    ``base`` declares: ``[tool.uv.sources]`` (path, editable, git, url), workspace members
+    (``[tool.uv.workspace] members``, less ``exclude``) and direct references (``name @ URL``)
+    in dependencies, optional dependencies and dependency groups."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found: list[Path] = []
+    reasons: list[str] = []
+
+    def add(pair: tuple[Path | None, str | None]) -> None:
+        if pair[0] is not None:
+            found.append(pair[0])
+        if pair[1] is not None:
+            reasons.append(pair[1])
+
+    tool_uv = data.get("tool", {}).get("uv", {}) if isinstance(data.get("tool"), dict) else {}
+    tool_uv = tool_uv if isinstance(tool_uv, dict) else {}
+    sources = tool_uv.get("sources", {})
+    for name, entries in (sources.items() if isinstance(sources, dict) else ()):
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if not isinstance(entry, dict):
+                continue
+            for kind in ("path", "git", "url"):
+                if isinstance(entry.get(kind), str):
+                    add(_reference(base, str(name), entry[kind], kind))
+    workspace = tool_uv.get("workspace", {})
+    if isinstance(workspace, dict):
+        excluded = {p.resolve() for pattern in workspace.get("exclude", []) or []
+                    if isinstance(pattern, str) for p in base.glob(pattern)}
+        for pattern in workspace.get("members", []) or []:
+            if isinstance(pattern, str):
+                found += [p.resolve() for p in sorted(base.glob(pattern))
+                          if p.is_dir() and p.resolve() not in excluded]
+    project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
+    specs: list[Any] = list(project.get("dependencies", []) or [])
+    for group in (project.get("optional-dependencies", {}) or {},
+                  data.get("dependency-groups", {}) or {}):
+        if isinstance(group, dict):
+            for values in group.values():
+                specs += values if isinstance(values, list) else []
+    specs += tool_uv.get("dev-dependencies", []) or []
+    for spec in specs:
+        if not isinstance(spec, str) or "@" not in spec:
+            continue
+        try:
+            url = Requirement(spec).url
+        except InvalidRequirement:
+            continue
+        if not url:
+            continue
+        name = spec.split("@")[0].strip()
+        url = url.replace("${PROJECT_ROOT}", str(base))
+        if url.startswith("git+"):
+            add(_reference(base, name, url, "git"))
+        elif url.startswith("file://"):
+            add(_reference(base, name, url.removeprefix("file://"), "path"))
+        elif "://" in url:
+            add(_reference(base, name, url, "url"))
+        else:
+            add(_reference(base, name, url, "path"))
+    return found, reasons
+
+
+def local_sources(workspace: Path) -> list[Path]:
+    """Directories of the local packages (editable, directory, path sources, workspace members)
+    that ``uv.lock`` or a ``pyproject.toml`` names, besides the workspace itself: those of
+    ``uv.lock``, of ``workspace/pyproject.toml`` and, recursively, of each local package's own
+    ``pyproject.toml`` (a path dependency not locked yet is found too). Raises nothing."""
+    return _sources(workspace)[0]
+
+
+def _sources(workspace: Path) -> tuple[list[Path], list[str]]:
+    """(:func:`local_sources`, why some declared source needs a build: git, an archive)."""
+    found, reasons = _lock_sources(workspace)
+    root = workspace.resolve()
+    seen = {root}
+    todo = [root]
+    ordered: list[Path] = []
+    while todo:
+        base = todo.pop(0)
+        try:
+            data = tomllib.loads((base / "pyproject.toml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        more, why = _declared(base, data)
+        reasons += why
+        for path in more:
+            if path not in seen:
+                seen.add(path)
+                todo.append(path)
+                ordered.append(path)
+    for path in found:
+        if path not in seen:
+            seen.add(path)
+            ordered.append(path)
+    return ordered, reasons
 
 
 def pinned_request(workspace: Path) -> str | None:
@@ -83,17 +223,103 @@ def pinned_request(workspace: Path) -> str | None:
     return None
 
 
-def uv_blocker(workspace: Path, pinned: str | None) -> str | None:
+# -- the workspace's .venv -----------------------------------------------------------------------
+MUTEX_TIMEOUT = 30.0  # seconds to wait for another devkit writing the record
+
+
+def _identity(workspace: Path) -> dict[str, int] | None:
+    """Device, inode and ``st_ctime`` (ns) of ``workspace/.venv/pyvenv.cfg``, or None."""
+    try:
+        st = (workspace / ".venv" / "pyvenv.cfg").lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return {"dev": st.st_dev, "ino": st.st_ino, "ctime_ns": st.st_ctime_ns}
+
+
+def _venv_key(workspace: Path) -> str:
+    return str(workspace.resolve() / ".venv")
+
+
+def _venv_records(store: Store) -> dict[str, Any]:
+    try:
+        data = json.loads(store.venvs_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    venvs = data.get("venvs") if isinstance(data, dict) else None
+    return venvs if isinstance(venvs, dict) else {}
+
+
+def record_venv(workspace: Path, store: Store) -> None:
+    """Note that devkit's own ``uv sync`` made (or just synced) ``workspace/.venv``.
+
+    Call it only right after devkit ran ``uv sync`` in a workspace whose ``.venv`` was absent or
+    already recorded. The record (``store.venvs_file``, mode 0600) is replaced atomically under
+    ``store.mutex("venvs")``. Raises OSError when the store is not writable and
+    ``filelock.Timeout`` after 30 s of waiting for another writer.
+    """
+    identity = _identity(workspace)
+    with store.mutex("venvs", timeout=MUTEX_TIMEOUT):
+        venvs = _venv_records(store)
+        if identity is None:
+            venvs.pop(_venv_key(workspace), None)
+        else:
+            venvs[_venv_key(workspace)] = identity
+        text = json.dumps({"version": 1, "venvs": dict(sorted(venvs.items()))}, indent=2)
+        atomic_write_text(store.venvs_file, text + "\n")
+        os.chmod(store.venvs_file, 0o600)
+
+
+def foreign_venv(workspace: Path, store: Store) -> str | None:
+    """Why uv must not run in ``workspace`` because of its ``.venv``, or None (no ``.venv``, or
+    the one devkit recorded with :func:`record_venv`, with no file tracked by git).
+
+    A ``.venv`` devkit did not create (committed, unpacked from an archive, made by another tool
+    or copied) has an interpreter whose ``.pth`` files would run when uv queries it. Raises
+    nothing.
+    """
+    venv = workspace / ".venv"
+    if not (venv.exists() or venv.is_symlink()):
+        return None
+    try:
+        files = git.tracked(workspace, ".venv")
+    except DevkitError as exc:
+        return str(exc)
+    if files:
+        return (f"{venv} holds files tracked by git ({files[0]}…): devkit does not run an "
+                "interpreter a repository ships")
+    identity = _identity(workspace)
+    if identity is None or _venv_records(store).get(_venv_key(workspace)) != identity:
+        return (f"{venv} was not created by devkit (committed, unpacked from an archive, copied or "
+                "made by another tool): devkit does not run its interpreter")
+    return None
+
+
+def venv_fix(workspace: Path) -> str:
+    """The command that replaces a foreign ``.venv`` (after the user reviewed it)."""
+    import shlex
+
+    q = shlex.quote(str(workspace))
+    return f"rm -rf {q}/.venv && devkit sync {q}"
+
+
+def uv_blocker(workspace: Path, pinned: str | None, *, store: Store) -> str | None:
     """Why uv must not run in ``workspace`` (it would execute the workspace's code), or None.
 
     ``pinned`` is the Python the workspace asks for (``.python-version``, see
     :func:`pinned_request`). Reasons: it is not a plain version request (a path there is an
-    interpreter uv runs); ``.venv/bin/python`` resolves inside the workspace (uv queries it); the
-    project or a local package in ``uv.lock`` has dynamic metadata uv can only get by building.
+    interpreter uv runs); ``.venv`` is not the one devkit created (:func:`foreign_venv`, ``store``
+    holds the record) or ``.venv/bin/python`` resolves inside the workspace (uv queries it); the
+    project or a local package (``uv.lock``, ``[tool.uv.sources]``, workspace members, direct
+    references) has dynamic metadata uv can only get by building; a git or archive source.
     Raises nothing.
     """
     if pinned is not None and not is_version_request(pinned):
         return f".python-version holds {pinned!r}, not a Python version"
+    foreign = foreign_venv(workspace, store)
+    if foreign:
+        return foreign
     python = workspace / ".venv" / "bin" / "python"
     if python.is_symlink() or python.exists():
         try:
@@ -101,8 +327,9 @@ def uv_blocker(workspace: Path, pinned: str | None) -> str | None:
                 return f"{python} is not a link to an interpreter outside the workspace"
         except (OSError, RuntimeError):
             return f"cannot resolve {python}"
-    for project, root in ((workspace, True), *((p, False) for p in local_sources(workspace))):
+    sources, reasons = _sources(workspace)
+    for project, root in ((workspace, True), *((p, False) for p in sources)):
         reason = needs_build(project, root=root)
         if reason:
             return reason
-    return None
+    return reasons[0] if reasons else None

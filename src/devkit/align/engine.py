@@ -191,7 +191,7 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     started = time.monotonic()
     backups = Backups(store.align_backup_dir)
     notes = [] if dry_run else backups.recover()
-    outcomes, before, project_locks = _load(members(paths, store), read_only=dry_run)
+    outcomes, before, project_locks = _load(members(paths, store), read_only=dry_run, store=store)
     others = _other_locks(store, set(before))
     state = StoreState([*before.values(), *others])
     ctx = Context(store.subprocess_env(), backups, threading.Event(), state, dry_run=dry_run,
@@ -226,7 +226,7 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             after[outcome.path] = outcome.after
-    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync)
+    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync, store=store)
     if not dry_run:
         manifest.write(store, strategy=strategy, projects=[o.path for o in outcomes],
                        targets=first_plan.targets,
@@ -275,7 +275,7 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
         _run_pass(todo, ctx, jobs, check_first=False, progress=bar.advance)
 
 
-def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
+def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tuple[
         list[Outcome], dict[Path, lockfile.Lock], dict[Path, planner.ProjectLock]]:
     """Read every project's lock. ``read_only`` (``--dry-run``, ``--check``): a project where uv
     would run the project's own code (a build backend for dynamic metadata, an interpreter path in
@@ -294,8 +294,8 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path)) \
-            if read_only else None
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path),
+                                            store=store) if read_only else None
         if blocker:
             outcome.status = "failed"
             outcome.error = (f"skipped: cannot check without building or running the project's "
@@ -375,11 +375,20 @@ def _replan(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
                              anchor=anchor)
 
 
-def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool) -> list[VenvState]:
-    """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones."""
+def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
+           store: Store) -> list[VenvState]:
+    """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones.
+
+    A ``.venv`` devkit did not create is neither checked nor synced (uv would run its
+    interpreter: :func:`devkit.workspace_code.foreign_venv`); ``devkit sync`` replaces it."""
     states = []
     for outcome in outcomes:
         if not (outcome.path / ".venv").is_dir() or not (outcome.path / "uv.lock").is_file():
+            continue
+        foreign = workspace_code.foreign_venv(outcome.path, store)
+        if foreign:
+            states.append(VenvState(outcome.path, outcome.name, False, [],
+                                    error=f"not checked: {foreign}"))
             continue
         try:
             current, changes = uv.sync_check(outcome.path, env=env)
@@ -389,6 +398,7 @@ def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool) -> list[
         if sync and not state.current:
             try:
                 uv.sync(outcome.path, env=env)
+                workspace_code.record_venv(outcome.path, store)
                 state.synced, state.current = True, True
                 outcome.synced = True
             except DevkitError as exc:

@@ -560,10 +560,12 @@ def holds(lock: lockfile.Lock) -> dict[str, str]:
     return {n: v[0] for n, v in sorted(counts.items()) if len(v) == 1}
 
 
-def check_state(path: Path, env: dict[str, str]) -> bool:
-    """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures."""
+def check_state(path: Path, env: dict[str, str], *, read_only: bool = False) -> bool:
+    """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures.
+
+    ``read_only`` (a dry run) adds ``--offline --no-build``."""
     try:
-        uv.lock(path, env=env, check=True)
+        uv.lock(path, env=env, check=True, read_only=read_only)
         return False
     except uv.UvError as exc:
         if uv.is_stale(exc.output):
@@ -588,7 +590,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if outcome.original is None:
             outcome.original = before
         if check_first:
-            outcome.stale = check_state(outcome.path, ctx.env)
+            outcome.stale = check_state(outcome.path, ctx.env, read_only=ctx.dry_run)
             outcome.uv_runs += 1
         if not project_plan.pins and not outcome.stale:
             outcome.after = before

@@ -45,7 +45,7 @@ from typing import Self
 
 import filelock
 
-from devkit import git, template, trust, usage, uv
+from devkit import git, template, trust, usage, uv, workspace_code
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -199,6 +199,7 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
     if sync and not problems:
         try:
             uv.sync(dst, env=env)
+            workspace_code.record_venv(dst, store)  # the one .venv devkit runs uv against
             linked, total = usage.count_linked(dst / ".venv")
             print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
         except DevkitError as exc:
