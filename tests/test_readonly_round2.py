@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +153,169 @@ def test_included_config_is_read_and_git_lfs_is_accepted(tmp_path) -> None:
     seen = subprocess.run(["git", "config", "--get", "core.fsmonitor"], cwd=repo, env=env,
                           capture_output=True, text=True, check=True).stdout.strip()
     assert seen == "false"
+
+
+# -- a .venv devkit did not create ---------------------------------------------------------------
+
+def _plant_venv(ws: Path, witness: Path) -> None:
+    """A ``.venv`` as a clone or an archive ships it: a link to a real interpreter outside the
+    workspace, a ``pyvenv.cfg``, and a ``.pth`` that runs when that interpreter starts."""
+    python = Path(os.path.realpath(sys.executable))
+    site = ws / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
+        / "site-packages"
+    site.mkdir(parents=True)
+    (ws / ".venv" / "bin").mkdir()
+    (ws / ".venv" / "bin" / "python").symlink_to(python)
+    (ws / ".venv" / "pyvenv.cfg").write_text(
+        f"home = {python.parent}\nimplementation = CPython\nuv = 0.13.9\n"
+        f"version_info = {'.'.join(map(str, sys.version_info[:3]))}\n"
+        "include-system-site-packages = false\n")
+    (site / "zz.pth").write_text(f"import os; os.system('touch {witness}')\n")
+
+
+def _uv_runs_it(ws: Path, witness: Path) -> None:
+    """uv itself runs the planted ``.pth`` (the reason devkit must not call uv there)."""
+    subprocess.run([uv.find_uv(), "lock", "--check", "--offline", "--no-build"], cwd=ws,
+                   env=Store().subprocess_env(), capture_output=True, check=False)
+    assert witness.exists(), "uv no longer runs the .venv's interpreter"
+    witness.unlink()
+
+
+@pytest.mark.parametrize("how", ["committed", "unpacked"])
+def test_doctor_never_runs_a_venv_devkit_did_not_create(devkit, make_workspace, tmp_path,
+                                                       how) -> None:
+    ws = make_workspace("shipped", deps=("tinyshared",), sync=False)
+    witness = tmp_path / "pwned"
+    _plant_venv(ws, witness)
+    _uv_runs_it(ws, witness)
+    if how == "committed":
+        _git("add", "-f", ".venv", cwd=ws)
+        _git("commit", "-qm", "ship a venv", cwd=ws)
+    _, doc = doctor_json(devkit, ws)
+    doctor_json(devkit, ws, "--fix")
+    assert not witness.exists(), "doctor ran the interpreter of a .venv devkit did not create"
+    checks = by_id(doc)
+    venv = checks["workspace.venv"]
+    assert venv["status"] == "warn"
+    assert ("tracked by git" if how == "committed" else "not created by devkit") in venv["message"]
+    assert venv["fix"] == f"rm -rf {ws}/.venv && devkit sync {ws}"
+    for check_id in ("workspace.lock", "workspace.venv-current"):
+        assert checks[check_id]["status"] == "skip", checks[check_id]
+        assert "cannot check without" in checks[check_id]["message"]
+
+
+def test_sync_replaces_an_unpacked_venv_without_running_it(devkit, make_workspace,
+                                                          tmp_path) -> None:
+    ws = make_workspace("unpacked", deps=("tinyshared",), sync=False)
+    witness = tmp_path / "pwned"
+    _plant_venv(ws, witness)
+    code, out, _ = devkit("sync", ws, "--json")
+    assert not witness.exists(), "devkit sync ran the interpreter of a .venv it did not create"
+    [result] = json.loads(out)["workspaces"]
+    assert code == 0 and result["status"] == "synced" and result["rebuilt"] is True, result
+    assert any(n.startswith("rebuilt .venv without running it:") for n in result["notes"])
+    assert not list((ws / ".venv").glob("lib/python*/site-packages/zz.pth"))
+    assert not list(ws.glob(".venv.devkit-old-*"))
+    assert workspace_code.foreign_venv(ws, Store()) is None  # devkit's own now
+    code, out, _ = devkit("sync", ws, "--json")
+    assert json.loads(out)["workspaces"][0]["status"] == "current"
+    # doctor runs uv against devkit's venv again
+    _, doc = doctor_json(devkit, ws)
+    assert by_id(doc)["workspace.venv-current"]["status"] == "ok"
+
+
+def test_sync_refuses_a_committed_venv(devkit, make_workspace, tmp_path) -> None:
+    ws = make_workspace("committed", deps=("tinyshared",), sync=False)
+    witness = tmp_path / "pwned"
+    _plant_venv(ws, witness)
+    _git("add", "-f", ".venv", cwd=ws)
+    _git("commit", "-qm", "ship a venv", cwd=ws)
+    code, out, _ = devkit("sync", ws, "--json")
+    assert not witness.exists(), "devkit sync ran a committed .venv"
+    [result] = json.loads(out)["workspaces"]
+    assert code == 1 and result["status"] == "failed"
+    assert "tracked by git" in result["reason"] and "\n" not in result["reason"]
+    assert f"git -C {ws} rm -r -q --cached .venv && rm -rf {ws}/.venv" in result["reason"]
+    assert (ws / ".venv" / "pyvenv.cfg").is_file()  # left for the user to review
+
+
+@pytest.mark.parametrize("flag", ["--dry-run", "--check"])
+def test_align_read_only_never_runs_a_foreign_venv(devkit, make_workspace, tmp_path,
+                                                   flag) -> None:
+    ws = make_workspace("alignvenv", deps=("tinyshared",), sync=False)
+    witness = tmp_path / "pwned"
+    _plant_venv(ws, witness)
+    code, out, _ = devkit("align", flag, "--json", ws)
+    assert not witness.exists(), f"align {flag} ran the interpreter of a foreign .venv"
+    assert code == 1
+    [project] = json.loads(out)["projects"]
+    assert "cannot check without building" in project["error"], project
+
+
+# -- align --dry-run/--check: a path dependency with an in-tree backend, not yet locked -----------
+
+def _evil_path_dependency(ws: Path, witness: Path) -> None:
+    """``pyproject.toml`` gains ``evil = { path = "vendor/evil" }`` (a pull): an in-tree build
+    backend computing dynamic metadata, which touches ``witness`` as soon as it is imported."""
+    vendor = ws / "vendor" / "evil"
+    (vendor / "_backend").mkdir(parents=True)
+    (vendor / "pyproject.toml").write_text(
+        '[project]\nname = "evil"\ndynamic = ["version", "dependencies"]\n'
+        '\n[build-system]\nrequires = []\nbuild-backend = "evilbackend"\n'
+        'backend-path = ["_backend"]\n')
+    (vendor / "_backend" / "evilbackend.py").write_text(
+        f"import pathlib\npathlib.Path({str(witness)!r}).touch()\n"
+        "def _any(*a, **k):\n    raise RuntimeError('no')\n"
+        + "".join(f"{n} = _any\n" for n in (
+            "get_requires_for_build_wheel", "prepare_metadata_for_build_wheel", "build_wheel",
+            "get_requires_for_build_editable", "prepare_metadata_for_build_editable",
+            "build_editable", "get_requires_for_build_sdist", "build_sdist")))
+    text = (ws / "pyproject.toml").read_text()
+    assert "dependencies = [" in text
+    text = text.replace("dependencies = [", 'dependencies = [\n    "evil",', 1)
+    (ws / "pyproject.toml").write_text(text + '\n[tool.uv.sources]\nevil = { path = "vendor/evil" }\n')
+
+
+@pytest.mark.parametrize("flag", ["--dry-run", "--check"])
+def test_read_only_never_builds_an_unlocked_path_dependency(devkit, make_workspace, tmp_path,
+                                                            flag) -> None:
+    ws = make_workspace("pathdep", deps=("tinyshared",), sync=False)
+    witness = tmp_path / "pwned"
+    _evil_path_dependency(ws, witness)
+    assert "evil" not in (ws / "uv.lock").read_text()
+    # the `uv lock --check` align ran before: uv builds the dependency to learn its metadata
+    probe = subprocess.run([uv.find_uv(), "lock", "--check"], cwd=ws,
+                           env=Store().subprocess_env(), capture_output=True, check=False)
+    assert witness.exists() and probe.returncode != 0, "uv no longer builds it"
+    witness.unlink()
+    code, out, _ = devkit("align", flag, "--json", ws)
+    assert code == 1
+    assert not witness.exists(), f"align {flag} ran a path dependency's build backend"
+    [project] = json.loads(out)["projects"]
+    assert project["status"] == "failed" and "cannot check without building" in project["error"]
+    assert "evil declares dependencies, version dynamic" in project["error"]
+    _, doc = doctor_json(devkit, ws)
+    assert not witness.exists(), "doctor ran a path dependency's build backend"
+    assert by_id(doc)["workspace.lock"]["status"] == "skip"
+
+
+def test_declared_sources_are_found(tmp_path) -> None:
+    ws = tmp_path / "ws"
+    for rel in ("packages/a", "packages/b", "packages/skip", "libs/c", "libs/d"):
+        (ws / rel).mkdir(parents=True)
+        (ws / rel / "pyproject.toml").write_text(f'[project]\nname = "{Path(rel).name}"\n'
+                                                 'version = "1"\n')
+    (ws / "libs" / "c" / "pyproject.toml").write_text(
+        '[project]\nname = "c"\nversion = "1"\n[tool.uv.sources]\nd = { path = "../d" }\n')
+    (ws / "pyproject.toml").write_text(
+        '[project]\nname = "ws"\nversion = "1"\n'
+        f'dependencies = ["c", "w @ file://{ws}/dist/w-1-py3-none-any.whl"]\n'
+        '[tool.uv.workspace]\nmembers = ["packages/*"]\nexclude = ["packages/skip"]\n'
+        '[tool.uv.sources]\nc = [{ path = "libs/c", editable = true }]\n')
+    found = workspace_code.local_sources(ws)
+    assert found == [(ws / "libs" / "c").resolve(), (ws / "packages" / "a").resolve(),
+                     (ws / "packages" / "b").resolve(), (ws / "libs" / "d").resolve()]
+    assert workspace_code.uv_blocker(ws, "3.11", store=Store()) is None
+    with (ws / "pyproject.toml").open("a") as fh:
+        fh.write('g = { git = "https://example.invalid/g.git" }\n')
+    assert "g comes from git" in workspace_code.uv_blocker(ws, "3.11", store=Store())
