@@ -175,8 +175,10 @@ def _plant_venv(ws: Path, witness: Path) -> None:
 
 def _uv_runs_it(ws: Path, witness: Path) -> None:
     """uv itself runs the planted ``.pth`` (the reason devkit must not call uv there)."""
-    subprocess.run([uv.find_uv(), "lock", "--check", "--offline", "--no-build"], cwd=ws,
-                   env=Store().subprocess_env(), capture_output=True, check=False)
+    # a throw-away cache: uv caches what it learnt about an interpreter
+    env = Store().subprocess_env({"UV_CACHE_DIR": str(ws.parent / "throwaway-cache")})
+    subprocess.run([uv.find_uv(), "lock", "--check", "--offline", "--no-build"], cwd=ws, env=env,
+                   capture_output=True, check=False)
     assert witness.exists(), "uv no longer runs the .venv's interpreter"
     witness.unlink()
 
@@ -284,8 +286,9 @@ def test_read_only_never_builds_an_unlocked_path_dependency(devkit, make_workspa
     _evil_path_dependency(ws, witness)
     assert "evil" not in (ws / "uv.lock").read_text()
     # the `uv lock --check` align ran before: uv builds the dependency to learn its metadata
-    probe = subprocess.run([uv.find_uv(), "lock", "--check"], cwd=ws,
-                           env=Store().subprocess_env(), capture_output=True, check=False)
+    env = Store().subprocess_env({"UV_CACHE_DIR": str(ws.parent / "throwaway-cache")})
+    probe = subprocess.run([uv.find_uv(), "lock", "--check"], cwd=ws, env=env,
+                           capture_output=True, check=False)
     assert witness.exists() and probe.returncode != 0, "uv no longer builds it"
     witness.unlink()
     code, out, _ = devkit("align", flag, "--json", ws)
