@@ -179,11 +179,14 @@ def venv_current(ctx: Context) -> Outcome:
 
 def lock_check_run(ctx: Context) -> RunResult:
     """``uv lock --check --offline --no-build`` in the workspace, with the store's variables
-    (memoised)."""
+    and no project venv (``UV_PROJECT_ENVIRONMENT``: see :func:`devkit.uv.lock`) (memoised)."""
+    from devkit.uv import NO_PROJECT_ENV
+
     ws = _ws(ctx)
     uv = ctx.host.which("uv") or "uv"
     return ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws,
-                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT))
+                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT,
+                                    UV_PROJECT_ENVIRONMENT=NO_PROJECT_ENV))
 
 
 @prefetch
