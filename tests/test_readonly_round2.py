@@ -200,7 +200,8 @@ def test_doctor_never_runs_a_venv_devkit_did_not_create(devkit, make_workspace, 
     venv = checks["workspace.venv"]
     assert venv["status"] == "warn"
     assert ("tracked by git" if how == "committed" else "not created by devkit") in venv["message"]
-    assert venv["fix"] == f"rm -rf {ws}/.venv && devkit sync {ws}"
+    untrack = f"git -C {ws} rm -r -q --cached .venv && " if how == "committed" else ""
+    assert venv["fix"] == f"{untrack}rm -rf {ws}/.venv && devkit sync {ws}"
     for check_id in ("workspace.lock", "workspace.venv-current"):
         assert checks[check_id]["status"] == "skip", checks[check_id]
         assert "cannot check without" in checks[check_id]["message"]
@@ -239,6 +240,12 @@ def test_sync_refuses_a_committed_venv(devkit, make_workspace, tmp_path) -> None
     assert "tracked by git" in result["reason"] and "\n" not in result["reason"]
     assert f"git -C {ws} rm -r -q --cached .venv && rm -rf {ws}/.venv" in result["reason"]
     assert (ws / ".venv" / "pyvenv.cfg").is_file()  # left for the user to review
+    fix = result["reason"].rpartition("review it, then: ")[2]
+    subprocess.run(fix.removesuffix(f" && devkit sync {ws}"), shell=True, check=True)
+    code, out, _ = devkit("sync", ws, "--json")
+    assert code == 0 and json.loads(out)["workspaces"][0]["status"] == "synced"
+    assert not witness.exists()
+    assert workspace_code.foreign_venv(ws, Store()) is None
 
 
 @pytest.mark.parametrize("flag", ["--dry-run", "--check"])

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devkit import git, usage, uv, workspace_code
+from devkit import usage, uv, workspace_code
 from devkit.errors import DevkitError
 from devkit.store import Store
 
@@ -124,18 +124,12 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
                          "&& uv python pin 3.11")
         return
     foreign = workspace_code.foreign_venv(path, store)
+    if foreign and foreign.tracked:
+        result.status = "failed"
+        result.reason = foreign.reason + (f"; review it, then: {foreign.fix}" if foreign.fix else "")
+        return
     if foreign:
-        try:
-            tracked = git.tracked(path, ".venv")
-        except DevkitError as exc:
-            result.status, result.reason = "failed", str(exc)
-            return
-        if tracked:
-            result.status = "failed"
-            result.reason = (f"{foreign}; review it, then: git -C {quoted} rm -r -q --cached .venv "
-                             f"&& {workspace_code.venv_fix(path)}")
-            return
-        result.notes.append(f"rebuilt .venv without running it: {foreign}")
+        result.notes.append(f"rebuilt .venv without running it: {foreign.reason}")
     rebuild = bool(foreign) or _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
         current, _ = uv.sync_check(path, env=env)

@@ -17,9 +17,11 @@ a ``.venv`` with files tracked by git is foreign whatever the record says.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import shlex
 import stat
 import tomllib
 from pathlib import Path
@@ -271,7 +273,18 @@ def record_venv(workspace: Path, store: Store) -> None:
         os.chmod(store.venvs_file, 0o600)
 
 
-def foreign_venv(workspace: Path, store: Store) -> str | None:
+@dataclasses.dataclass(frozen=True)
+class ForeignVenv:
+    """A ``.venv`` devkit must not run: ``reason`` (one line), ``tracked`` (git tracks files in
+    it, or git refused the repository), ``fix`` (the shell command that replaces it, to run after
+    reviewing it; empty when ``reason`` carries its own)."""
+
+    reason: str
+    tracked: bool
+    fix: str
+
+
+def foreign_venv(workspace: Path, store: Store) -> ForeignVenv | None:
     """Why uv must not run in ``workspace`` because of its ``.venv``, or None (no ``.venv``, or
     the one devkit recorded with :func:`record_venv`, with no file tracked by git).
 
@@ -282,26 +295,22 @@ def foreign_venv(workspace: Path, store: Store) -> str | None:
     venv = workspace / ".venv"
     if not (venv.exists() or venv.is_symlink()):
         return None
+    q = shlex.quote(str(workspace))
+    replace = f"rm -rf {q}/.venv && devkit sync {q}"
     try:
         files = git.tracked(workspace, ".venv")
-    except DevkitError as exc:
-        return str(exc)
+    except DevkitError as exc:  # the repository's git config runs commands: its own fix
+        return ForeignVenv(str(exc), True, "")
     if files:
-        return (f"{venv} holds files tracked by git ({files[0]}…): devkit does not run an "
-                "interpreter a repository ships")
+        return ForeignVenv(f"{venv} holds files tracked by git ({files[0]}…): devkit does not "
+                           "run an interpreter a repository ships", True,
+                           f"git -C {q} rm -r -q --cached .venv && {replace}")
     identity = _identity(workspace)
     if identity is None or _venv_records(store).get(_venv_key(workspace)) != identity:
-        return (f"{venv} was not created by devkit (committed, unpacked from an archive, copied or "
-                "made by another tool): devkit does not run its interpreter")
+        return ForeignVenv(f"{venv} was not created by devkit (committed, unpacked from an "
+                           "archive, copied or made by another tool): devkit does not run its "
+                           "interpreter", False, replace)
     return None
-
-
-def venv_fix(workspace: Path) -> str:
-    """The command that replaces a foreign ``.venv`` (after the user reviewed it)."""
-    import shlex
-
-    q = shlex.quote(str(workspace))
-    return f"rm -rf {q}/.venv && devkit sync {q}"
 
 
 def uv_blocker(workspace: Path, pinned: str | None, *, store: Store) -> str | None:
@@ -319,7 +328,7 @@ def uv_blocker(workspace: Path, pinned: str | None, *, store: Store) -> str | No
         return f".python-version holds {pinned!r}, not a Python version"
     foreign = foreign_venv(workspace, store)
     if foreign:
-        return foreign
+        return foreign.reason
     python = workspace / ".venv" / "bin" / "python"
     if python.is_symlink() or python.exists():
         try:

@@ -388,7 +388,7 @@ def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
         foreign = workspace_code.foreign_venv(outcome.path, store)
         if foreign:
             states.append(VenvState(outcome.path, outcome.name, False, [],
-                                    error=f"not checked: {foreign}"))
+                                    error=f"not checked: {foreign.reason}"))
             continue
         try:
             current, changes = uv.sync_check(outcome.path, env=env)

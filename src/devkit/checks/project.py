@@ -139,7 +139,8 @@ def venv_check(ctx: Context) -> Outcome:
     foreign = ctx.memo(("foreign-venv", str(ws)),
                        lambda: workspace_code.foreign_venv(ws, ctx.store))
     if foreign:
-        return warn(f"{foreign}; review it, then replace it", workspace_code.venv_fix(ws))
+        return warn(f"{foreign.reason}; review it, then replace it" if foreign.fix
+                    else foreign.reason, foreign.fix or None)
     return ok(f".venv runs Python {actual or '?'}" + (f" (pinned {pinned})" if pinned else ""))
 
 
