@@ -104,12 +104,29 @@ def _reference(base: Path, name: str, target: str, kind: str) -> tuple[Path | No
         if target.split("?")[0].endswith(".whl"):
             return None, None
         return None, f"{name} comes from {target}: an archive uv would build"
-    path = (base / target).resolve()
+    try:
+        path = (base / target).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None, f"{name} comes from {target}, which cannot be resolved"
     if path.is_dir():
         return path, None
     if path.name.endswith(".whl"):
         return None, None
     return None, f"{name} comes from {path}: an archive uv would build"
+
+
+def _strings(value: object) -> list[str]:
+    """The strings of a TOML array (anything else: none)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _glob(base: Path, pattern: str) -> list[Path]:
+    """``base.glob(pattern)`` resolved and sorted; empty for a pattern ``glob`` refuses (absolute,
+    empty)."""
+    try:
+        return sorted(p.resolve() for p in base.glob(pattern))
+    except (OSError, RuntimeError, ValueError, NotImplementedError):
+        return []
 
 
 def _declared(base: Path, data: dict[str, Any]) -> tuple[list[Path], list[str]]:
@@ -140,22 +157,18 @@ def _declared(base: Path, data: dict[str, Any]) -> tuple[list[Path], list[str]]:
                     add(_reference(base, str(name), entry[kind], kind))
     workspace = tool_uv.get("workspace", {})
     if isinstance(workspace, dict):
-        excluded = {p.resolve() for pattern in workspace.get("exclude", []) or []
-                    if isinstance(pattern, str) for p in base.glob(pattern)}
-        for pattern in workspace.get("members", []) or []:
-            if isinstance(pattern, str):
-                found += [p.resolve() for p in sorted(base.glob(pattern))
-                          if p.is_dir() and p.resolve() not in excluded]
+        excluded = {p for pattern in _strings(workspace.get("exclude"))
+                    for p in _glob(base, pattern)}
+        for pattern in _strings(workspace.get("members")):
+            found += [p for p in _glob(base, pattern) if p.is_dir() and p not in excluded]
     project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
-    specs: list[Any] = list(project.get("dependencies", []) or [])
-    for group in (project.get("optional-dependencies", {}) or {},
-                  data.get("dependency-groups", {}) or {}):
+    specs = _strings(project.get("dependencies")) + _strings(tool_uv.get("dev-dependencies"))
+    for group in (project.get("optional-dependencies"), data.get("dependency-groups")):
         if isinstance(group, dict):
             for values in group.values():
-                specs += values if isinstance(values, list) else []
-    specs += tool_uv.get("dev-dependencies", []) or []
+                specs += _strings(values)
     for spec in specs:
-        if not isinstance(spec, str) or "@" not in spec:
+        if "@" not in spec:
             continue
         try:
             url = Requirement(spec).url
