@@ -115,12 +115,41 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
     if code != 0:
         return None  # not a repository (or git cannot run): nothing of it is read
     gitdir = out.strip()
+    key = (gitdir, _config_stamp(gitdir))
+    if key in _JUDGED:
+        return _JUDGED[key]
     code, out, err = runner(("git", f"--git-dir={gitdir}", "config", "--list", "--show-scope",
                              "--show-origin", "--includes", "-z"), path)
     if code != 0:
         lines = err.strip().splitlines()
         return f"cannot read the git config of {path}: {lines[-1] if lines else 'git failed'}"
-    fields = out.split("\0")
+    _JUDGED[key] = reason = _judge(out, gitdir)
+    return reason
+
+
+#: :func:`unsafe_config`'s verdicts in this process, by git directory and the state of its config
+#: files (an included file is itself refused, so these files are all a verdict depends on).
+_JUDGED: dict[tuple[str, tuple[tuple[int, int, int], ...]], str | None] = {}
+
+
+def _config_stamp(gitdir: str) -> tuple[tuple[int, int, int], ...]:
+    """(inode, size, ctime ns) of the repository's ``config`` and ``config.worktree`` (and of the
+    common directory's, for a linked worktree); zeros for an absent file."""
+    stamps = []
+    for name in ("config", "config.worktree", "commondir", "../../config",
+                 "../../config.worktree"):
+        try:
+            st = os.stat(os.path.join(gitdir, name))
+            stamps.append((st.st_ino, st.st_size, st.st_ctime_ns))
+        except OSError:
+            stamps.append((0, 0, 0))
+    return tuple(stamps)
+
+
+def _judge(listing: str, gitdir: str) -> str | None:
+    """The refusal for the first code-running key in ``git config --list --show-scope
+    --show-origin -z`` output ``listing`` of the repository at ``gitdir``, or None."""
+    fields = listing.split("\0")
     for scope, origin, entry in zip(fields[0::3], fields[1::3], fields[2::3], strict=False):
         if scope not in ("local", "worktree"):
             continue

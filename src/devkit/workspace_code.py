@@ -134,8 +134,6 @@ def _declared(base: Path, data: dict[str, Any]) -> tuple[list[Path], list[str]]:
     ``base`` declares: ``[tool.uv.sources]`` (path, editable, git, url), workspace members
     (``[tool.uv.workspace] members``, less ``exclude``) and direct references (``name @ URL``)
     in dependencies, optional dependencies and dependency groups."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     found: list[Path] = []
     reasons: list[str] = []
 
@@ -170,6 +168,8 @@ def _declared(base: Path, data: dict[str, Any]) -> tuple[list[Path], list[str]]:
     for spec in specs:
         if "@" not in spec:
             continue
+        from packaging.requirements import InvalidRequirement, Requirement  # only for these
+
         try:
             url = Requirement(spec).url
         except InvalidRequirement:
