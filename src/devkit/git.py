@@ -111,10 +111,15 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
         if shutil.which("git") is None:
             return None
         runner = _run_plain
-    code, out, _ = runner(("git", "rev-parse", "--absolute-git-dir"), path)
-    if code != 0:
-        return None  # not a repository (or git cannot run): nothing of it is read
-    gitdir = out.strip()
+    gitdir = _GITDIRS.get(str(path)) if runner is _run_plain else None
+    if gitdir is None or not os.path.isdir(gitdir) or (
+            gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git"))):
+        code, out, _ = runner(("git", "rev-parse", "--absolute-git-dir"), path)
+        if code != 0:
+            return None  # not a repository (or git cannot run): nothing of it is read
+        gitdir = out.strip()
+        if runner is _run_plain:
+            _GITDIRS[str(path)] = gitdir
     key = (gitdir, _config_stamp(gitdir))
     if key in _JUDGED:
         return _JUDGED[key]
@@ -126,6 +131,10 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
     _JUDGED[key] = reason = _judge(out, gitdir)
     return reason
 
+
+#: The git directory of each path :func:`unsafe_config` looked at in this process (asked again
+#: when it is gone, or when the path got a ``.git`` of its own).
+_GITDIRS: dict[str, str] = {}
 
 #: :func:`unsafe_config`'s verdicts in this process, by git directory and the state of its config
 #: files (an included file is itself refused, so these files are all a verdict depends on).

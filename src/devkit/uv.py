@@ -13,9 +13,6 @@ from pathlib import Path
 from devkit.errors import DevkitError
 from devkit.util import CalledProcessError, cmd_output
 
-#: ``UV_PROJECT_ENVIRONMENT`` for ``uv lock``: under ``/dev/null`` nothing can exist, so uv looks
-#: at no project venv and finds its interpreter from ``.python-version``/``requires-python``.
-NO_PROJECT_ENV = os.path.join(os.devnull, "venv")
 UV_RUN_TIMEOUT = 900.0  # seconds for one uv run (`uv lock`, `uv sync`): resolution may hit the index
 LOCK_TIMEOUT = UV_RUN_TIMEOUT  # the former name, kept for callers
 
@@ -110,10 +107,9 @@ def lock(
     byte-identical (uv docs, concepts/projects/sync). ``read_only`` (``devkit align --dry-run`` /
     ``--check``) adds ``--offline --no-build``: no network, no build of any package (uv still
     calls a project's own backend for dynamic metadata: callers ask
-    :func:`devkit.workspace_code.uv_blocker` first). ``UV_PROJECT_ENVIRONMENT`` is set to a
-    path that cannot exist (:data:`NO_PROJECT_ENV`): locking needs no venv, and uv would otherwise
-    run the interpreter of the project's ``.venv`` (and the ``.pth`` files of its site-packages)
-    to learn about it. Returns uv's output. Raises UvError with the resolver's explanation.
+    :func:`devkit.workspace_code.uv_blocker` first, which also refuses a ``.venv`` devkit did
+    not create: uv queries its interpreter). Returns uv's output.
+    Raises UvError with the resolver's explanation.
     """
     args = ["lock", "--project", str(project)]
     for spec in upgrade_packages:
@@ -126,7 +122,6 @@ def lock(
         args.append("--offline")
     if read_only:
         args.append("--no-build")
-    env = {**env, "UV_PROJECT_ENVIRONMENT": NO_PROJECT_ENV}
     return run(*args, cwd=project, env=env, what=f"uv lock in {project}")
 
 

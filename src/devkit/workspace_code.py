@@ -326,7 +326,8 @@ def foreign_venv(workspace: Path, store: Store) -> ForeignVenv | None:
     return None
 
 
-def uv_blocker(workspace: Path, pinned: str | None, *, store: Store) -> str | None:
+def uv_blocker(workspace: Path, pinned: str | None, *, store: Store,
+               venv_checked: bool = False) -> str | None:
     """Why uv must not run in ``workspace`` (it would execute the workspace's code), or None.
 
     ``pinned`` is the Python the workspace asks for (``.python-version``, see
@@ -335,11 +336,11 @@ def uv_blocker(workspace: Path, pinned: str | None, *, store: Store) -> str | No
     holds the record) or ``.venv/bin/python`` resolves inside the workspace (uv queries it); the
     project or a local package (``uv.lock``, ``[tool.uv.sources]``, workspace members, direct
     references) has dynamic metadata uv can only get by building; a git or archive source.
-    Raises nothing.
+    ``venv_checked``: the caller already asked :func:`foreign_venv`. Raises nothing.
     """
     if pinned is not None and not is_version_request(pinned):
         return f".python-version holds {pinned!r}, not a Python version"
-    foreign = foreign_venv(workspace, store)
+    foreign = None if venv_checked else foreign_venv(workspace, store)
     if foreign:
         return foreign.reason
     python = workspace / ".venv" / "bin" / "python"

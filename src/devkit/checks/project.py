@@ -65,7 +65,18 @@ def uv_blocker(ctx: Context) -> str | None:
 
 
 def _uv_blocker(ctx: Context) -> str | None:
-    return workspace_code.uv_blocker(_ws(ctx), pinned_python(ctx), store=ctx.store)
+    foreign = foreign_venv(ctx)
+    if foreign:
+        return foreign.reason
+    return workspace_code.uv_blocker(_ws(ctx), pinned_python(ctx), store=ctx.store,
+                                     venv_checked=True)
+
+
+def foreign_venv(ctx: Context) -> workspace_code.ForeignVenv | None:
+    """:func:`devkit.workspace_code.foreign_venv` for the workspace (memoised)."""
+    ws = _ws(ctx)
+    return ctx.memo(("foreign-venv", str(ws)),
+                    lambda: workspace_code.foreign_venv(ws, ctx.store))
 
 
 def _blocked(ctx: Context, reason: str) -> Outcome:
@@ -136,8 +147,7 @@ def venv_check(ctx: Context) -> Outcome:
         pinned = None
     if pinned and actual and not version_matches(pinned, actual):
         return fail(f".venv runs Python {actual}, the workspace pins {pinned}", resync)
-    foreign = ctx.memo(("foreign-venv", str(ws)),
-                       lambda: workspace_code.foreign_venv(ws, ctx.store))
+    foreign = foreign_venv(ctx)
     if foreign:
         return warn(f"{foreign.reason}; review it, then replace it" if foreign.fix
                     else foreign.reason, foreign.fix or None)
@@ -180,14 +190,11 @@ def venv_current(ctx: Context) -> Outcome:
 
 def lock_check_run(ctx: Context) -> RunResult:
     """``uv lock --check --offline --no-build`` in the workspace, with the store's variables
-    and no project venv (``UV_PROJECT_ENVIRONMENT``: see :func:`devkit.uv.lock`) (memoised)."""
-    from devkit.uv import NO_PROJECT_ENV
-
+    (memoised)."""
     ws = _ws(ctx)
     uv = ctx.host.which("uv") or "uv"
     return ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws,
-                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT,
-                                    UV_PROJECT_ENVIRONMENT=NO_PROJECT_ENV))
+                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT))
 
 
 @prefetch
