@@ -10,7 +10,10 @@ The rule (mirrored line for line in the template's ``.envrc.sh``):
   cache sits next to the store on one filesystem (hardlinks need that: uv docs, concepts/cache) and
   ``devkit store`` can account for it without counting unrelated tools' entries.
 * ``UV_PYTHON_INSTALL_DIR`` if set, else ``$DEVKIT_HOME/uv/python``: uv-managed Python installs.
-* ``$DEVKIT_HOME/projects.json``: the registry; ``$DEVKIT_HOME/align.json``: the alignment manifest.
+* ``$DEVKIT_HOME/projects.json``: the registry; ``$DEVKIT_HOME/align.json``: the alignment manifest;
+  ``$DEVKIT_HOME/verified.json``: what uv last said "locked"/"current" for (a cache).
+* ``$DEVKIT_HOME/bin``: links to the uv (and uvx) devkit uses; every workspace's ``.envrc.sh``
+  puts it first on PATH, so tasks find uv however devkit was installed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ This directory is devkit's shared store ({url}).
   projects.json   the registry of workspaces that share this store
   align.json      the versions `devkit align` last settled on
   venvs.json      the .venv devkit made in each workspace (it runs the interpreter of no other)
+  verified.json   what uv last verified per project (a cache: safe to delete)
   template/       a git copy of devkit's bundled template, so `copier update` works
+  bin/            links to the uv and uvx devkit uses (first on PATH inside workspaces)
 
 Keep it on the same filesystem as your projects: uv links venv files to the cache only there.
 """
@@ -74,6 +79,11 @@ class Store:
         return Path(value).expanduser().absolute() if value else self.home / "uv" / "python"
 
     @property
+    def bin_dir(self) -> Path:
+        """``$DEVKIT_HOME/bin``: links to devkit's uv and uvx, put on PATH by every ``.envrc.sh``."""
+        return self.home / "bin"
+
+    @property
     def registry_file(self) -> Path:
         """The JSON registry of workspaces (see :mod:`devkit.registry`)."""
         return self.home / "projects.json"
@@ -92,6 +102,11 @@ class Store:
     def align_backup_dir(self) -> Path:
         """Byte-for-byte copies of the ``uv.lock`` files an in-flight ``devkit align`` touches."""
         return self.home / "align-backups"
+
+    @property
+    def verified_file(self) -> Path:
+        """What uv last verified per project, keyed on content (see :mod:`devkit.verified`)."""
+        return self.home / "verified.json"
 
     @property
     def template_repo(self) -> Path:

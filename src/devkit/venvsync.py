@@ -14,10 +14,13 @@ import os
 import shlex
 import shutil
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from devkit import usage, uv, workspace_code
+from devkit import usage, uv, uvcache, verified, workspace_code
+from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
 
@@ -42,6 +45,7 @@ class SyncResult:
     census: usage.LinkCensus | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    waited: bool = False  # held back while another sync unpacked a wheel it needs
 
     def to_json(self) -> dict[str, Any]:
         """One entry of ``devkit sync --json``'s ``workspaces`` list."""
@@ -58,6 +62,7 @@ class SyncResult:
             "private_files": census.private if census else None,
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
+            "waited_for_cache": self.waited,
         }
 
 
@@ -76,7 +81,8 @@ class CacheFacts:
 
 
 def sync_workspace(
-    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False
+    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False,
+    memo: verified.Verified | None = None,
 ) -> SyncResult:
     """Sync ``path``'s ``.venv`` with its ``uv.lock`` using the store's environment.
 
@@ -84,24 +90,29 @@ def sync_workspace(
     ``lock_if_missing``, which lets ``uv sync`` create the lock) one without ``uv.lock``.
     A ``.venv`` none of whose files is a cache inode while some are hard links elsewhere was built
     from another uv cache: it is moved aside, re-created, and the old one deleted, or put back if
-    uv fails or the run is interrupted. Never raises DevkitError: failures become ``failed``.
+    uv fails or the run is interrupted. With ``memo``, a venv byte-identical to when uv last said
+    "current" is ``current`` without a uv run (see :mod:`devkit.verified`). Never raises
+    DevkitError: failures become ``failed``.
     """
     start = time.perf_counter()
     result = SyncResult(path)
     try:
-        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing)
+        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing, memo=memo)
     except DevkitError as exc:
         result.status, result.reason = "failed", str(exc)
     except OSError as exc:
         result.status, result.reason = "failed", f"{exc.filename or path}: {exc.strerror or exc}"
     venv = path / ".venv"
-    if venv.is_dir() and not venv.is_symlink():
-        result.census = usage.link_census(venv, cache.inodes)
+    if result.status != "current" or result.census is None:  # nothing ran: the census still holds
+        result.census = None
+        if venv.is_dir() and not venv.is_symlink():
+            result.census = usage.link_census(venv, cache.inodes)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool) -> None:
+def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool,
+          memo: verified.Verified | None) -> None:
     path = result.path
     quoted = shlex.quote(str(path))
     if not path.is_dir():
@@ -132,7 +143,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
         result.notes.append(f"rebuilt .venv without running it: {foreign.reason}")
     rebuild = bool(foreign) or _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
-        current, _ = uv.sync_check(path, env=env)
+        current, _ = verified.sync_check(path, env=env, memo=memo)
         if current:
             result.status = "current"
             return
@@ -150,7 +161,7 @@ def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
     """True when ``venv`` holds hard links, none of them into the store's cache."""
     if not venv.is_dir() or venv.is_symlink() or cache.clone_fs:
         return False
-    census = usage.link_census(venv, cache.inodes)
+    census = result.census = usage.link_census(venv, cache.inodes)
     if census.linked:
         return False
     if not census.foreign:
@@ -203,3 +214,70 @@ def _rebuild(path: Path, *, env: dict[str, str], locked: bool) -> str:
     else:
         shutil.rmtree(aside, ignore_errors=True)
     return output
+
+
+def uncached(path: Path, present: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """``(name, version)`` of the registry packages ``path/uv.lock`` lists that ``present`` (see
+    :func:`devkit.uvcache.present`) lacks: what a sync of it may download and unpack. An
+    unreadable lock gives an empty set (uv reports it when the sync runs)."""
+    try:
+        lock = lockfile.read(path / "uv.lock")
+    except lockfile.LockError:
+        return set()
+    return {(p.name, uvcache.norm_version(p.version)) for p in lock.packages} - present
+
+
+def cached_now(cache_dir: Path) -> set[tuple[str, str]]:
+    """What the cache holds unpacked now; empty (so every package counts as missing) when its
+    layout is one devkit does not know."""
+    try:
+        uvcache.check_layout(cache_dir)
+        return uvcache.present(cache_dir)
+    except DevkitError:
+        return set()
+
+
+def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: int,
+             memo: verified.Verified | None = None,
+             on_done: Callable[[SyncResult], None] = lambda result: None) -> list[SyncResult]:
+    """Sync ``paths`` ``jobs`` at a time, never two that may unpack the same wheel at once.
+
+    Two uv processes installing one wheel the cache lacks may both unpack it (uv 0.13.9, from
+    PyPI: four parallel ``uv sync`` left four copies in ``archive-v0``). So a workspace starts
+    only when none of the syncs running needs one of the wheels it needs and the cache lacks
+    (the lock's ``(name, version)`` against :func:`devkit.uvcache.present`), re-read after each
+    sync; when nothing is missing they all run in parallel. A venv ``memo`` knows to be current
+    needs nothing (its lock is not read). ``on_done`` is called with each result as it finishes.
+    Returns the results in the order of ``paths``.
+    """
+    present = cached_now(cache.inodes.cache_dir)
+    needs = {path: set() if memo is not None and memo.known("sync", path, memo.key("sync", path))
+             else uncached(path, present) for path in paths}
+    pending = list(paths)
+    results: dict[Path, SyncResult] = {}
+    waited: set[Path] = set()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        running: dict[Future[SyncResult], Path] = {}
+        while pending or running:
+            busy = set().union(*(needs[p] for p in running.values()))
+            for path in list(pending):
+                if len(running) >= max(1, jobs):
+                    break
+                if needs[path] & busy:
+                    waited.add(path)
+                    continue
+                pending.remove(path)
+                busy |= needs[path]
+                running[pool.submit(sync_workspace, path, store=store, cache=cache, memo=memo)] = path
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                path = running.pop(future)
+                result = future.result()
+                result.waited = path in waited
+                results[path] = result
+                on_done(result)
+            if pending:
+                present = cached_now(cache.inodes.cache_dir)
+                for path in pending:
+                    needs[path] -= present
+    return [results[p] for p in paths]

@@ -24,6 +24,7 @@ import re
 import shlex
 import stat
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +198,10 @@ def local_sources(workspace: Path) -> list[Path]:
     return _sources(workspace)[0]
 
 
-def _sources(workspace: Path) -> tuple[list[Path], list[str]]:
-    """(:func:`local_sources`, why some declared source needs a build: git, an archive)."""
-    found, reasons = _lock_sources(workspace)
+def _sources(workspace: Path, locked: list[Path] | None = None) -> tuple[list[Path], list[str]]:
+    """(:func:`local_sources`, why some declared source needs a build: git, an archive).
+    ``locked``: the lock's local directories, already parsed by the caller."""
+    found, reasons = _lock_sources(workspace) if locked is None else (locked, [])
     root = workspace.resolve()
     seen = {root}
     todo = [root]
@@ -326,8 +328,8 @@ def foreign_venv(workspace: Path, store: Store) -> ForeignVenv | None:
     return None
 
 
-def uv_blocker(workspace: Path, pinned: str | None, *, store: Store,
-               venv_checked: bool = False) -> str | None:
+def uv_blocker(workspace: Path, pinned: str | None, sources: Iterable[Path] | None = None, *,
+               store: Store, venv_checked: bool = False) -> str | None:
     """Why uv must not run in ``workspace`` (it would execute the workspace's code), or None.
 
     ``pinned`` is the Python the workspace asks for (``.python-version``, see
@@ -337,6 +339,8 @@ def uv_blocker(workspace: Path, pinned: str | None, *, store: Store,
     project or a local package (``uv.lock``, ``[tool.uv.sources]``, workspace members, direct
     references) has dynamic metadata uv can only get by building; a git or archive source.
     ``venv_checked``: the caller already asked :func:`foreign_venv`. Raises nothing.
+    ``sources``: the directories of ``uv.lock``'s local packages when the caller has parsed it
+    already (its git and sdist packages are then left to ``--no-build``; default: read here).
     """
     if pinned is not None and not is_version_request(pinned):
         return f".python-version holds {pinned!r}, not a Python version"
@@ -350,8 +354,8 @@ def uv_blocker(workspace: Path, pinned: str | None, *, store: Store,
                 return f"{python} is not a link to an interpreter outside the workspace"
         except (OSError, RuntimeError):
             return f"cannot resolve {python}"
-    sources, reasons = _sources(workspace)
-    for project, root in ((workspace, True), *((p, False) for p in sources)):
+    found, reasons = _sources(workspace, None if sources is None else list(sources))
+    for project, root in ((workspace, True), *((p, False) for p in found)):
         reason = needs_build(project, root=root)
         if reason:
             return reason

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import shlex
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import filelock
 
-from devkit import usage, uv, workspace_code
+from devkit import usage, uv, verified, workspace_code
 from devkit.align import lockfile, manifest, planner
 from devkit.align.backups import Backups
 from devkit.align.progress import Progress
@@ -130,6 +131,22 @@ def members(paths: Sequence[Path], store: Store) -> list[tuple[Path, str]]:
     return [(p.path, p.name) for p in projects]
 
 
+def _with_only(paths: Sequence[Path], only: Sequence[Path], store: Store
+               ) -> list[tuple[Path, str]]:
+    """:func:`members` plus the ``only`` projects; with ``only`` and no ``paths``, every
+    registered project (none is fine). Raises DevkitError when an ``only`` path is not a directory.
+    """
+    if not only:
+        return members(paths, store)
+    found = members(paths, store) if paths else [
+        (p.path, p.name) for p in Registry(store).projects()]
+    known = {path for path, _ in found}
+    for path, name in members(only, store):
+        if path not in known:
+            found.append((path, name))
+    return found
+
+
 @contextlib.contextmanager
 def exclusive_run(store: Store, *, enabled: bool) -> Iterator[None]:
     """One writing ``devkit align`` per store at a time (two would race on backups and locks).
@@ -162,8 +179,13 @@ def run(
     jobs: int = 4,
     sync: bool = False,
     show_progress: bool = False,
+    only: Sequence[Path] = (),
 ) -> Result:
     """Align the locks of ``paths`` (default: every registered project) and return the result.
+
+    ``only``: plan with every registered project (and ``paths``) but move, check and report
+    only these projects: ``--check --only PATH`` fails when PATH would change to reach the
+    store's targets, whatever the other projects would do.
 
     ``check`` implies ``dry_run`` (nothing is written: no lock, no manifest, no sync). ``jobs``
     projects are locked concurrently. ``sync`` runs ``uv sync --locked`` in every workspace whose
@@ -182,20 +204,25 @@ def run(
     with exclusive_run(store, enabled=not dry_run):
         return _run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                     allow_downgrade=allow_downgrade, jobs=jobs, sync=sync and not dry_run,
-                    show_progress=show_progress)
+                    show_progress=show_progress, only=only)
 
 
 def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
          strategy: planner.Strategy, allow_downgrade: planner.DowngradePolicy, jobs: int,
-         sync: bool, show_progress: bool) -> Result:
+         sync: bool, show_progress: bool, only: Sequence[Path] = ()) -> Result:
     started = time.monotonic()
     backups = Backups(store.align_backup_dir)
     notes = [] if dry_run else backups.recover()
-    outcomes, before, project_locks = _load(members(paths, store), read_only=dry_run, store=store)
+    outcomes, before, project_locks = _load(_with_only(paths, only, store), read_only=dry_run,
+                                            store=store)
+    if only:  # planned with everyone, moved and reported alone
+        chosen = {p.resolve() for p in only}
+        outcomes = [o for o in outcomes if o.path in chosen]
     others = _other_locks(store, set(before))
     state = StoreState([*before.values(), *others])
-    ctx = Context(store.subprocess_env(), backups, threading.Event(), state, dry_run=dry_run,
-                  allow_downgrade=allow_downgrade)
+    env = store.subprocess_env()
+    ctx = Context(env, backups, threading.Event(), state, dry_run=dry_run,
+                  allow_downgrade=allow_downgrade, verified=verified.for_uv(store, env))
     known = manifest.recall(store, list(before))
     skip: set[tuple[str, str, str]] = set()
     for outcome in outcomes:
@@ -226,7 +253,10 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             after[outcome.path] = outcome.after
-    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync, store=store)
+    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync,
+                   memo=ctx.verified, store=store)
+    if ctx.verified is not None:
+        ctx.verified.save()  # once per run; a run that failed half-way saves nothing (a cache)
     if not dry_run:
         manifest.write(store, strategy=strategy, projects=[o.path for o in outcomes],
                        targets=first_plan.targets,
@@ -289,12 +319,27 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tu
             outcome.status = "failed"
             outcome.error = f"{path} no longer exists (devkit projects remove it)"
             continue
+        if not (path / "uv.lock").exists() and not (path / "uv.lock").is_symlink():
+            # nothing to align yet: skipped, not failed (exit 0 when nothing else fails)
+            outcome.status = "skipped"
+            outcome.error = (f"skipped: no uv.lock yet (create it with `uv lock --project "
+                             f"{shlex.quote(str(path))}`)")
+            continue
         try:
-            locks[path] = lockfile.read(path / "uv.lock")
+            data = (path / "uv.lock").read_bytes()
+        except OSError:
+            data = None  # lockfile.read says why, in one line
+        try:
+            locks[path] = lockfile.read(path / "uv.lock") if data is None \
+                else lockfile.parse(data, path / "uv.lock")
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path),
+        if data is not None:  # run_project does not parse it again while it is unchanged
+            outcome.loaded = (hashlib.sha256(data).hexdigest(), locks[path])
+            del data
+        sources = [(path / rel).resolve() for rel in locks[path].local_sources]
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources,
                                             store=store) if read_only else None
         if blocker:
             outcome.status = "failed"
@@ -337,7 +382,7 @@ def _todo(outcomes: list[Outcome], the_plan: planner.Plan, *, first: bool
           ) -> list[tuple[Outcome, planner.ProjectPlan]]:
     todo = []
     for outcome in outcomes:
-        if outcome.status == "failed":
+        if outcome.status in ("failed", "skipped"):
             continue
         try:
             project_plan = the_plan.for_project(str(outcome.path))
@@ -376,11 +421,13 @@ def _replan(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
 
 
 def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
-           store: Store) -> list[VenvState]:
+           memo: verified.Verified | None = None, store: Store) -> list[VenvState]:
     """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones.
 
+    With ``memo``, a venv byte-identical to when uv last said "current" is not checked again.
     A ``.venv`` devkit did not create is neither checked nor synced (uv would run its
-    interpreter: :func:`devkit.workspace_code.foreign_venv`); ``devkit sync`` replaces it."""
+    interpreter: :func:`devkit.workspace_code.foreign_venv`); ``devkit sync`` replaces it.
+    """
     states = []
     for outcome in outcomes:
         if not (outcome.path / ".venv").is_dir() or not (outcome.path / "uv.lock").is_file():
@@ -391,7 +438,7 @@ def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
                                     error=f"not checked: {foreign.reason}"))
             continue
         try:
-            current, changes = uv.sync_check(outcome.path, env=env)
+            current, changes = verified.sync_check(outcome.path, env=env, memo=memo)
             state = VenvState(outcome.path, outcome.name, current, changes)
         except DevkitError as exc:
             state = VenvState(outcome.path, outcome.name, False, [], error=str(exc))

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from devkit import uv
 from devkit.align import lockfile, planner
@@ -32,13 +33,16 @@ from devkit.align.backups import Backups, restore
 from devkit.align.scoring import StoreState, forbidden_downgrades
 from devkit.errors import DevkitError
 
+if TYPE_CHECKING:
+    from devkit.verified import Verified
+
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
 MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
 MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
-Status = Literal["unchanged", "aligned", "failed"]
+Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
 RejectKind = Literal["conflict", "score", "downgrade"]
 
 
@@ -120,6 +124,9 @@ class Outcome:
     after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
     original: lockfile.Lock | None = None  # the lock before align's first run touched it
     relocked: lockfile.Lock | None = None  # a stale lock after its plain `uv lock`
+    # (SHA-256 of uv.lock's bytes, the lock parsed from them) as the engine read it: not parsed
+    # again while the file is unchanged
+    loaded: tuple[str, lockfile.Lock] | None = dataclasses.field(default=None, repr=False)
     downgrades: list[Change] = dataclasses.field(default_factory=list)  # made by align itself
 
     def to_json(self) -> dict[str, object]:
@@ -176,6 +183,7 @@ class Context:
     max_runs: int = MAX_UV_RUNS
     allow_downgrade: planner.DowngradePolicy = "none"
     release_parents: bool = True
+    verified: Verified | None = None  # what uv already said "locked" for: no new check then
 
 
 @dataclasses.dataclass(frozen=True)
@@ -560,17 +568,27 @@ def holds(lock: lockfile.Lock) -> dict[str, str]:
     return {n: v[0] for n, v in sorted(counts.items()) if len(v) == 1}
 
 
-def check_state(path: Path, env: dict[str, str], *, read_only: bool = False) -> bool:
+def check_state(path: Path, env: dict[str, str], verified: Verified | None = None,
+                key: str | None = None, *, read_only: bool = False) -> bool:
     """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures.
 
-    ``read_only`` (a dry run) adds ``--offline --no-build``."""
+    With ``verified``, a "locked" verdict is remembered against ``key`` (the state before the run,
+    default: computed here) and a "stale" one forgotten. ``read_only`` (a dry run) adds
+    ``--offline --no-build``.
+    """
+    if verified is not None and key is None:
+        key = verified.key("lock", path)
     try:
         uv.lock(path, env=env, check=True, read_only=read_only)
-        return False
     except uv.UvError as exc:
         if uv.is_stale(exc.output):
+            if verified is not None:
+                verified.forget("lock", path)
             return True
         raise
+    if verified is not None:
+        verified.remember("lock", path, key)
+    return False
 
 
 def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Context,
@@ -586,11 +604,19 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
     original = b""
     try:
         original = lock_path.read_bytes()
-        before = lockfile.parse(original, lock_path)
+        loaded = outcome.loaded
+        if loaded is not None and loaded[0] == hashlib.sha256(original).hexdigest():
+            before = loaded[1]
+        else:
+            before = lockfile.parse(original, lock_path)
         if outcome.original is None:
             outcome.original = before
-        if check_first:
-            outcome.stale = check_state(outcome.path, ctx.env, read_only=ctx.dry_run)
+        key = ctx.verified.key("lock", outcome.path) if ctx.verified and check_first else None
+        if check_first and ctx.verified is not None and ctx.verified.known("lock", outcome.path, key):
+            outcome.stale = False  # byte-identical to when uv last said "locked"
+        elif check_first:
+            outcome.stale = check_state(outcome.path, ctx.env, ctx.verified, key,
+                                        read_only=ctx.dry_run)
             outcome.uv_runs += 1
         if not project_plan.pins and not outcome.stale:
             outcome.after = before
@@ -659,7 +685,7 @@ def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, ori
             return
         after = lockfile.read(outcome.path / "uv.lock")
         # uv's own verdict on the new lock; a failure raises and the caller restores.
-        if check_state(outcome.path, ctx.env):
+        if check_state(outcome.path, ctx.env, ctx.verified):
             raise DevkitError(f"uv lock --check fails after aligning {outcome.path}; lock restored")
         outcome.uv_runs += 1
     outcome.after = after

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from devkit import git, trust
+from devkit import git, trust, workspaces
 from devkit.checks.base import (
     Context,
     Outcome,
@@ -83,8 +83,7 @@ def git_repository(ctx: Context) -> Outcome:
     ``filter.<driver>.clean``, ``diff.<driver>.textconv``… runs on the next ``git status``)."""
     ws = _ws(ctx)
     result = ctx.run("git", "rev-parse", "--show-toplevel", cwd=ws, env=git_env(ctx))
-    fix = (f"git -C {_q(ws)} init -b main && git -C {_q(ws)} add -A && "
-           f"git -C {_q(ws)} commit -m 'Initial commit'")
+    fix = workspaces.git_init_command(ws)
     if result.error:
         return warn(f"cannot run git: {result.error}", None)
     if not result.ok:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devkit import __version__
+from devkit import __version__, uv, verified
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
-from devkit.venvsync import STATUSES, CacheFacts, SyncResult, sync_workspace
+from devkit.venvsync import STATUSES, CacheFacts, SyncResult, sync_all
 
 JSON_VERSION = 1
 
@@ -63,14 +62,14 @@ def sync(
     if not chosen:
         raise DevkitError("no registered projects: add one with `devkit projects add PATH`")
     store.ensure()
+    uv.expose(store.bin_dir)  # the uv the workspaces' .envrc.sh puts on PATH
     cache = CacheFacts.of(store)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = pool.map(lambda p: sync_workspace(p, store=store, cache=cache), chosen)
-        done = []
-        for result in results:  # in the order given, each as soon as it and those before are done
-            done.append(result)
-            if not as_json:
-                _print(result)
+    memo = verified.for_uv(store, store.subprocess_env())
+    # never two syncs at once that may unpack the same uncached wheel (see venvsync.sync_all)
+    done = sync_all(chosen, store=store, cache=cache, jobs=jobs, memo=memo,
+                    on_done=lambda result: None if as_json else _print(result))
+    if memo is not None:
+        memo.save()
     summary = {status: sum(r.status == status for r in done) for status in STATUSES}
     if as_json:
         doc = {

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from devkit import git, template
+from devkit import git, template, workspaces
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
@@ -79,7 +79,11 @@ class Job:
 
 # -- choosing the workspaces ---------------------------------------------------------------------
 def workspace_root(path: Path) -> Path | None:
-    """The nearest directory from ``path`` up that holds a copier answers file, or None."""
+    """The workspace holding ``path`` (:func:`devkit.workspaces.find`), else the nearest directory
+    from ``path`` up with a copier answers file (another template's project), or None."""
+    found = workspaces.find(path)
+    if found is not None:
+        return found.path
     path = path.absolute()
     for directory in (path, *path.parents):
         if (directory / ANSWERS_FILE).is_file():
@@ -106,8 +110,9 @@ def targets(paths: Sequence[Path], *, all_: bool, store: Store) -> list[tuple[Pa
     if not paths:
         root = workspace_root(Path.cwd())
         if root is None:
-            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no {ANSWERS_FILE} here or "
-                              "above): give its PATH, or --all for every registered workspace")
+            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no .envrc.sh or "
+                              f"{ANSWERS_FILE} here or above): give its PATH, or --all for every "
+                              "registered workspace")
         paths = [root]
     found: dict[Path, str] = {}
     for given in paths:
@@ -130,7 +135,12 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                          f"`devkit projects remove {q}`)")
         return result
     if not (path / ANSWERS_FILE).is_file():
-        result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
+        if (path / workspaces.ENV_SCRIPT).is_file():
+            result.reason = (f"adopted workspace: devkit gave it only its environment files, not "
+                             f"the template, so there is nothing to update (`devkit adopt {q}` "
+                             "adds any that are missing)")
+        else:
+            result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
         return result
     try:
         answers = template.read_answers(path)
@@ -160,13 +170,27 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     except DevkitError:
         inside = False
     if not inside:
-        result.reason = (f"not a git repository: copier update needs one (`git -C {q} init && "
-                         f"git -C {q} add -A && git -C {q} commit -m 'Initial commit'`)")
+        result.reason = (f"not a git repository: copier update needs one "
+                         f"(`{workspaces.git_init_command(path)}`)")
         return result
     try:
         dirty = git.status(path)
     except DevkitError as exc:
         result.reason = f"cannot read git status: {exc}"
+        return result
+    if vcs_ref:
+        at_target = str(commit) == vcs_ref
+    elif own:
+        at_target = str(commit) == current.tag
+    else:  # a local template: its newest tag, or its HEAD (``_commit`` then holds a short hash)
+        target = template.local_target(src) if dirty else None
+        at_target = bool(target) and (str(commit) == target or (
+            len(str(commit)) >= 7 and str(target).startswith(str(commit))))
+    if dirty and at_target:  # e.g. an update made a moment ago and not committed yet
+        result.status, result.to_version = "current", str(commit)
+        result.files = sorted(p for _, p in dirty)
+        result.reason = (f"already at {commit}; its {len(dirty)} uncommitted changed file(s) "
+                         f"are yours to review (`git -C {q} diff HEAD`) and commit")
         return result
     if dirty:
         result.files = sorted(p for _, p in dirty)
@@ -484,13 +508,14 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      {r.reason}")
         for line in r.trust:
             print(f"      {line}")
-    counts = ", ".join(f"{n} {s}" for s, n in summary.items() if n)
+    counts = ", ".join(f"{n} {verb.get(s, s)}" for s, n in summary.items() if n)
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
     changed = [r for r in results if r.status in ("updated", "conflicts")]
     if changed and not dry_run:
-        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
-              "workspace's update (it had no uncommitted changes before):")
-        print(f"  {undo_command(changed[0].path)}")
+        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo a "
+              "workspace's update:")
+        for r in changed:
+            print(f"  {r.name}: {undo_command(r.path)}")
     if summary["conflicts"] and not dry_run:
         print("Conflicts: edit the files listed above (both versions are kept between the "
               "markers), then `git add` them and commit.")
