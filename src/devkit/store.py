@@ -35,6 +35,7 @@ This directory is devkit's shared store ({url}).
   uv/python/      uv-managed Python installs (UV_PYTHON_INSTALL_DIR)
   projects.json   the registry of workspaces that share this store
   align.json      the versions `devkit align` last settled on
+  venvs.json      the .venv devkit made in each workspace (it runs the interpreter of no other)
   verified.json   what uv last verified per project (a cache: safe to delete)
   template/       a git copy of devkit's bundled template, so `copier update` works
   bin/            links to the uv and uvx devkit uses (first on PATH inside workspaces)
@@ -120,6 +121,16 @@ class Store:
         devkit trust a config, never a comment inside it (see :mod:`devkit.trust`).
         """
         return self.home / "rendered.json"
+
+    @property
+    def venvs_file(self) -> Path:
+        """The ``.venv`` devkit itself created in each workspace (:mod:`devkit.workspace_code`).
+
+        ``{"version": 1, "venvs": {"/abs/ws/.venv": {"dev": int, "ino": int, "ctime_ns": int}}}``:
+        the identity of that venv's ``pyvenv.cfg``, which a committed or unpacked ``.venv`` cannot
+        have (the kernel sets ``st_ctime``).
+        """
+        return self.home / "venvs.json"
 
     def mutex(self, name: str, *, timeout: float) -> filelock.FileLock:
         """An inter-process file mutex ``$DEVKIT_HOME/.<name>.lock`` (mode 0600); ``timeout`` in seconds.

@@ -21,8 +21,12 @@ It is built to be read while another process writes it:
 * It is private (mode 0700/0600 whatever the umask: ``core.sharedRepository = 0600``) and its
   config is devkit's own text: when the config differs (a planted ``core.fsmonitor``, an older
   devkit's layout), the repository is rebuilt beside it and swapped in, keeping every tag and
-  commit that workspaces may name in ``_commit``. devkit runs git there with
-  ``core.hooksPath=/dev/null`` and ``core.fsmonitor=false``.
+  commit that workspaces may name in ``_commit``. devkit runs git there, as everywhere, with
+  :func:`devkit.git.environment` (no hooks, no fsmonitor command).
+
+copier runs git itself (through plumbum): :func:`render` and :func:`update` give it the same
+environment, and first refuse a workspace or local template source whose own git config names a
+command (:func:`devkit.git.unsafe_config`).
 """
 
 from __future__ import annotations
@@ -155,9 +159,10 @@ def _series_index(tag: str, version: str) -> int | None:
 # -- the store's template repository -------------------------------------------------------------
 def _store_git(repo: Path, *args: str, cwd: Path | None = None,
                extra_env: Mapping[str, str] | None = None) -> str:
-    """git in the store's template repository, never running its hooks or fsmonitor."""
+    """git in the store's template repository, never running its hooks or fsmonitor; its config
+    is devkit's own text (:func:`_is_devkits`, or written by :func:`_rebuild`)."""
     return git.run(*git.NO_HOOKS, f"--git-dir={repo / '.git'}", *args, cwd=cwd or repo,
-                   extra_env=extra_env)
+                   extra_env=extra_env, verified=True)
 
 
 def _is_devkits(repo: Path) -> bool:
@@ -216,7 +221,9 @@ def _rebuild(repo: Path, store: Store) -> None:
     """
     new = Path(tempfile.mkdtemp(prefix=".template-new-", dir=store.home))
     try:
-        git.run(*git.NO_HOOKS, "init", "-q", "--template=", str(new), cwd=store.home)
+        # `git init DIR` reads no repository config of its working directory
+        git.run(*git.NO_HOOKS, "init", "-q", "--template=", str(new), cwd=store.home,
+                verified=True)
         (new / ".git" / "config").write_text(STORE_CONFIG, encoding="utf-8")
         if (repo / ".git").is_dir() or (repo / "HEAD").is_file():
             with contextlib.suppress(DevkitError):  # an unreadable old repository is dropped
@@ -427,22 +434,26 @@ def resolve_source(template: str | None, store: Store) -> tuple[str, str | None]
 
 # -- copier --------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _copier_git_safety() -> Iterator[None]:
-    """Make every git that copier runs see this process's environment plus ``GIT_CONFIG_COUNT``
-    entries (git-config(1) "ENVIRONMENT") that disable hooks and fsmonitor commands, and never
-    prompt for credentials. Not thread-safe (plumbum's environment is process-wide)."""
+def _copier_git_safety(*paths: str | Path) -> Iterator[None]:
+    """Make every git that copier runs see this process's environment plus the command-scope
+    settings of :func:`devkit.git.environment` (no hooks, no fsmonitor command, no prompt).
+
+    First refuses (DevkitError, one line) any of ``paths`` — the workspace, a local template
+    source — inside a repository whose own config names a command no setting can switch off
+    (:func:`devkit.git.unsafe_config`: a ``filter.<driver>.clean``…). Not thread-safe (plumbum's
+    environment is process-wide).
+    """
     from plumbum import local
 
-    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
-    extra = {"GIT_CONFIG_COUNT": str(count + 2),
-             f"GIT_CONFIG_KEY_{count}": "core.hooksPath", f"GIT_CONFIG_VALUE_{count}": os.devnull,
-             f"GIT_CONFIG_KEY_{count + 1}": "core.fsmonitor",
-             f"GIT_CONFIG_VALUE_{count + 1}": "false",
-             "GIT_TERMINAL_PROMPT": "0"}
+    for path in paths:
+        if isinstance(path, Path) or _is_local(path):
+            where = Path(path).expanduser()
+            if where.is_dir():
+                git.refuse_unsafe(where)
     with local.env():
         # plumbum copies os.environ once, when first imported: give copier's git today's.
         local.env.clear()
-        local.env.update(**os.environ, **extra)
+        local.env.update(**git.environment())
         yield
 
 
@@ -482,7 +493,7 @@ def render(
     from copier.errors import DirtyLocalWarning
 
     try:
-        with warnings.catch_warnings(), _copier_git_safety():
+        with warnings.catch_warnings(), _copier_git_safety(src):
             warnings.simplefilter("ignore", DirtyLocalWarning)
             worker = copier.run_copy(
                 src,
@@ -514,7 +525,8 @@ def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers f
     import copier
 
     try:
-        with warnings.catch_warnings(), _copier_git_safety():
+        local_src = [src] if src.startswith(("/", "~")) else []
+        with warnings.catch_warnings(), _copier_git_safety(dst, *local_src):
             warnings.simplefilter("ignore")
             copier.run_update(
                 str(dst),

@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from devkit import usage, uv, uvcache, verified
+from devkit import usage, uv, uvcache, verified, workspace_code
 from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
@@ -127,7 +127,21 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
         return
     env = store.subprocess_env()
     venv = path / ".venv"
-    rebuild = _built_elsewhere(venv, cache, result)
+    pinned = workspace_code.pinned_request(path)
+    if pinned is not None and not workspace_code.is_version_request(pinned):
+        result.status = "failed"
+        result.reason = (f".python-version holds {pinned!r}, not a Python version: devkit does not "
+                         f"pass it to uv (a path there is a program uv would run); fix: cd {quoted} "
+                         "&& uv python pin 3.11")
+        return
+    foreign = workspace_code.foreign_venv(path, store)
+    if foreign and foreign.tracked:
+        result.status = "failed"
+        result.reason = foreign.reason + (f"; review it, then: {foreign.fix}" if foreign.fix else "")
+        return
+    if foreign:
+        result.notes.append(f"rebuilt .venv without running it: {foreign.reason}")
+    rebuild = bool(foreign) or _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
         current, _ = verified.sync_check(path, env=env, memo=memo)
         if current:
@@ -138,6 +152,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
         result.rebuilt = True
     else:
         output = uv.sync(path, env=env, locked=has_lock)
+    workspace_code.record_venv(path, store)
     result.changes = uv.parse_changes(output)
     result.status = "synced"
 
@@ -181,7 +196,9 @@ def store_dir(cache: CacheFacts) -> Path:
 
 
 def _rebuild(path: Path, *, env: dict[str, str], locked: bool) -> str:
-    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure."""
+    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure.
+
+    uv never looks at the moved-aside venv, so a foreign one is replaced without being run."""
     venv = path / ".venv"
     aside = path / f".venv.devkit-old-{os.getpid()}"
     os.replace(venv, aside)
@@ -192,7 +209,10 @@ def _rebuild(path: Path, *, env: dict[str, str], locked: bool) -> str:
             shutil.rmtree(venv, ignore_errors=True)
             os.replace(aside, venv)
         raise
-    shutil.rmtree(aside, ignore_errors=True)
+    if aside.is_symlink():
+        aside.unlink()
+    else:
+        shutil.rmtree(aside, ignore_errors=True)
     return output
 
 

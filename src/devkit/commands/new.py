@@ -45,7 +45,7 @@ from typing import Self
 
 import filelock
 
-from devkit import git, template, trust, usage, uv
+from devkit import git, template, trust, usage, uv, workspace_code
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -251,6 +251,7 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
     if sync:
         try:
             uv.sync(dst, env=env)
+            workspace_code.record_venv(dst, store)  # the one .venv devkit runs uv against
         except DevkitError as exc:
             raise DevkitError(f"{exc}; nothing was created (`devkit new --no-sync` creates the "
                               "workspace without locking and syncing)") from exc

@@ -161,6 +161,10 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         return result
     if own:
         result.to_version = vcs_ref or current.tag
+    unsafe = git.unsafe_config(path)  # before any other git call there
+    if unsafe:
+        result.reason = unsafe
+        return result
     try:
         inside = git.run("rev-parse", "--is-inside-work-tree", cwd=path).strip() == "true"
     except DevkitError:
