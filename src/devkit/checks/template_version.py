@@ -29,7 +29,7 @@ def other_source(ctx: Context, src: str, commit: str) -> Outcome:
     if not template.is_local(src):
         return ok(f"made from {src} at {commit}; `devkit update` brings its newest tag")
     path = Path(src).expanduser()
-    devkits = bool(ctx.workspace and ctx.workspace.has_answers)
+    devkits = bool(ctx.workspace and "env_loader" in ctx.workspace.answers)
     if not path.is_dir():
         if devkits:
             try:
@@ -51,9 +51,9 @@ def other_source(ctx: Context, src: str, commit: str) -> Outcome:
                     f"`devkit update` moves it onto devkit's template ({ctx.store.template_repo}), "
                     "so updates no longer need that path", fix)
     result = ctx.run("git", "-C", str(path), "tag", "--list")
-    tag = template.newest_tag(result.stdout.split()) if result.ok else None
-    where = f"its newest tag {tag}" if tag else "its HEAD (it has no version tags)"
-    if tag and tag == commit:
+    newest = template.newest_tag(result.stdout.split()) if result.ok else None
+    where = f"its newest tag {newest}" if newest else "its HEAD (it has no version tags)"
+    if newest and newest == commit:
         return ok(f"made from the local template {src} at {commit}, its newest tag; updates "
                   f"come from that path while it exists")
     return ok(f"made from the local template {src} at {commit}; `devkit update` brings {where}, "
