@@ -311,7 +311,8 @@ def _carry_back(work: Path, job: Job) -> None:
 
 
 def run_job(job: Job) -> Result:
-    """Run copier's update for ``job`` (in a scratch clone for a dry run) and classify the result.
+    """Run copier's update for ``job`` (in a scratch clone for a dry run or a re-point, whose
+    changes are then applied to the workspace: :func:`_carry_back`) and classify the result.
 
     Never raises for a workspace problem: a failure is ``failed`` with one line, and a real
     workspace is put back to HEAD (it had no uncommitted changes before). Re-raises
