@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import stat
 import tempfile
@@ -397,6 +398,58 @@ def local_target(src: str) -> str | None:
         return tag or git.run("rev-parse", "HEAD", cwd=where).strip() or None
     except DevkitError:
         return None
+
+
+def store_tag_of(src: str, commit: str, store: Store) -> str | None:
+    """The tag of the store's template repository holding byte for byte the template that the
+    local git template ``src`` (a clone of devkit, say) has at ``commit``, or None.
+
+    Compares git object ids, which hash the content (gitglossary "object name"): ``copier.yml``
+    and the ``templates`` tree, names and file modes included. Reads objects only (``git
+    rev-parse`` without hooks or fsmonitor): nothing of ``src`` runs. When it matches, copier
+    renders the same files from ``store.template_repo`` at that tag as from ``src`` at
+    ``commit``, so the workspace can move onto the store without changing its merge base.
+    """
+    if not is_local(src) or not commit or not re.fullmatch(r"[\w.+-]+", commit) \
+            or commit.startswith("-") or not _is_devkits(store.template_repo):
+        return None
+    where = Path(src).expanduser()
+    if not where.is_dir():
+        return None
+    try:
+        mine = git.run(*git.NO_HOOKS, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                       f"{commit}^{{commit}}:copier.yml", cwd=where).strip()
+        mine_tree = git.run(*git.NO_HOOKS, "rev-parse", "--verify", "--quiet",
+                            "--end-of-options", f"{commit}^{{commit}}:templates",
+                            cwd=where).strip()
+        tags = sorted(_tags(store.template_repo), key=lambda t: (_parse(t) or Version("0"), t),
+                      reverse=True)
+        if not tags:
+            return None
+        refs = [f"refs/tags/{t}^{{commit}}:{part}" for t in tags
+                for part in ("copier.yml", "templates")]
+        ids = _store_git(store.template_repo, "rev-parse", *refs).split()
+    except DevkitError:
+        return None
+    for i, tag in enumerate(tags):
+        if ids[2 * i:2 * i + 2] == [mine, mine_tree]:
+            return tag
+    return None
+
+
+def repoint_command(workspace: Path, store: Store, tag: str) -> str:
+    """The one command that moves ``workspace`` onto the store's template at ``tag`` when the
+    template it was made from is gone: copier applied over the existing project with its
+    recorded answers (copier docs, FAQ "Can Copier be applied over a preexisting project?";
+    like ``copier recopy``, it overwrites the template's files, so local edits to them show up
+    in ``git diff`` to restore). Runs copier with the Python running devkit (copier's
+    ``python -m copier``), so it works whatever put devkit on ``PATH``.
+    """
+    import sys
+
+    q = shlex.quote
+    return (f"{q(sys.executable)} -m copier copy --defaults --overwrite --quiet "
+            f"--vcs-ref {q(tag)} {q(str(store.template_repo))} {q(str(workspace))}")
 
 
 # Sources ``devkit update`` accepts from an answers file: local paths and the URL forms copier

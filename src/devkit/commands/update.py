@@ -75,6 +75,7 @@ class Job:
     vcs_ref: str | None
     from_version: str
     dry_run: bool
+    repoint: str | None = None  # the store's tag with the same template as ``source``
 
 
 # -- choosing the workspaces ---------------------------------------------------------------------
@@ -155,11 +156,18 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                          "(_src_path and _commit), so copier cannot update it")
         return result
     own = template.is_store_source(src, store)
-    problem = None if own else template.check_source(src)
+    repoint = None if own else template.store_tag_of(src, str(commit), store)
+    problem = None if own or repoint else template.check_source(src)
+    if problem and template.is_local(src) and "env_loader" in answers \
+            and not Path(src).expanduser().exists():
+        result.reason = (f"its template {src} no longer exists: move it onto devkit's template "
+                         f"(copier re-renders it with its answers; review `git -C {q} diff`) "
+                         f"with `{template.repoint_command(path, store, vcs_ref or current.tag)}`")
+        return result
     if problem:
         result.reason = f"foreign template: {problem}"
         return result
-    if own:
+    if own or repoint:
         result.to_version = vcs_ref or current.tag
     unsafe = git.unsafe_config(path)  # before any other git call there
     if unsafe:
@@ -206,6 +214,8 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     if own and not vcs_ref and str(commit) == current.tag:
         result.status, result.to_version = "current", current.tag
         return result
+    if repoint:
+        return Job(path, name, src, vcs_ref or current.tag, str(commit), dry_run, repoint)
     return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run)
 
 
@@ -259,8 +269,54 @@ def _own_render(workspace: Path, answers: dict[str, Any], store: Store) -> dict[
         return trust.render_of(dst)
 
 
+_SCRATCH_GIT = ("-c", "commit.gpgsign=false", "-c", "user.name=devkit",
+                "-c", "user.email=devkit@localhost")
+
+
+def _repoint(work: Path, tag: str, store: Store) -> None:
+    """In the scratch clone ``work``: name the store's repository at ``tag`` as the template in the
+    answers file (``_src_path``, ``_commit``) and commit it there. Only for a source whose files
+    at ``_commit`` are those of ``tag`` (:func:`devkit.template.store_tag_of`): copier's old side
+    of the merge renders the same files from either, and copier's update then rewrites both keys
+    itself. Raises DevkitError when the answers file lacks them."""
+    import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+
+    path = work / ANSWERS_FILE
+    values: dict[str, str] = {"_src_path": str(store.template_repo), "_commit": tag}
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        key = line.split(":", 1)[0]
+        if key in values:
+            line = yaml.safe_dump({key: values.pop(key)}, width=1 << 16)
+        lines.append(line)
+    if values:
+        raise DevkitError(f"{ANSWERS_FILE} has no top-level {', '.join(values)}")
+    path.write_text("".join(lines), encoding="utf-8")
+    git.run(*git.NO_HOOKS, *_SCRATCH_GIT, "commit", "-q", "--no-verify", "-m",
+            "devkit: the same template, from devkit's store", "--", ANSWERS_FILE, cwd=work)
+
+
+def _carry_back(work: Path, job: Job) -> None:
+    """Move the scratch clone's changes, counted from the workspace's HEAD, into ``work``'s index
+    (the re-point commit is undone, keeping its change) and, unless a dry run, apply the same
+    patch (``git diff --binary``, ``git apply``) to the real workspace, which is clean."""
+    git.run(*git.NO_HOOKS, "add", "-A", "--", ".", cwd=work)
+    git.run(*git.NO_HOOKS, "reset", "-q", "--soft", "HEAD~1", cwd=work)
+    if job.dry_run:
+        return
+    with tempfile.TemporaryDirectory(prefix="devkit-patch-") as tmp:
+        patch = Path(tmp) / "update.patch"
+        git.run(*git.NO_HOOKS, "diff", "--cached", "--binary", "--no-color", "--no-ext-diff",
+                f"--output={patch}", "--", ".", cwd=work)
+        top = Path(git.run("rev-parse", "--show-toplevel", cwd=job.path).strip())
+        if patch.stat().st_size:
+            git.run(*git.NO_HOOKS, "apply", "--binary", "--whitespace=nowarn", str(patch),
+                    cwd=top)
+
+
 def run_job(job: Job) -> Result:
-    """Run copier's update for ``job`` (in a scratch clone for a dry run) and classify the result.
+    """Run copier's update for ``job`` (in a scratch clone for a dry run or a re-point, whose
+    changes are then applied to the workspace: :func:`_carry_back`) and classify the result.
 
     Never raises for a workspace problem: a failure is ``failed`` with one line, and a real
     workspace is put back to HEAD (it had no uncommitted changes before). Re-raises
@@ -270,10 +326,17 @@ def run_job(job: Job) -> Result:
     result = Result(job.path, job.name, source=job.source, from_version=job.from_version)
     with contextlib.ExitStack() as stack:
         try:
-            work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
+            scratch = job.dry_run or job.repoint is not None
+            work = stack.enter_context(_scratch_copy(job.path)) if scratch else job.path
+            if job.repoint:
+                _repoint(work, job.repoint, Store())
             template.update(work, vcs_ref=job.vcs_ref, src=job.source)
             changed = git.status(work)
             answers = template.read_answers(work)
+            unmerged = {p for code, p in changed if code in _UNMERGED}
+            if job.repoint:
+                _carry_back(work, job)
+                changed = git.status(work if job.dry_run else job.path)
         except BaseException as exc:
             if not job.dry_run:
                 _restore(job.path)
@@ -284,13 +347,18 @@ def run_job(job: Job) -> Result:
             return result
         result.to_version = str(answers.get("_commit") or "") or None
         result.files = sorted(p for _, p in changed)
-        conflicts = {p for code, p in changed if code in _UNMERGED or p.endswith(".rej")}
-        conflicts |= {p for code, p in changed if code != "D " and _has_markers(work / p)}
+        conflicts = unmerged | {p for code, p in changed if code in _UNMERGED or p.endswith(".rej")}
+        where = job.path if job.repoint and not job.dry_run else work
+        conflicts |= {p for code, p in changed if code != "D " and _has_markers(where / p)}
         result.conflicts = sorted(conflicts)
         if result.conflicts:
             result.status = "conflicts"
         elif result.files:
             result.status = "updated"
+        if job.repoint and result.status != "current":
+            result.reason = (f"{'would move' if job.dry_run else 'moved'} from the template "
+                             f"{job.source} (the same files as devkit's {job.repoint}) onto "
+                             "devkit's template, so updates no longer need that path")
         touched = set(result.files) & {*LOADER_CONFIGS, ".envrc.sh"}
         if touched and not job.dry_run and not set(result.conflicts) & touched:
             result.loaders_rendered = True  # retrust() decides, from devkit's own render
