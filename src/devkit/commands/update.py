@@ -56,13 +56,15 @@ class Result:
     loaders_rendered: bool = False  # every loader config equals a fresh render of the template
     trust: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    undo: str | None = None  # the shell command that reverts this update's files, and only them
 
     def to_json(self) -> dict[str, Any]:
         """The ``projects[]`` shape of ``devkit update --json``."""
         return {"path": str(self.path), "name": self.name, "status": self.status,
                 "source": self.source, "from_version": self.from_version,
                 "to_version": self.to_version, "files": self.files, "conflicts": self.conflicts,
-                "reason": self.reason, "trust": self.trust, "seconds": round(self.seconds, 3)}
+                "reason": self.reason, "trust": self.trust, "undo": self.undo,
+                "seconds": round(self.seconds, 3)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Job:
     vcs_ref: str | None
     from_version: str
     dry_run: bool
+    home: str | None = None  # the store (its workspace mutexes); None: the environment's
 
 
 # -- choosing the workspaces ---------------------------------------------------------------------
@@ -155,20 +158,14 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         inside = git.run("rev-parse", "--is-inside-work-tree", cwd=path).strip() == "true"
     except DevkitError:
         inside = False
+    except OSError as exc:
+        result.status, result.reason = "failed", f"cannot run git in {path}: {describe(exc)}"
+        return result
     if not inside:
         result.reason = (f"not a git repository: copier update needs one (`git -C {q} init && "
                          f"git -C {q} add -A && git -C {q} commit -m 'Initial commit'`)")
         return result
-    try:
-        dirty = git.status(path)
-    except DevkitError as exc:
-        result.reason = f"cannot read git status: {exc}"
-        return result
-    if dirty:
-        result.files = sorted(p for _, p in dirty)
-        result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
-                         f"or `git -C {q} stash`, run `devkit update {q}`, then "
-                         f"`git -C {q} stash pop`")
+    if _uncommitted(result):
         return result
     mine = template.commit_version(str(commit))
     if own and not vcs_ref and mine is not None and mine > current.version:
@@ -178,7 +175,28 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     if own and not vcs_ref and str(commit) == current.tag:
         result.status, result.to_version = "current", current.tag
         return result
-    return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run)
+    return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run,
+               str(store.home))
+
+
+def _uncommitted(result: Result) -> bool:
+    """True when ``result.path`` cannot be updated now: it has uncommitted changes (``result``
+    becomes ``skipped``, with the files) or its git status cannot be read (``failed``: a full
+    disk, a broken index; never reported as a mere skip)."""
+    q = shlex.quote(str(result.path))
+    try:
+        dirty = git.status(result.path)
+    except (DevkitError, OSError) as exc:
+        result.status, result.reason = "failed", f"cannot read git status: {describe(exc)}"
+        return True
+    if dirty:
+        result.status = "skipped"
+        result.files = sorted(p for _, p in dirty)
+        result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
+                         f"or `git -C {q} stash`, run `devkit update {q}`, then "
+                         f"`git -C {q} stash pop`")
+        return True
+    return False
 
 
 # -- running one update (in a worker process) ----------------------------------------------------
@@ -194,20 +212,92 @@ def _scratch_copy(path: Path) -> Iterator[Path]:
         yield clone / rel
 
 
-def undo_command(path: Path) -> str:
-    """The shell command that discards an update of ``path`` (which had no uncommitted changes):
-    unstage (also unmerged entries), restore the files, remove new untracked ones; limited to
-    ``path``, so the rest of a larger repository is left alone."""
+def _sha256(file: Path) -> str | None:
+    """SHA-256 of ``file``'s bytes (a symlink: of its target's name); None when absent."""
+    import hashlib
+
+    try:
+        if file.is_symlink():
+            return "link:" + os.readlink(file)
+        return hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else None
+    except OSError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A workspace's state just before copier touches it: every path ``git status`` lists
+    (relative to the workspace) with the SHA-256 of its bytes (None: absent). A path changed
+    since is copier's doing (the workspace mutex keeps other devkit commands out); every other
+    file is left alone by :func:`restore` and :func:`undo_command`."""
+
+    entries: dict[str, str | None]
+
+    @classmethod
+    def take(cls, path: Path) -> Snapshot:
+        """Read ``path``'s state. Raises DevkitError when git status cannot be read."""
+        return cls({name: _sha256(path / name) for _, name in git.status(path)})
+
+    def changed(self, path: Path) -> list[tuple[str, str]]:
+        """``(XY, path)`` git status entries whose content differs from the snapshot."""
+        return [(code, name) for code, name in git.status(path)
+                if name not in self.entries or _sha256(path / name) != self.entries[name]]
+
+
+def _split_new(path: Path, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``names`` (relative to ``path``) split into (in HEAD, not in HEAD)."""
+    if not names:
+        return [], []
+    out = git.run("--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--",
+                  *names, cwd=path)
+    known = set(filter(None, out.split("\0")))
+    return [n for n in names if n in known], [n for n in names if n not in known]
+
+
+def undo_command(path: Path, files: Sequence[str], new: Sequence[str] = ()) -> str:
+    """The shell command that discards an update of ``path`` and nothing else: ``files`` (paths
+    relative to ``path`` that the update changed) are unstaged (unmerged entries too) and put
+    back as in HEAD, except ``new`` ones (not in HEAD), which are deleted. Other files,
+    committed or not, are left alone. ``""`` when nothing changed."""
+    if not files:
+        return ""
     q = shlex.quote(str(path))
-    return f"git -C {q} reset -q -- . && git -C {q} checkout -- . && git -C {q} clean -fd"
+    git_ = f"git -C {q} --literal-pathspecs"
+    names = " ".join(shlex.quote(f) for f in files)
+    tracked = " ".join(shlex.quote(f) for f in files if f not in set(new))
+    steps = [f"{git_} reset -q -- {names}"]
+    if tracked:
+        steps.append(f"{git_} checkout -- {tracked}")
+    if new:
+        steps.append("rm -f -- " + " ".join(shlex.quote(str(path / f)) for f in new))
+    return " && ".join(steps)
 
 
-def _restore(path: Path) -> None:
-    """What :func:`undo_command` does, for a failed or interrupted update."""
-    with contextlib.suppress(DevkitError):
-        git.run(*git.NO_HOOKS, "reset", "-q", "--", ".", cwd=path)
-        git.run(*git.NO_HOOKS, "checkout", "--", ".", cwd=path)
-        git.run(*git.NO_HOOKS, "clean", "-fdq", "--", ".", cwd=path)
+def restore(path: Path, snapshot: Snapshot) -> list[str]:
+    """Put back what an update changed in ``path`` since ``snapshot``: files in HEAD from HEAD,
+    new files deleted (and the directories that held only them); every other file is left as
+    it is. Returns the paths put back. Never raises (a failed step leaves the rest as is)."""
+    try:
+        names = sorted(name for _, name in snapshot.changed(path))
+        tracked, new = _split_new(path, names)
+        if names:
+            git.run(*git.NO_HOOKS, "--literal-pathspecs", "reset", "-q", "--", *names, cwd=path)
+        if tracked:
+            git.run(*git.NO_HOOKS, "--literal-pathspecs", "checkout", "--", *tracked, cwd=path)
+    except (DevkitError, OSError):
+        return []
+    for name in new:
+        file = path / name
+        with contextlib.suppress(OSError):
+            file.unlink()
+        for parent in file.parents:
+            if parent == path or path not in parent.parents:
+                break
+            try:
+                parent.rmdir()  # only an empty directory: one the update made for new files
+            except OSError:
+                break
+    return names
 
 
 def _has_markers(file: Path) -> bool:
@@ -236,24 +326,63 @@ def _loaders_rendered(work: Path, answers: dict[str, Any]) -> bool:
                    for n in present)
 
 
+def recheck(job: Job) -> Result | None:
+    """Check again, right before copier runs (the caller holds the workspace mutex), that
+    ``job``'s workspace can be updated: it may have changed since :func:`plan` (an edit, a
+    ``devkit align``). Returns the ``skipped``/``failed``/``current`` result, or None."""
+    result = Result(job.path, job.name, status="skipped", source=job.source,
+                    from_version=job.from_version)
+    if not job.path.is_dir():
+        result.reason = f"missing directory: {job.path} no longer exists"
+        return result
+    try:
+        commit = template.read_answers(job.path).get("_commit")
+    except DevkitError as exc:
+        result.reason = str(exc)
+        return result
+    if str(commit) != job.from_version:
+        result.status, result.to_version = "current", str(commit)
+        result.reason = f"updated to {commit} meanwhile (by another run)"
+        return result
+    return result if _uncommitted(result) else None
+
+
 def run_job(job: Job) -> Result:
     """Run copier's update for ``job`` (in a scratch clone for a dry run) and classify the result.
 
-    Never raises for a workspace problem: a failure is ``failed`` with one line, and a real
-    workspace is put back to HEAD (it had no uncommitted changes before). Re-raises
+    A real workspace is updated under its mutex (:meth:`devkit.store.Store.workspace_mutex`,
+    which ``align``, ``sync``, ``adopt`` and ``doctor --fix`` take too) and checked again first
+    (:func:`recheck`). Never raises for a workspace problem: a failure is ``failed`` with one
+    line, and only the files copier changed (compared with a :class:`Snapshot` taken just
+    before it ran) are put back: anything else in the workspace is left alone. Re-raises
     KeyboardInterrupt after restoring.
     """
     start = time.perf_counter()
     result = Result(job.path, job.name, source=job.source, from_version=job.from_version)
     with contextlib.ExitStack() as stack:
         try:
-            work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
+            if job.dry_run:
+                work = stack.enter_context(_scratch_copy(job.path))
+            else:
+                work = job.path
+                stack.enter_context(Store(Path(job.home) if job.home else None)
+                                    .workspace_mutex(work, command="devkit update"))
+                refused = recheck(job)
+                if refused is not None:
+                    refused.seconds = time.perf_counter() - start
+                    return refused
+            before = Snapshot.take(work)
+        except (DevkitError, OSError) as exc:
+            result.status, result.reason = "failed", describe(exc)
+            result.seconds = time.perf_counter() - start
+            return result
+        try:
             template.update(work, vcs_ref=job.vcs_ref, src=job.source)
-            changed = git.status(work)
+            changed = before.changed(work)
             answers = template.read_answers(work)
         except BaseException as exc:
             if not job.dry_run:
-                _restore(job.path)
+                restore(job.path, before)
             if not isinstance(exc, (DevkitError, OSError)):
                 raise
             result.status, result.reason = "failed", describe(exc)
@@ -268,6 +397,10 @@ def run_job(job: Job) -> Result:
             result.status = "conflicts"
         elif result.files:
             result.status = "updated"
+        if result.files and not job.dry_run:
+            with contextlib.suppress(DevkitError, OSError):
+                result.undo = undo_command(job.path, result.files,
+                                           _split_new(job.path, result.files)[1])
         touched = {Path(p).name for p in result.files} & set(LOADER_CONFIGS)
         if touched and not job.dry_run and not set(result.conflicts) & touched:
             result.loaders_rendered = _loaders_rendered(work, answers)
@@ -473,6 +606,8 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      files: {', '.join(r.files)}")
         if r.conflicts:
             print(f"      conflicts (look for <<<<<<< before updating): {', '.join(r.conflicts)}")
+        if r.undo and not dry_run:
+            print(f"      undo: {r.undo}")
         if r.reason:
             print(f"      {r.reason}")
         for line in r.trust:
@@ -482,8 +617,7 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
     changed = [r for r in results if r.status in ("updated", "conflicts")]
     if changed and not dry_run:
         print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
-              "workspace's update (it had no uncommitted changes before):")
-        print(f"  {undo_command(changed[0].path)}")
+              "workspace's update (only the files it changed), run its `undo:` line.")
     if summary["conflicts"] and not dry_run:
         print("Conflicts: edit the files listed above (both versions are kept between the "
               "markers), then `git add` them and commit.")
@@ -492,5 +626,5 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
 if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
     raise SystemExit(worker_main())
 
-__all__ = ["Job", "Result", "document", "plan", "retrust", "run_job", "targets", "update",
-           "workspace_root"]
+__all__ = ["Job", "Result", "Snapshot", "document", "plan", "recheck", "restore", "retrust",
+           "run_job", "targets", "undo_command", "update", "workspace_root"]
