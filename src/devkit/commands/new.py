@@ -143,12 +143,13 @@ def new(
     """Create the workspace at ``path``; returns 0, or 1 when a post-render step failed.
 
     ``force`` replaces a workspace an interrupted ``devkit new`` left at ``path`` (proved by its
-    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file or
-    a non-empty directory, the store is not usable, the registry is corrupt or a ``--data`` key is
-    unknown; and when rendering fails. Nothing is left behind then, nor on Ctrl-C or SIGTERM
+    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file, a
+    non-empty directory or inside the store (``Store.check_outside``), the store is not usable,
+    the registry is corrupt or a ``--data`` key is unknown; and when rendering fails. Nothing is left behind then, nor on Ctrl-C or SIGTERM
     (KeyboardInterrupt propagates after the clean-up).
     """
     dst = path.expanduser().absolute()
+    store.check_outside(dst, action="create a workspace")
     check_destination(dst)
     if not template_src:  # the bundled template: checked before the store is even created
         check_data_keys(data, str(template.bundled_template_dir()))

@@ -40,11 +40,13 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
 def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
     """Register each of ``paths``.
 
-    Raises DevkitError, before registering anything, for a path that is not a directory or has no
-    ``pyproject.toml`` (a registered project is one uv can lock and sync).
+    Raises DevkitError, before registering anything, for a path that is not a directory, has no
+    ``pyproject.toml`` (a registered project is one uv can lock and sync) or is inside the store
+    (``Store.check_outside``).
     """
     for path in paths:
         target = path.expanduser()
+        store.check_outside(target, action="register a project")
         if not target.is_dir():
             raise DevkitError(f"{path} is not a directory")
         if not (target / "pyproject.toml").is_file():

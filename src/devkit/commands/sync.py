@@ -65,7 +65,7 @@ def sync(
     store.ensure()
     cache = CacheFacts.of(store)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = pool.map(lambda p: sync_workspace(p, store=store, cache=cache), chosen)
+        results = pool.map(lambda p: _sync_one(p, store=store, cache=cache), chosen)
         done = []
         for result in results:  # in the order given, each as soon as it and those before are done
             done.append(result)
@@ -84,6 +84,16 @@ def sync(
     elif len(done) > 1:
         print(", ".join(f"{n} {s}" for s, n in summary.items() if n))
     return 1 if summary["failed"] else 0
+
+
+def _sync_one(path: Path, *, store: Store, cache: CacheFacts) -> SyncResult:
+    """:func:`sync_workspace` under the workspace's mutex (``update``, ``align``, ``adopt`` and
+    ``doctor --fix`` take it too); a workspace busy for too long is ``failed``, one line."""
+    try:
+        with store.workspace_mutex(path, command="devkit sync"):
+            return sync_workspace(path, store=store, cache=cache)
+    except DevkitError as exc:
+        return SyncResult(path, status="failed", reason=str(exc))
 
 
 def _print(result: SyncResult) -> None:
