@@ -248,3 +248,122 @@ def test_workspace_mutex_file_is_private(store, tmp_path) -> None:
         os.umask(old)
     assert len(files) == 1
     assert files[0].stat().st_mode & 0o777 == 0o600
+
+
+# -- an interrupted venv rebuild ------------------------------------------------------------------
+_KILL_PARENT_ON_SYNC = """#!/bin/sh
+# uv, except that the first `uv sync` that is not a check SIGKILLs devkit (its parent) first
+case " $* " in
+  *" --check "*) ;;
+  " sync "*) kill -9 "$PPID"; exit 1 ;;
+esac
+exec {uv} "$@"
+"""
+
+
+def test_sigkill_during_a_rebuild_is_reported_then_cleaned(make_workspace, devkit, tmp_path,
+                                                           store) -> None:
+    from devkit import uv
+
+    ws = make_workspace("w", deps=("tinyshared",))
+    subprocess.run(["rm", "-rf", str(ws / ".venv")], check=True)
+    other = store.subprocess_env({"UV_CACHE_DIR": str(tmp_path / "other-cache")})
+    subprocess.run([uv.find_uv(), "sync", "--locked", "-q"], cwd=ws, env=other, check=True)
+    committed = ws / ".venv.devkit-old-1"  # not devkit's (no record in the store): never touched
+    committed.mkdir()
+    (committed / "keep.txt").write_text("mine\n")
+    wrapper = tmp_path / "uv-killer"
+    wrapper.write_text(_KILL_PARENT_ON_SYNC.format(uv=uv.find_uv()))
+    wrapper.chmod(0o755)
+    proc = subprocess.run([sys.executable, "-m", "devkit", "sync", str(ws)],
+                          env={**os.environ, "DEVKIT_UV": str(wrapper)},
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc
+    left = [p for p in ws.glob(".venv.devkit-old-*") if p != committed]
+    assert len(left) == 1 and not (ws / ".venv").exists()  # the kill window
+
+    code, out, _ = devkit("doctor", ws, "--json")
+    venv = next(c for c in json.loads(out)["checks"] if c["id"] == "workspace.venv")
+    assert left[0].name in venv["message"] and venv["fix"] == f"devkit sync {ws}"
+
+    code, out, err = devkit("sync", ws, "--json")
+    assert code == 0, err
+    (result,) = json.loads(out)["workspaces"]
+    assert result["status"] == "synced" and result["rebuilt"] is True
+    assert any(left[0].name in note for note in result["notes"])
+    assert not left[0].exists() and (ws / ".venv" / "pyvenv.cfg").is_file()
+    assert (committed / "keep.txt").read_text() == "mine\n"
+    assert not list(store.rebuilds_dir.glob("*.json"))
+
+
+# -- a closed stdout after the workspace is made -----------------------------------------------
+def test_new_with_a_closed_stdout_keeps_the_finished_workspace(tmp_path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # `devkit new X | head -0`: the reader is gone before the first line
+    try:
+        proc = subprocess.run([sys.executable, "-m", "devkit", "new", str(tmp_path / "X"),
+                               "--defaults", "--no-sync"], stdout=write, stderr=subprocess.PIPE,
+                              text=True)
+    finally:
+        os.close(write)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr
+    ws = tmp_path / "X"
+    assert (ws / "pyproject.toml").is_file()
+    assert _git("status", "--porcelain", cwd=ws) == ""
+    registry = json.loads(Store().registry_file.read_text())
+    assert [p["path"] for p in registry["projects"]] == [str(ws)]
+
+
+# -- Ctrl-C at start-up ---------------------------------------------------------------------------
+def test_nothing_runs_before_the_interrupt_guard() -> None:
+    """The console script imports ``devkit`` and ``devkit.__main__`` before :func:`run`'s guard:
+    they import no other module, so a Ctrl-C cannot land in devkit code outside it."""
+    code = ("import sys; before = set(sys.modules); import devkit.__main__; "
+            "print(sorted(set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['devkit', 'devkit.__main__']"
+
+
+def test_ctrl_c_early_is_one_line_never_a_devkit_traceback() -> None:
+    import signal
+    import time
+
+    import devkit
+
+    package = str(Path(devkit.__file__).resolve().parent)
+    outcomes = []
+    for i in range(30):
+        proc = subprocess.Popen([sys.executable, "-m", "devkit", "store"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(i / 100)  # 0 to 290 ms: start-up, imports, the command
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate()
+        outcomes.append((proc.returncode, err))
+    for code, err in outcomes:
+        assert package not in err, err  # no traceback through devkit's code
+        if "Traceback" in err or "Fatal Python error" in err:
+            continue  # CPython's own start-up (runpy, site), before any devkit code exists
+        assert code in (0, 130, -signal.SIGINT), (code, err)
+        assert err in ("", "devkit: interrupted\n") or code == 0, err
+    assert any(code == 130 and err == "devkit: interrupted\n" for code, err in outcomes)
+
+
+# -- prune: absent vs unreachable -------------------------------------------------------------
+def test_prune_forgets_an_absent_workspace_but_keeps_an_unreachable_one(devkit, tmp_path) -> None:
+    gone = tmp_path / "disk" / "gone"
+    unmounted = tmp_path / "mnt" / "usb" / "proj"
+    for path in (gone, unmounted):
+        path.mkdir(parents=True)
+        (path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+        assert devkit("projects", "add", path)[0] == 0
+    subprocess.run(["rm", "-rf", str(gone), str(tmp_path / "mnt" / "usb")], check=True)
+    code, out, err = devkit("projects", "prune")
+    assert code == 0
+    assert f"Unregistered: {gone}" in out
+    assert str(unmounted) in err and "unreachable" in err
+    code, out, _ = devkit("projects", "list", "--json")
+    assert [p["path"] for p in json.loads(out)["projects"]] == [str(unmounted)]
+    code, out, _ = devkit("projects", "list")
+    assert "unreachable" in out

@@ -104,6 +104,13 @@ class Store:
         return self.home / "template"
 
     @property
+    def rebuilds_dir(self) -> Path:
+        """One JSON record per ``.venv`` a ``devkit sync`` moved aside to rebuild it
+        (:mod:`devkit.venvsync`): the proof that a leftover ``.venv.devkit-old-<pid>`` is devkit's,
+        kept where a cloned repository cannot forge it."""
+        return self.home / "rebuilds"
+
+    @property
     def rendered_file(self) -> Path:
         """SHA-256 of every loader config (``.mise.toml``, ``.envrc``) devkit rendered itself.
 

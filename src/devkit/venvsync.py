@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -20,8 +22,10 @@ from typing import Any
 from devkit import usage, uv
 from devkit.errors import DevkitError
 from devkit.store import Store
+from devkit.util import atomic_write_text
 
 STATUSES = ("synced", "current", "failed", "skipped")
+ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
 
 
 @dataclasses.dataclass
@@ -114,6 +118,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
     if not has_lock and not lock_if_missing:
         result.reason = f"{path} has no uv.lock yet; create it with: cd {quoted} && uv lock"
         return
+    result.notes += clean_leftovers(path, store)
     env = store.subprocess_env()
     venv = path / ".venv"
     rebuild = _built_elsewhere(venv, cache, result)
@@ -123,7 +128,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
             result.status = "current"
             return
     if rebuild:
-        output = _rebuild(path, env=env, locked=has_lock)
+        output = _rebuild(path, store=store, env=env, locked=has_lock)
         result.rebuilt = True
     else:
         output = uv.sync(path, env=env, locked=has_lock)
@@ -169,17 +174,85 @@ def store_dir(cache: CacheFacts) -> Path:
     return cache.inodes.cache_dir
 
 
-def _rebuild(path: Path, *, env: dict[str, str], locked: bool) -> str:
-    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure."""
-    venv = path / ".venv"
-    aside = path / f".venv.devkit-old-{os.getpid()}"
-    os.replace(venv, aside)
+def _pid_alive(pid: int) -> bool:
     try:
-        output = uv.sync(path, env=env, locked=locked)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(venv, ignore_errors=True)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, another user's
+        return True
+    return True
+
+
+def _record(store: Store, aside: Path) -> Path:
+    """The store's record of ``aside`` (see :attr:`devkit.store.Store.rebuilds_dir`)."""
+    key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
+    return store.rebuilds_dir / f"{key}.json"
+
+
+def leftovers(path: Path, store: Store) -> list[Path]:
+    """The old venvs an interrupted rebuild left in workspace ``path``: directories
+    ``.venv.devkit-old-<pid>`` that the store records as moved aside by that pid, whose process
+    is gone (a SIGKILL between moving ``.venv`` aside and deleting or putting it back). A
+    directory of that name without the store's record (e.g. committed to the repository) is
+    never one. Raises nothing."""
+    found = []
+    with contextlib.suppress(OSError):
+        for aside in sorted(path.glob(ASIDE_PREFIX + "*")):
+            pid = aside.name.removeprefix(ASIDE_PREFIX)
+            if aside.is_symlink() or not aside.is_dir() or not pid.isdigit():
+                continue
+            try:
+                record = json.loads(_record(store, aside).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and record.get("pid") == int(pid) \
+                    and record.get("aside") == str(aside.absolute()) \
+                    and not _pid_alive(int(pid)):
+                found.append(aside)
+    return found
+
+
+def clean_leftovers(path: Path, store: Store) -> list[str]:
+    """Finish what an interrupted rebuild of ``path/.venv`` left (:func:`leftovers`): with no
+    ``.venv``, the old one is put back (complete, then synced as usual); otherwise it is deleted.
+    The caller holds the workspace mutex. Returns one line per leftover. Raises OSError."""
+    notes = []
+    venv = path / ".venv"
+    for aside in leftovers(path, store):
+        if not venv.exists() and not venv.is_symlink():
             os.replace(aside, venv)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+            notes.append(f"put back .venv from {aside.name}, moved aside by an interrupted "
+                         "devkit sync")
+        else:
+            shutil.rmtree(aside)
+            notes.append(f"removed {aside.name}, the old .venv an interrupted devkit sync left")
+        _record(store, aside).unlink(missing_ok=True)
+    return notes
+
+
+def _rebuild(path: Path, *, store: Store, env: dict[str, str], locked: bool) -> str:
+    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure.
+
+    The move is recorded in the store first (:attr:`devkit.store.Store.rebuilds_dir`, with this
+    process's pid), so after a SIGKILL the next sync knows the leftover is devkit's
+    (:func:`leftovers`)."""
+    venv = path / ".venv"
+    aside = path / f"{ASIDE_PREFIX}{os.getpid()}"
+    record = _record(store, aside)
+    atomic_write_text(record, json.dumps({"pid": os.getpid(), "aside": str(aside.absolute()),
+                                          "venv": str(venv.absolute())}) + "\n")
+    try:
+        os.replace(venv, aside)
+        try:
+            output = uv.sync(path, env=env, locked=locked)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(venv, ignore_errors=True)
+                os.replace(aside, venv)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        if not aside.exists():
+            record.unlink(missing_ok=True)
     return output

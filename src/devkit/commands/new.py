@@ -32,16 +32,17 @@ import datetime as dt
 import difflib
 import errno
 import glob
+import io
 import json
 import os
 import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TextIO
 
 import filelock
 
@@ -196,20 +197,79 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
             problems.append(str(exc).replace(str(work), str(dst)))
     git.init_and_commit(work, "Initial commit from devkit")
     creation.publish()
-    print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
-    if sync and not problems:
-        try:
-            uv.sync(dst, env=env)
-            linked, total = usage.count_linked(dst / ".venv")
-            print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
-        except DevkitError as exc:
-            problems.append(str(exc))
-    problems += _approve_loaders(dst, answers, store)
-    creation.commit(str(answers.get("project_name", dst.name)))
-    _print_next_steps(dst, answers, synced=sync and not problems)
+    # From here on a closed stdout (`devkit new X | head -1`) must not undo what was said done:
+    # the workspace is finished and registered, then the closed pipe is reported (exit 141).
+    with _stdout_may_close() as closed:
+        print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
+        if sync and not problems:
+            try:
+                uv.sync(dst, env=env)
+                linked, total = usage.count_linked(dst / ".venv")
+                print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
+            except DevkitError as exc:
+                problems.append(str(exc))
+        problems += _approve_loaders(dst, answers, store)
+        creation.commit(str(answers.get("project_name", dst.name)))
+        _print_next_steps(dst, answers, synced=sync and not problems)
     for problem in problems:
         print(f"devkit: warning: {problem}", file=sys.stderr)
+    if closed:
+        raise BrokenPipeError(errno.EPIPE, "stdout was closed")
     return 1 if problems else 0
+
+
+class _ClosablePipe(io.TextIOBase):
+    """``sys.stdout`` whose reader may go away: the first BrokenPipeError points file
+    descriptor 1 at /dev/null (Python's docs, library/signal.html "Note on SIGPIPE") and is
+    remembered instead of raised, so the output that follows is dropped quietly."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.broken = False
+
+    def _closed_pipe(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        """Write ``text`` (dropped once the pipe is closed); returns its length."""
+        if not self.broken:
+            try:
+                self.stream.write(text)
+                if self.stream.line_buffering and "\n" in text:
+                    self.stream.flush()
+            except BrokenPipeError:
+                self._closed_pipe()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the real stream, unless its pipe is closed."""
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._closed_pipe()
+
+
+@contextlib.contextmanager
+def _stdout_may_close() -> Iterator[list[bool]]:
+    """While the block runs, a closed stdout raises nothing (:class:`_ClosablePipe`); yields a
+    list that holds ``True`` afterwards when it was closed."""
+    real = sys.stdout
+    pipe = _ClosablePipe(real)
+    found: list[bool] = []
+    sys.stdout = pipe
+    try:
+        yield found
+    finally:
+        sys.stdout = real
+        pipe.flush()
+        if pipe.broken:
+            found.append(True)
 
 
 def check_destination(dst: Path, *, empty: bool = False) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import stat
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -27,8 +30,9 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
         return 0
     table = Table("name", "path", "added", "status", box=None)
     for p in projects:
+        state = "ok" if p.exists else reachability(p.path)
         table.add_row(escape(p.name), escape(str(p.path)), p.added,
-                      "ok" if p.exists else "[red]missing[/red]")
+                      state if state == "ok" else f"[red]{state}[/red]")
     Console(highlight=False).print(table)
     missing = [p for p in projects if not p.exists]
     if missing:
@@ -80,6 +84,9 @@ def remove(paths: list[Path], *, store: Store, as_json: bool = False, missing: b
 def prune(*, store: Store, dry_run: bool = False, as_json: bool = False) -> int:
     """Unregister every project whose directory no longer exists (``--dry-run``: only list them).
 
+    An unreachable one (:func:`reachability`: e.g. on an unmounted disk) is kept, and said so
+    on stderr.
+
     Returns 0. With ``as_json`` prints ``{"version": 1, "dry_run": bool, "removed": [project…]}``.
     """
     removed = _remove_missing(Registry(store), dry_run=dry_run)
@@ -96,8 +103,35 @@ def prune(*, store: Store, dry_run: bool = False, as_json: bool = False) -> int:
     return 0
 
 
+def reachability(path: Path) -> str:
+    """``ok`` (a directory), ``missing`` (provably gone) or ``unreachable`` for a registered path.
+
+    A path is ``missing`` only when it is not a directory, or is absent while its parent
+    directory exists and can be listed: the leaf was removed. When the parent is missing too or
+    cannot be read, or the path cannot be examined (permission denied, an I/O error, a stale
+    network mount), it is ``unreachable``: an unmounted disk or share looks like that, and its
+    workspace must not be forgotten. Raises nothing.
+    """
+    try:
+        return "ok" if stat.S_ISDIR(os.stat(path).st_mode) else "missing"
+    except FileNotFoundError:
+        try:
+            os.listdir(path.parent)
+        except OSError:
+            return "unreachable"
+        return "missing"
+    except OSError:
+        return "unreachable"
+
+
 def _remove_missing(registry: Registry, *, dry_run: bool) -> list[Project]:
-    gone = [p for p in registry.projects() if not p.exists]
+    projects = registry.projects()
+    unreachable = [p for p in projects if not p.exists and reachability(p.path) == "unreachable"]
+    for project in unreachable:
+        print(f"Kept (unreachable, not provably gone): {project.path}: its parent directory is "
+              "missing or unreadable (an unmounted disk?); forget it with: devkit projects "
+              f"remove {shlex.quote(str(project.path))}", file=sys.stderr)
+    gone = [p for p in projects if not p.exists and p not in unreachable]
     if dry_run:
         return gone
     removed = []
