@@ -2,8 +2,11 @@
 
 Flow: refresh the store's template repository to the installed devkit's template (an immutable
 tag, :func:`devkit.template.ensure_template_repo`); per workspace, check it can be updated
-(directory, answers file, template source, git, no uncommitted changes), then run copier's update
-with the recorded answers (:func:`devkit.template.update`) and report what changed. Copier changes
+(directory, answers file, template source, git, no uncommitted changes), then, under the
+workspace's mutex (:meth:`devkit.store.Store.workspace_mutex`), check again, snapshot what
+``git status`` lists, run copier's update with the recorded answers
+(:func:`devkit.template.update`) and report what changed: a failure puts back only the files
+changed since the snapshot, and the undo command printed names only those. Copier changes
 the process's working directory and warning filters while it runs, so each update runs in its own
 worker process (``--jobs`` of them at a time); one workspace's failure never stops the others.
 Nothing is committed: the user reviews with ``git diff`` and commits, or undoes.
