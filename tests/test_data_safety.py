@@ -367,3 +367,64 @@ def test_prune_forgets_an_absent_workspace_but_keeps_an_unreachable_one(devkit, 
     assert [p["path"] for p in json.loads(out)["projects"]] == [str(unmounted)]
     code, out, _ = devkit("projects", "list")
     assert "unreachable" in out
+
+
+# -- an update killed while copier writes ---------------------------------------------------------
+_KILL_PARENT_ON_APPLY = """#!/bin/sh
+# git, except that copier's `git apply` (after it wrote the new template's files) SIGKILLs devkit
+case " $* " in
+  *" apply "*) kill -9 "$PPID"; exit 1 ;;
+esac
+exec {git} "$@"
+"""
+
+
+def test_update_killed_mid_copier_is_named_and_undoable_by_the_next_update(devkit, tmp_path,
+                                                                           store) -> None:
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    shutil.copy2(repo / "copier.yml", tpl / "copier.yml")
+    shutil.copytree(repo / "templates", tpl / "templates")
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-qm", "v1"), ("tag", "v1.0.0")):
+        _git(*args, cwd=tpl)
+    ws = tmp_path / "ws"
+    code, out, err = devkit("new", ws, "--defaults", "--no-sync", "--template", tpl)
+    assert code == 0, (out, err)
+    (ws / "notes.txt").write_text("my committed notes\n")
+    _git("add", "notes.txt", cwd=ws)
+    _git("commit", "-qm", "notes", cwd=ws)
+    envrc = tpl / "templates" / "workspace" / ".envrc.sh.jinja"
+    envrc.write_text(envrc.read_text() + "export DEVKIT_NEXT=1\n")
+    _git("commit", "-qam", "v2", cwd=tpl)
+    _git("tag", "v2.0.0", cwd=tpl)
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(_KILL_PARENT_ON_APPLY.format(git=shutil.which("git")))
+    wrapper.chmod(0o755)
+    proc = subprocess.run([sys.executable, "-m", "devkit", "update", str(ws)],
+                          env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc
+    assert _git("status", "--porcelain", cwd=ws) != ""  # copier's half-done work
+
+    code, out, _ = devkit("update", ws, "--json")
+    (project,) = json.loads(out)["projects"]
+    assert project["status"] == "skipped"
+    reason = project["reason"]
+    assert "an interrupted `devkit update` (pid" in reason, reason
+    undo = reason.split("undo them with `")[1].split("`")[0]
+    (ws / "untracked-mine.txt").write_text("made after the kill\n")
+    subprocess.run(undo, shell=True, check=True, capture_output=True)
+    assert _git("status", "--porcelain", cwd=ws) == "?? untracked-mine.txt\n"
+    assert (ws / "notes.txt").read_text() == "my committed notes\n"
+    (ws / "untracked-mine.txt").unlink()
+    code, out, _ = devkit("update", ws, "--json")
+    (project,) = json.loads(out)["projects"]
+    assert project["status"] == "updated", project
+    assert "DEVKIT_NEXT=1" in (ws / ".envrc.sh").read_text()
+    assert not store.update_record(ws).exists()

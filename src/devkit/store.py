@@ -110,6 +110,14 @@ class Store:
         kept where a cloned repository cannot forge it."""
         return self.home / "rebuilds"
 
+    def update_record(self, workspace: Path) -> Path:
+        """The record of a ``devkit update`` in progress in ``workspace`` (its pid and the
+        snapshot taken before copier ran, :class:`devkit.commands.update.Snapshot`), named by a
+        hash of the resolved path under ``updates/``; left behind only by a SIGKILL, so the next
+        update can say which changes are the interrupted update's and how to undo them."""
+        key = hashlib.sha256(str(workspace.absolute().resolve()).encode()).hexdigest()[:16]
+        return self.home / "updates" / f"{key}.json"
+
     @property
     def rendered_file(self) -> Path:
         """SHA-256 of every loader config (``.mise.toml``, ``.envrc``) devkit rendered itself.

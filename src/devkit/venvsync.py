@@ -22,7 +22,7 @@ from typing import Any
 from devkit import usage, uv
 from devkit.errors import DevkitError
 from devkit.store import Store
-from devkit.util import atomic_write_text
+from devkit.util import atomic_write_text, pid_alive
 
 STATUSES = ("synced", "current", "failed", "skipped")
 ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
@@ -174,16 +174,6 @@ def store_dir(cache: CacheFacts) -> Path:
     return cache.inodes.cache_dir
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, another user's
-        return True
-    return True
-
-
 def _record(store: Store, aside: Path) -> Path:
     """The store's record of ``aside`` (see :attr:`devkit.store.Store.rebuilds_dir`)."""
     key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
@@ -208,7 +198,7 @@ def leftovers(path: Path, store: Store) -> list[Path]:
                 continue
             if isinstance(record, dict) and record.get("pid") == int(pid) \
                     and record.get("aside") == str(aside.absolute()) \
-                    and not _pid_alive(int(pid)):
+                    and not pid_alive(int(pid)):
                 found.append(aside)
     return found
 

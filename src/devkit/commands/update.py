@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from devkit import git, template
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
+from devkit.util import atomic_write_text, pid_alive, shielded
 
 JSON_VERSION = 1
 ANSWERS_FILE = template.ANSWERS_FILE
@@ -40,6 +42,7 @@ LOADER_CONFIGS = (".mise.toml", ".envrc")
 STATUSES = ("updated", "current", "conflicts", "skipped", "failed")
 CONFLICT_MARKERS = (b"<<<<<<< before updating", b">>>>>>> after updating")
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+WORKER_STOP_WAIT = 60.0  # seconds an interrupted run waits for each worker to restore its workspace
 
 
 @dataclasses.dataclass
@@ -168,7 +171,7 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         result.reason = (f"not a git repository: copier update needs one (`git -C {q} init && "
                          f"git -C {q} add -A && git -C {q} commit -m 'Initial commit'`)")
         return result
-    if _uncommitted(result):
+    if _uncommitted(result, store):
         return result
     mine = template.commit_version(str(commit))
     if own and not vcs_ref and mine is not None and mine > current.version:
@@ -182,24 +185,54 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                str(store.home))
 
 
-def _uncommitted(result: Result) -> bool:
+def _uncommitted(result: Result, store: Store) -> bool:
     """True when ``result.path`` cannot be updated now: it has uncommitted changes (``result``
-    becomes ``skipped``, with the files) or its git status cannot be read (``failed``: a full
-    disk, a broken index; never reported as a mere skip)."""
+    becomes ``skipped``, with the files; when a killed update left them, which and how to undo
+    them) or its git status cannot be read (``failed``: a full disk, a broken index; never
+    reported as a mere skip)."""
     q = shlex.quote(str(result.path))
     try:
         dirty = git.status(result.path)
     except (DevkitError, OSError) as exc:
         result.status, result.reason = "failed", f"cannot read git status: {describe(exc)}"
         return True
-    if dirty:
-        result.status = "skipped"
-        result.files = sorted(p for _, p in dirty)
-        result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
-                         f"or `git -C {q} stash`, run `devkit update {q}`, then "
-                         f"`git -C {q} stash pop`")
-        return True
-    return False
+    killed = interrupted_update(result.path, store)
+    if not dirty:
+        if killed:  # its changes were undone or committed since
+            store.update_record(result.path).unlink(missing_ok=True)
+        return False
+    result.status = "skipped"
+    result.files = sorted(p for _, p in dirty)
+    result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
+                     f"or `git -C {q} stash`, run `devkit update {q}`, then "
+                     f"`git -C {q} stash pop`")
+    if killed:
+        pid, snapshot = killed
+        try:
+            names = sorted(name for _, name in snapshot.changed(result.path))
+            undo = undo_command(result.path, names, _split_new(result.path, names)[1])
+        except (DevkitError, OSError):
+            names, undo = [], ""
+        if undo:
+            result.reason = (f"an interrupted `devkit update` (pid {pid}) left changes in "
+                             f"{', '.join(names)}: review them (`git -C {q} diff`), then undo "
+                             f"them with `{undo}` (or commit them) and run `devkit update {q}` "
+                             "again")
+    return True
+
+
+def interrupted_update(path: Path, store: Store) -> tuple[int, Snapshot] | None:
+    """``(pid, snapshot)`` of a ``devkit update`` of ``path`` that was killed while copier ran
+    (its :meth:`devkit.store.Store.update_record` is left and its process is gone), else None.
+    Raises nothing."""
+    try:
+        doc = json.loads(store.update_record(path).read_text(encoding="utf-8"))
+        pid, entries = doc["pid"], doc["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(pid, int) or not isinstance(entries, dict) or pid_alive(pid):
+        return None
+    return pid, Snapshot({str(k): None if v is None else str(v) for k, v in entries.items()})
 
 
 # -- running one update (in a worker process) ----------------------------------------------------
@@ -347,7 +380,7 @@ def recheck(job: Job) -> Result | None:
         result.status, result.to_version = "current", str(commit)
         result.reason = f"updated to {commit} meanwhile (by another run)"
         return result
-    return result if _uncommitted(result) else None
+    return result if _uncommitted(result, Store(Path(job.home) if job.home else None)) else None
 
 
 def run_job(job: Job) -> Result:
@@ -368,13 +401,18 @@ def run_job(job: Job) -> Result:
                 work = stack.enter_context(_scratch_copy(job.path))
             else:
                 work = job.path
-                stack.enter_context(Store(Path(job.home) if job.home else None)
-                                    .workspace_mutex(work, command="devkit update"))
+                store = Store(Path(job.home) if job.home else None)
+                stack.enter_context(store.workspace_mutex(work, command="devkit update"))
                 refused = recheck(job)
                 if refused is not None:
                     refused.seconds = time.perf_counter() - start
                     return refused
             before = Snapshot.take(work)
+            if not job.dry_run:  # removed when done, whatever happens short of a SIGKILL
+                record = store.update_record(work)
+                stack.callback(record.unlink, missing_ok=True)
+                atomic_write_text(record, json.dumps(
+                    {"pid": os.getpid(), "path": str(work), "entries": before.entries}) + "\n")
         except (DevkitError, OSError) as exc:
             result.status, result.reason = "failed", describe(exc)
             result.seconds = time.perf_counter() - start
@@ -385,7 +423,8 @@ def run_job(job: Job) -> Result:
             answers = template.read_answers(work)
         except BaseException as exc:
             if not job.dry_run:
-                restore(job.path, before)
+                with shielded():  # a second Ctrl-C must not cut the restore short
+                    restore(job.path, before)
             if not isinstance(exc, (DevkitError, OSError)):
                 raise
             result.status, result.reason = "failed", describe(exc)
@@ -465,6 +504,7 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
         pending.put(i)
     results: list[Result | None] = [None] * len(jobs)
     env = _worker_env()
+    live: list[subprocess.Popen[str]] = []
 
     def serve() -> None:
         while not pending.empty():  # a worker that died is replaced for the jobs left
@@ -473,6 +513,7 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
                     [sys.executable, "-m", "devkit.commands.update", "--worker"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
                     env=env)
+                live.append(proc)
                 try:
                     _feed(proc, err)
                 finally:
@@ -511,8 +552,18 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
                for _ in range(max(1, min(workers, len(jobs))))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # Ctrl-C or SIGTERM here: each worker restores its workspace first
+        with shielded():
+            for proc in live:
+                with contextlib.suppress(OSError):
+                    proc.send_signal(signal.SIGINT)
+            for proc in live:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=WORKER_STOP_WAIT)
+        raise
     return [r if r is not None else
             Result(j.path, j.name, status="failed", source=j.source, from_version=j.from_version,
                    reason="no update process could be started")
@@ -627,7 +678,14 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
-    raise SystemExit(worker_main())
+    from devkit.util import terminate_as_interrupt
 
-__all__ = ["Job", "Result", "Snapshot", "document", "plan", "recheck", "restore", "retrust",
-           "run_job", "targets", "undo_command", "update", "workspace_root"]
+    try:
+        with terminate_as_interrupt():  # SIGTERM, too, restores the workspace being updated
+            _code = worker_main()
+    except KeyboardInterrupt:
+        _code = 130
+    raise SystemExit(_code)
+
+__all__ = ["Job", "Result", "Snapshot", "document", "interrupted_update", "plan", "recheck",
+           "restore", "retrust", "run_job", "targets", "undo_command", "update", "workspace_root"]
