@@ -419,30 +419,45 @@ def phase_update(c: Campaign, runs: int, rng: random.Random) -> list[str]:
             odd.append(f"u{i} {name}: the user's uncommitted work in {dirty.name} was LOST")
         if name != "SIGKILL" and interrupted and code not in (0, 1, 130):
             odd.append(f"u{i} {name}: exit {code}: {err.strip()[-200:]}")
-        rerun = c.run("update", *map(str, paths), "--jobs", "2")
+        rerun = c.run("update", *map(str, paths), "--jobs", "2", "--json")
+        try:
+            report = json.loads(rerun.stdout)["projects"]
+        except ValueError:
+            report = []
+        undone = 0
+        for project in report:  # a SIGKILLed update: the next one names it and its undo
+            reason = project.get("reason") or ""
+            if "an interrupted `devkit update`" in reason:
+                undo = reason.split("undo them with `", 1)[1].split("`", 1)[0]
+                subprocess.run(undo, shell=True, check=True, capture_output=True)
+                undone += 1
+        if undone:
+            ctr["named and undone"] += undone
+            rerun = c.run("update", *map(str, paths), "--jobs", "2")
         final = all(_tree(p) == after[p] for p in paths)
         ctr["recovered"] += final
         if not final:
             odd.append(f"u{i} {name} recovery: exit {rerun.returncode}, not every workspace "
-                       f"updated: {rerun.stdout.strip()[-300:]}")
+                       f"updated: {(rerun.stdout + rerun.stderr).strip()[-400:]}")
     lines = [
         "## 4. `devkit update` killed at a random point",
         "",
         (f"4 workspaces made from a git template at v1.0.0, updated to v2.0.0 with 2 worker "
          f"processes; one has uncommitted work (an edited README, a new module) and must be "
          f"skipped untouched. Uninterrupted run {duration:.2f} s; kill delay uniform in "
-         f"[0, {duration:.2f}] s. A recovery is the next `devkit update`: every workspace "
-         "updated, the dirty one untouched."),
+         f"[0, {duration:.2f}] s. A recovery is the next `devkit update` (after running the "
+         "undo it names for a workspace a SIGKILL left partial): every workspace updated, the "
+         "dirty one untouched."),
         "",
         ("| signal | runs | interrupted | workspaces old | new | partial | user's work kept | "
-         "recoveries |"),
-        "|---|---|---|---|---|---|---|---|",
+         "partial named and undone | recoveries |"),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, ctr in by_signal.items():
         lines.append(f"| {name} | {ctr['runs']} | {ctr['interrupted']} | {ctr['old']} | "
                      f"{ctr['new']} | {ctr['partial']} of {ctr['workspaces']} | "
-                     f"{ctr['user work kept']} of {ctr['runs']} | {ctr['recovered']} of "
-                     f"{ctr['runs']} |")
+                     f"{ctr['user work kept']} of {ctr['runs']} | {ctr['named and undone']} | "
+                     f"{ctr['recovered']} of {ctr['runs']} |")
     return lines + [f"- odd: {o}" for o in odd]
 
 
