@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import locked_project, locked_versions, run_uv
 
 from devkit import store as store_module
 from devkit import template
 from devkit.commands import update as update_cmd
 from devkit.store import Store
-from helpers import locked_project, locked_versions, run_uv
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -97,7 +97,7 @@ def _kept(ws: Path, work: dict[str, str]) -> bool:
 # -- case: update --all and an edit made while it runs --------------------------------------------
 def test_edit_made_after_the_upfront_check_survives_the_update(two, store, bundled,
                                                                monkeypatch) -> None:
-    w1, w2 = two
+    _, w2 = two
     _next_template(bundled, monkeypatch)
     current = template.ensure_template_repo(store)
     job = update_cmd.plan(w2, "w2", store=store, current=current, vcs_ref=None, dry_run=False)
@@ -117,7 +117,7 @@ def test_update_all_waits_for_the_workspace_and_keeps_the_edit(two, devkit, bund
               "(p / 'src').mkdir(exist_ok=True); "
               "(p / 'src' / 'brand_new.py').write_text('VALUE = 1\\n')")
     with holding(w2, trigger=w1, action=action):
-        code, out, err = devkit("update", "--all", "--jobs", "1", "--json")
+        _, out, _ = devkit("update", "--all", "--jobs", "1", "--json")
     doc = {p["name"]: p for p in json.loads(out)["projects"]}
     assert doc["w1"]["status"] == "updated", doc
     assert doc["w2"]["status"] == "skipped", doc
@@ -188,7 +188,7 @@ def test_align_waits_for_an_update_of_the_workspace(behind, tmp_path, devkit,
                                                     monkeypatch) -> None:
     monkeypatch.setattr(store_module, "WORKSPACE_WAIT", 0.5)
     with holding(behind, "devkit update"):
-        code, out, err = devkit("align", behind, tmp_path / "other")
+        code, _, err = devkit("align", behind, tmp_path / "other")
     assert code == 1
     assert "is busy: `devkit update` (pid" in err
     assert locked_versions(behind, "tinyshared") == {"1.0"}  # align did not interleave
@@ -277,7 +277,7 @@ def test_sigkill_during_a_rebuild_is_reported_then_cleaned(make_workspace, devki
     wrapper.chmod(0o755)
     proc = subprocess.run([sys.executable, "-m", "devkit", "sync", str(ws)],
                           env={**os.environ, "DEVKIT_UV": str(wrapper)},
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == -9, proc
     left = [p for p in ws.glob(".venv.devkit-old-*") if p != committed]
     assert len(left) == 1 and not (ws / ".venv").exists()  # the kill window
@@ -303,7 +303,7 @@ def test_new_with_a_closed_stdout_keeps_the_finished_workspace(tmp_path) -> None
     try:
         proc = subprocess.run([sys.executable, "-m", "devkit", "new", str(tmp_path / "X"),
                                "--defaults", "--no-sync"], stdout=write, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, check=False)
     finally:
         os.close(write)
     assert proc.returncode == 141, proc.stderr
@@ -408,7 +408,7 @@ def test_update_killed_mid_copier_is_named_and_undoable_by_the_next_update(devki
     wrapper.chmod(0o755)
     proc = subprocess.run([sys.executable, "-m", "devkit", "update", str(ws)],
                           env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == -9, proc
     assert _git("status", "--porcelain", cwd=ws) != ""  # copier's half-done work
 

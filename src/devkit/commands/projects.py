@@ -29,15 +29,20 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
         print("No registered projects. Add one with `devkit projects add PATH` or `devkit new PATH`.")
         return 0
     table = Table("name", "path", "added", "status", box=None)
+    states = {p.path: "ok" if p.exists else reachability(p.path) for p in projects}
     for p in projects:
-        state = "ok" if p.exists else reachability(p.path)
+        state = states[p.path]
         table.add_row(escape(p.name), escape(str(p.path)), p.added,
                       state if state == "ok" else f"[red]{state}[/red]")
     Console(highlight=False).print(table)
-    missing = [p for p in projects if not p.exists]
+    missing = sum(state == "missing" for state in states.values())
     if missing:
-        print(f"{len(missing)} registered path(s) no longer exist; forget them with: "
+        print(f"{missing} registered path(s) no longer exist; forget them with: "
               "devkit projects prune")
+    unreachable = sum(state == "unreachable" for state in states.values())
+    if unreachable:
+        print(f"{unreachable} registered path(s) cannot be reached (an unmounted disk?): kept; "
+              "forget one with: devkit projects remove PATH")
     return 0
 
 
