@@ -155,7 +155,8 @@ def test_untrusted_config(devkit, ws) -> None:
 def test_crlf_envrc(devkit, ws) -> None:
     envrc = ws / ".envrc.sh"
     got = _inject(devkit, ws, lambda: envrc.write_bytes(envrc.read_bytes().replace(b"\n", b"\r\n")))
-    assert got["changed"] == {"workspace.envrc-lf": "fail"}
+    # the approved .envrc.sh changed too: doctor no longer evaluates it
+    assert got["changed"] == {"workspace.envrc-lf": "fail", "workspace.approved-unchanged": "warn"}
     assert got["checks"]["workspace.envrc-lf"]["fix"] == f"sed -i 's/\\r$//' {envrc}"
     assert "needs “.envrc.sh line endings”" in got["checks"]["workspace.mise-env"]["message"]
 

@@ -40,7 +40,7 @@ def test_every_check_is_covered_by_a_test() -> None:
 
     modules = [importlib.import_module(m) for m in
                ("test_doctor", "test_doctor_checks", "test_doctor_hosts", "test_doctor_security",
-                "test_doctor_template_version")]
+                "test_doctor_template_version", "test_trust_round2")]
     tests = {name: getattr(m, name) for m in modules for name in dir(m) if name.startswith("test_")}
     assert set(COVERAGE) == set(REGISTRY), "add the new check to COVERAGE (and ORDER)"
     import inspect
@@ -154,6 +154,8 @@ def test_mise_env_disagrees_with_devkit(ws) -> None:
 def test_mise_env_without_source(ws) -> None:
     toml = ws / ".mise.toml"
     toml.write_text(toml.read_text().replace('_.source = "./.envrc.sh"\n', ""))
+    # reviewed and approved again (a plain `mise trust` keeps the old approval)
+    subprocess.run(["mise", "trust", "--untrust", str(ws)], check=True, capture_output=True)
     subprocess.run(["mise", "trust", str(ws)], check=True, capture_output=True)
     result = check(ws, "workspace.mise-env")
     assert result.status == "fail" and "not loaded" in result.message
@@ -549,6 +551,7 @@ COVERAGE = {
     "workspace.direnv-allowed": ["test_direnv_allowed", "test_hostile_source_never_runs"],
     "workspace.direnv-env": ["test_direnv_env_of_proven_envrc",
                              "test_direnv_env_not_evaluated_when_unproven"],
+    "workspace.approved-unchanged": ["test_doctor_flags_a_pulled_change_to_an_approved_config"],
     "workspace.python": ["test_pinned_python_missing", "test_non_utf8_python_version"],
     "workspace.venv": ["test_venv", "test_venv_missing_or_broken"],
     "workspace.venv-current": ["test_venv_current_after_lock_change"],

@@ -275,12 +275,14 @@ def test_changed_loader_config_is_retrusted_only_when_devkit_rendered_it(
     calls: list[Path] = []
     from devkit.commands import update as update_cmd
 
+    original = update_cmd.retrust
     monkeypatch.setattr(update_cmd, "retrust", lambda w, s: calls.append(w) or ["trusted"])
     code, doc = _update(devkit, ws)
     assert code == 0
     assert doc["projects"][0]["trust"] == ["trusted"]
     assert calls == [ws]
     # a local edit merged into the new config: not what devkit rendered, so not trusted
+    monkeypatch.setattr(update_cmd, "retrust", original)
     _git("commit", "-qam", "update", cwd=ws)
     _edit(ws / ".mise.toml", "[env]\n", "[env]\n# my own line\n")
     _git("commit", "-qam", "mine", cwd=ws)

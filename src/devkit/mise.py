@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devkit.errors import DevkitError
@@ -63,30 +65,32 @@ def config_root(config: Path) -> Path:
     return parent
 
 
-def _links_to(directory: Path, targets: set[Path]) -> bool:
-    """True when an entry of ``directory`` is a symlink (or, as mise writes where symlinks are
+def _links_to_one(directory: Path, entry: os.DirEntry[str], targets: set[Path]) -> bool:
+    """True when ``entry`` of ``directory`` is a symlink (or, as mise writes where symlinks are
     unavailable, a file holding a path) that names one of ``targets``."""
+    if entry.name.endswith(".hash"):
+        return False
+    try:
+        if entry.is_symlink():
+            target = Path(os.readlink(entry.path))
+            target = target if target.is_absolute() else directory / target
+        elif entry.is_file(follow_symlinks=False):
+            with open(entry.path, encoding="utf-8", errors="replace") as fh:
+                target = Path(fh.read(4096).strip())
+        else:
+            return False
+        return target.resolve() in targets
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _links_to(directory: Path, targets: set[Path]) -> bool:
+    """True when an entry of ``directory`` names one of ``targets`` (:func:`_links_to_one`)."""
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return False
-    for entry in entries:
-        if entry.name.endswith(".hash"):
-            continue
-        try:
-            if entry.is_symlink():
-                target = Path(os.readlink(entry.path))
-                target = target if target.is_absolute() else directory / target
-            elif entry.is_file(follow_symlinks=False):
-                with open(entry.path, encoding="utf-8", errors="replace") as fh:
-                    target = Path(fh.read(4096).strip())
-            else:
-                continue
-            if target.resolve() in targets:
-                return True
-        except (OSError, ValueError, RuntimeError):
-            continue
-    return False
+    return any(_links_to_one(directory, entry, targets) for entry in entries)
 
 
 def _paths(value: str) -> list[Path]:
@@ -127,21 +131,186 @@ def is_trusted(config: Path, environ: Mapping[str, str]) -> bool:
     return _links_to(state / "trusted-configs", targets)
 
 
-def configs_in(directory: Path) -> list[str]:
-    """Names (relative to ``directory``) of the mise config files it holds, plus any
-    environment-specific ``.mise.<env>.toml`` / ``mise.<env>.toml``."""
-    found = [name for name in CONFIG_NAMES if (directory / name).exists()]
+#: Names mise also reads from a project directory, besides :data:`CONFIG_NAMES` and the
+#: ``mise.<env>.toml`` / ``.mise.<env>.toml`` / ``*.local.toml`` variants (mise docs, configuration
+#: and config-environments): asdf's ``.tool-versions`` and ``.miserc.toml``, mise's early settings
+#: whose ``override_config_filenames`` make it load other file names instead.
+EXTRA_NAMES = (".tool-versions", ".miserc.toml", ".config/mise.local.toml", ".config/miserc.toml",
+               ".rtx.local.toml")
+#: Directories of a project whose ``*.toml`` files mise reads (``conf.d/``, ``config.toml``,
+#: ``miserc.toml``): every one of them is listed, whatever its name.
+CONFIG_DIRS = (".config/mise", ".mise", "mise")
+_VARIANT = re.compile(r"\.?(mise|rtx)\.[^/]*toml")
+#: Settings (environment variables) naming config files or file names mise then reads (mise docs,
+#: settings and configuration): file names looked up in every project directory ...
+NAME_SETTINGS = ("MISE_OVERRIDE_CONFIG_FILENAMES", "MISE_OVERRIDE_TOOL_VERSIONS_FILENAMES",
+                 "MISE_DEFAULT_CONFIG_FILENAME", "MISE_DEFAULT_TOOL_VERSIONS_FILENAME",
+                 "MISE_ENV_FILE")
+#: ... and paths of global config files or directories.
+PATH_SETTINGS = ("MISE_CONFIG_FILE", "MISE_GLOBAL_CONFIG_FILE", "MISE_SYSTEM_CONFIG_FILE",
+                 "MISE_CONFIG_DIR", "MISE_SYSTEM_CONFIG_DIR", "MISE_GLOBAL_CONFIG_ROOT")
+#: Keys of a ``.miserc.toml`` that name the files mise loads.
+MISERC_NAME_KEYS = ("override_config_filenames", "override_tool_versions_filenames",
+                    "default_config_filename", "default_tool_versions_filename")
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _toml_files_below(directory: Path, depth: int = 3) -> list[Path]:
+    """Every ``*.toml`` file (or symlink) under ``directory``, ``depth`` levels deep at most."""
+    found: list[Path] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return found
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False) and depth > 1:
+                found += _toml_files_below(path, depth - 1)
+            elif entry.name.endswith(".toml"):
+                found.append(path)
+        except OSError:
+            continue
+    return found
+
+
+def configs_in(directory: Path, extra_names: Sequence[str] = ()) -> list[str]:
+    """Names (relative to ``directory``, ``/``-separated) of the files mise would read as
+    configuration of ``directory``: :data:`CONFIG_NAMES`, :data:`EXTRA_NAMES`, ``extra_names``
+    (from :func:`redirected_names`), every ``mise.*.toml``/``.mise.*.toml`` variant (``MISE_ENV``
+    environments, ``local`` files) and every ``*.toml`` below :data:`CONFIG_DIRS` (``conf.d/``).
+
+    Each of them shares the directory's trust (verified with mise 2026.9: after ``mise trust
+    DIR``, ``mise.local.toml``, ``.config/mise/conf.d/x.toml``, ``mise.dev.toml`` with
+    ``MISE_ENV=dev`` and a file named by ``.miserc.toml`` all ran their ``_.source``). Reads the
+    directory only; raises nothing.
+    """
+    found: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in found:
+            found.append(name)
+
+    for name in (*CONFIG_NAMES, *EXTRA_NAMES, *extra_names):
+        if name and not name.startswith("/") and _exists(directory / name):
+            add(name)
     try:
         names = sorted(os.listdir(directory))
     except OSError:
         names = []
     for name in names:
-        if name.endswith(".toml") and name.startswith(("mise.", ".mise.")) and name not in found:
-            found.append(name)
-    conf_d = directory / ".config" / "mise" / "conf.d"
-    if conf_d.is_dir():
-        found.append(".config/mise/conf.d/")
+        if _VARIANT.fullmatch(name):
+            add(name)
+    for sub in CONFIG_DIRS:
+        for path in _toml_files_below(directory / sub):
+            add(path.relative_to(directory).as_posix())
     return found
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in re.split(r"[,:]", value) if v.strip()]
+
+
+def global_configs(environ: Mapping[str, str]) -> list[Path]:
+    """The user's and the system's mise config files (not a project's): ``MISE_CONFIG_DIR`` (else
+    ``$XDG_CONFIG_HOME/mise``, else ``~/.config/mise``) and ``MISE_SYSTEM_CONFIG_DIR`` (else
+    ``/etc/mise``) with every ``*.toml`` below them, ``~/.tool-versions`` and the files the
+    :data:`PATH_SETTINGS` name. Only those that exist; raises nothing."""
+    home = Path(environ.get("HOME") or Path.home())
+    config_home = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
+    dirs = [Path(environ.get("MISE_CONFIG_DIR") or config_home / "mise"),
+            Path(environ.get("MISE_SYSTEM_CONFIG_DIR") or "/etc/mise")]
+    found: list[Path] = []
+    for directory in dirs:
+        found += _toml_files_below(directory.expanduser())
+    for key in PATH_SETTINGS:
+        value = environ.get(key)
+        if value:
+            path = Path(value).expanduser()
+            found += _toml_files_below(path) if path.is_dir() else [path] if _exists(path) else []
+    if _exists(home / ".tool-versions"):
+        found.append(home / ".tool-versions")
+    unique: list[Path] = []
+    for path in found:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+def redirected_names(workspace: Path, environ: Mapping[str, str]) -> list[str]:
+    """File names mise would also read in each project directory because of the user's settings:
+    the :data:`NAME_SETTINGS` environment variables and, in every ``.miserc.toml`` of
+    ``workspace`` and the directories above it (and ``miserc.toml`` in the global config
+    directories), the :data:`MISERC_NAME_KEYS` (read as TOML, nothing evaluated). Raises nothing (an unreadable file adds nothing).
+    """
+    names: list[str] = []
+    for key in NAME_SETTINGS:
+        names += _split(environ.get(key, ""))
+    rcs = [p / ".miserc.toml" for p in (workspace, *workspace.parents)]
+    rcs += [p for p in global_configs(environ) if p.name == "miserc.toml"]
+    for rc in rcs:
+        try:
+            data = tomllib.loads(rc.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        for key in MISERC_NAME_KEYS:
+            value = data.get(key)
+            values = value if isinstance(value, list) else [value]
+            names += [str(v) for v in values if isinstance(v, str) and v.strip()]
+    return list(dict.fromkeys(names))
+
+
+def path_settings_inside(workspace: Path, environ: Mapping[str, str]) -> list[str]:
+    """``KEY=VALUE`` for each :data:`PATH_SETTINGS` variable naming a path inside ``workspace``
+    (mise would read a global config from the workspace). Raises nothing."""
+    inside = []
+    root = workspace.resolve()
+    for key in PATH_SETTINGS:
+        value = environ.get(key)
+        if not value:
+            continue
+        try:
+            if Path(value).expanduser().resolve().is_relative_to(root):
+                inside.append(f"{key}={value}")
+        except (OSError, RuntimeError):
+            continue
+    return inside
+
+
+def parent_configs(workspace: Path, extra_names: Sequence[str] = ()) -> list[Path]:
+    """The mise config files in the directories above ``workspace`` (mise reads them all from the
+    workspace, nearest first). Raises nothing."""
+    found: list[Path] = []
+    for directory in workspace.resolve().parents:
+        found += [directory / name for name in configs_in(directory, extra_names)]
+    return found
+
+
+def trusted_at(config: Path, environ: Mapping[str, str]) -> float | None:
+    """When (``st_mtime`` of the link, in seconds since the epoch) mise's state recorded the trust
+    of ``config``'s directory, or None when no trusted-configs entry names it. ``mise trust``
+    leaves an existing link alone: only ``mise trust --untrust`` followed by ``mise trust`` makes
+    a new one (verified with mise 2026.9). Raises nothing."""
+    try:
+        real = config.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    targets = {real, config_root(real)}
+    directory = state_dir(environ) / "trusted-configs"
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        if _links_to_one(directory, entry, targets):
+            try:
+                return entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                return None
+    return None
 
 
 def parse_env_json(stdout: str) -> dict[str, str] | None:

@@ -41,6 +41,7 @@ ORDER: tuple[str, ...] = (
     "workspace.mise-env",
     "workspace.direnv-allowed",
     "workspace.direnv-env",
+    "workspace.approved-unchanged",
     "workspace.python",
     "workspace.venv",
     "workspace.venv-current",

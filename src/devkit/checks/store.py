@@ -162,29 +162,32 @@ def links(ctx: Context) -> Outcome:
 def store_paths(ctx: Context) -> list[Path]:
     """What must be yours and not writable by others: ``DEVKIT_HOME`` and the files directly in it
     (registry, render proofs), ``uv/``, the cache and its top-level subdirectories, the Python
-    installs and the template repository. Symlinks and missing paths are left out."""
+    installs and the template repository. A symlink stands for what it points to (its owner and
+    mode are what count: another user's folder behind a link is as writable as without it);
+    missing paths are left out."""
     store = ctx.store
     paths: list[Path] = [store.home]
     with contextlib.suppress(OSError):
-        paths += sorted(p for p in store.home.iterdir() if p.is_file() and not p.is_symlink())
+        paths += sorted(p for p in store.home.iterdir() if p.is_file())
     paths += [store.home / "uv", store.uv_cache_dir]
     with contextlib.suppress(OSError):
-        paths += sorted(p for p in store.uv_cache_dir.iterdir() if p.is_dir() and not p.is_symlink())
+        paths += sorted(p for p in store.uv_cache_dir.iterdir() if p.is_dir())
     paths += [store.python_install_dir, store.template_repo]
     seen: list[Path] = []
     for path in paths:
-        if path not in seen and path.exists() and not path.is_symlink():
+        if path not in seen and path.exists():
             seen.append(path)
     return seen
 
 
 def _problems(ctx: Context) -> tuple[list[Path], list[Path], list[Path]]:
-    """(not owned by you, world-writable, group-writable) among :func:`store_paths`."""
+    """(not owned by you, world-writable, group-writable) among :func:`store_paths`, read
+    through symlinks (``os.stat``)."""
     uid = os.getuid()
     foreign, world, group = [], [], []
     for path in store_paths(ctx):
         try:
-            st = path.lstat()
+            st = path.stat()
         except OSError:
             continue
         if st.st_uid != uid:
@@ -237,7 +240,7 @@ def fix_permissions(ctx: Context) -> str:
     uid = os.getuid()
     done = []
     for path in world + group:
-        st = path.lstat()
+        st = path.stat()
         if st.st_uid == uid:
             os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
             done.append(path)

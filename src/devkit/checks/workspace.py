@@ -166,6 +166,39 @@ def is_mise_trusted(ctx: Context) -> bool:
     return trust.mise_trusted(_ws(ctx) / ".mise.toml", ctx.host.env)
 
 
+def store_unsafe(ctx: Context) -> str | None:
+    """:func:`devkit.trust.store_problem`, read once per doctor run, before any fix: a store that
+    someone else could write when the run started makes ``--fix`` trust nothing in that run,
+    even after ``chmod go-w`` (the record may already be forged)."""
+    return ctx.memo("trust.store-problem", lambda: trust.store_problem(ctx.store))
+
+
+def _direnv_approved(ctx: Context) -> bool:
+    ws = _ws(ctx)
+    if not ctx.workspace or not ctx.workspace.uses_direnv or not (ws / ".envrc").is_file() \
+            or not ctx.host.which("direnv"):
+        return False
+    from devkit import direnv
+
+    return bool(direnv.parse_status(ctx.run("direnv", "status", cwd=ws).stdout))
+
+
+def drift(ctx: Context, loader: str) -> list[str]:
+    """What changed since devkit approved the workspace's ``loader`` (``mise``/``direnv``) config
+    that the loader still approves (:func:`devkit.trust.approval_drift`); memoised."""
+    def compute() -> list[str]:
+        ws = _ws(ctx)
+        if loader == "mise":
+            approved = bool(ctx.workspace and ctx.workspace.uses_mise
+                            and (ws / ".mise.toml").is_file() and is_mise_trusted(ctx))
+            return trust.approval_drift(ws, ctx.store, ctx.host.env, mise_approved=approved,
+                                        direnv_approved=False)
+        return trust.approval_drift(ws, ctx.store, ctx.host.env, mise_approved=False,
+                                    direnv_approved=_direnv_approved(ctx))
+
+    return ctx.memo(("trust.drift", loader), compute)
+
+
 def env_json(ctx: Context) -> RunResult:
     """``mise env --json`` in the workspace (memoised). Evaluates the config: only when trusted."""
     return ctx.run("mise", "env", "--json", cwd=_ws(ctx), env=mise_env(ctx))
@@ -175,7 +208,7 @@ def env_json(ctx: Context) -> RunResult:
 def _start_mise(ctx: Context) -> None:
     ws = ctx.workspace
     if ws is None or not ws.uses_mise or not (ws.path / ".mise.toml").is_file() \
-            or not ctx.host.which("mise") or not is_mise_trusted(ctx):
+            or not ctx.host.which("mise") or not is_mise_trusted(ctx) or drift(ctx, "mise"):
         return
     # A config with `_.python.venv = {create = true}` (older devkit templates, or the user's own)
     # makes `mise env` create a missing .venv: never do that under the ".venv" check.
@@ -191,6 +224,7 @@ def mise_trusted(ctx: Context) -> Outcome:
     if not ctx.workspace or not ctx.workspace.uses_mise:
         return not_applicable("the workspace does not use mise")
     config = ws / ".mise.toml"
+    store_unsafe(ctx)
     if not config.is_file():
         return fail(".mise.toml is missing", f"git -C {_q(ws)} checkout -- .mise.toml")
     if is_mise_trusted(ctx):
@@ -211,6 +245,9 @@ def mise_trusted(ctx: Context) -> Outcome:
 def fix_trust(ctx: Context) -> str:
     """Trust (``mise trust`` / ``direnv allow``) only configs devkit proves it rendered
     (:func:`devkit.trust.trust_if_rendered`). Raises DevkitError when nothing could be trusted."""
+    problem = store_unsafe(ctx)
+    if problem:
+        raise DevkitError(problem)
     lines = trust.trust_if_rendered(_ws(ctx), ctx.store)
     if lines and all(line.startswith("not trusted") for line in lines):
         raise DevkitError("; ".join(lines))
@@ -250,6 +287,9 @@ def mise_env_check(ctx: Context) -> Outcome:
     ws = _ws(ctx)
     if not is_mise_trusted(ctx):  # re-read: never evaluate an untrusted config
         return skip(f"{ws / '.mise.toml'} is not trusted: not evaluated")
+    if drift(ctx, "mise"):
+        return skip("not evaluated: the config changed since devkit approved it "
+                    "(see \"approved configs unchanged\")")
     result = env_json(ctx)
     if result.error:  # could not run at all (timeout): not evidence of a broken workspace
         return warn(f"cannot run `mise env`: {result.error}", f"cd {_q(ws)} && mise env")
@@ -264,6 +304,7 @@ def mise_env_check(ctx: Context) -> Outcome:
 def direnv_allowed(ctx: Context) -> Outcome:
     """``direnv status`` (which does not evaluate the ``.envrc``): ``Found RC allowed true``."""
     ws = _ws(ctx)
+    store_unsafe(ctx)
     if not (ws / ".envrc").is_file():
         return fail(".envrc is missing", f"git -C {_q(ws)} checkout -- .envrc")
     from devkit import direnv
@@ -290,6 +331,9 @@ def direnv_env_check(ctx: Context) -> Outcome:
     unproven = trust.unproven(ws, (".envrc", ".envrc.sh"), ctx.store)
     if unproven:
         return skip(f"not evaluated: {', '.join(unproven)} differ from what devkit rendered here")
+    if trust.direnv_problems(ws, ctx.store):
+        return skip("not evaluated: devkit would not approve this .envrc now "
+                    "(see \"approved configs unchanged\")")
     result = ctx.run("direnv", "export", "json", cwd=ws, env=direnv_env(ctx))
     if result.error:
         return warn(f"cannot run `direnv export`: {result.error}", f"cd {_q(ws)} && direnv export json")
@@ -299,3 +343,24 @@ def direnv_env_check(ctx: Context) -> Outcome:
                     f"cd {_q(ws)} && direnv export json")
     values = {k: v for k, v in data.items() if v is not None}
     return _compare_env(ctx, "direnv", values, f"check `source_env ./.envrc.sh` in {ws / '.envrc'}")
+
+
+@check("workspace.approved-unchanged", "approved configs unchanged", workspace=True)
+def approved_unchanged(ctx: Context) -> Outcome:
+    """The loader files devkit approved still have the content it recorded, and nothing joined
+    the set mise or direnv reads (:func:`devkit.trust.approval_drift`). mise's default trust is
+    by path: after a ``git pull`` changes an approved ``.mise.toml`` or ``.envrc.sh``, the next
+    ``cd`` runs what nobody reviewed. Hashes a few small files; evaluates nothing."""
+    ws = _ws(ctx)
+    lines = drift(ctx, "mise") + drift(ctx, "direnv")
+    if not lines:
+        if not trust.changed_since_recorded(ws, ctx.store) and any(
+                trust.is_rendered(ws, n, ctx.store) for n in trust.RENDERED_NAMES):
+            return ok("the loader files are what devkit approved")
+        return not_applicable("no loader config devkit approved is loaded here")
+    q = _q(ws)
+    return warn("; ".join(lines) + ": the next cd loads it unreviewed",
+                f"review the change (`git -C {q} log -p -- .mise.toml .envrc .envrc.sh`), then "
+                f"approve it yourself: `mise trust --untrust {q} && mise trust {q}` / "
+                f"`direnv allow {q}`; to make mise tie trust to content, set `paranoid = true` "
+                f"under [settings] in ~/.config/mise/config.toml ({trust.PARANOID_URL})")

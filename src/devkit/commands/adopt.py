@@ -14,6 +14,7 @@ project code that runs is what ``uv sync`` builds, which the user asked for by a
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shlex
 import sys
@@ -87,9 +88,7 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
         template.render(src, rendered, data=data, user_defaults={}, defaults=True, vcs_ref=ref)
         written, kept = copy_missing(rendered, root)
         entries = {name: merge_entries(rendered / name, root / name) for name in ENTRY_FILES}
-        proven = all(_same_file(rendered / name, root / name)
-                     for name in LOADER_CONFIGS.values() if (root / name).exists()
-                     or (root / name).is_symlink())
+        render = trust.render_of(rendered)
     for name in written:
         print(f"  wrote {name}")
     for name in kept:
@@ -102,7 +101,7 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
             print(f"  added to {name}: {', '.join(lines)}")
     project, was_new = Registry(store).add(root, str(data["project_name"]))
     print(f"{'Registered' if was_new else 'Already registered'}: {project.path}")
-    for line in approve(root, store, proven=proven):
+    for line in approve(root, store, rendered=render):
         print(line)
     code = 0
     if sync:
@@ -278,13 +277,33 @@ def merge_entries(rendered: Path, target: Path) -> list[str]:
         added.append(line.strip())
     if block:
         prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+        created = not target.exists()
         atomic_write_text(target, prefix + "\n".join(block) + "\n")
+        if created:  # a project file: the mode open() would give it, not a private 0600
+            target.chmod(0o666 & ~_umask())
     return added
 
 
-def approve(root: Path, store: Store, *, proven: bool) -> list[str]:
-    """Record the loader configs as devkit-rendered (only when ``proven``: each is byte for byte
-    what devkit's template renders) and approve them through :mod:`devkit.trust`.
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells (``/proc/self/status``),
+    else set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def approve(root: Path, store: Store, *, rendered: Mapping[str, bytes]) -> list[str]:
+    """Record as devkit-rendered only the environment files of ``root`` that are byte for byte
+    ``rendered`` (what devkit's template rendered for them: :func:`devkit.trust.render_of`), then
+    approve the loader configs the approval rule allows (:func:`devkit.trust.trust_if_rendered`;
+    an ``.envrc.local.sh`` found in the project is the project's, never approved).
 
     Returns one line per config. When mise or direnv fails to approve, says how to approve by
     hand instead of failing the adoption.
@@ -294,11 +313,7 @@ def approve(root: Path, store: Store, *, proven: bool) -> list[str]:
     manual = [f"read {name}, then run: {tool} {verbs[tool]} {quoted}"
               for tool, name in LOADER_CONFIGS.items() if (root / name).is_file()]
     try:
-        if proven:
-            trust.record_rendered(root, store)
-        lines = trust.trust_if_rendered(root, store)
-    except DevkitError as exc:  # mise/direnv itself failed: the adoption still goes on
+        trust.record_rendered(root, store, rendered)
+        return trust.trust_if_rendered(root, store, adopting=True)
+    except (DevkitError, OSError) as exc:  # mise/direnv itself failed: the adoption still goes on
         return [f"Could not approve the environment configs ({exc}): {m}" for m in manual]
-    if not proven:
-        lines += [f"Not approved (not rendered by devkit): {m}" for m in manual]
-    return lines

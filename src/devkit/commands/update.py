@@ -59,7 +59,7 @@ class Result:
     files: list[str] = dataclasses.field(default_factory=list)
     conflicts: list[str] = dataclasses.field(default_factory=list)
     reason: str | None = None
-    loaders_rendered: bool = False  # every loader config equals a fresh render of the template
+    loaders_rendered: bool = False  # a loader file changed without conflict: retrust() checks
     trust: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     undo: str | None = None  # the shell command that reverts this update's files, and only them
@@ -344,22 +344,17 @@ def _has_markers(file: Path) -> bool:
         return False
 
 
-def _loaders_rendered(work: Path, answers: dict[str, Any]) -> bool:
-    """True when every loader config in ``work`` equals a fresh render of the template at the
-    workspace's new ``_commit`` with its answers: the proof devkit needs before trusting it."""
-    present = [n for n in LOADER_CONFIGS if (work / n).is_file()]
-    if not present:
-        return False
+def _own_render(workspace: Path, answers: dict[str, Any], store: Store) -> dict[str, bytes]:
+    """The loader files (:data:`devkit.trust.RENDERED_NAMES`) that the store's template renders
+    at the workspace's new ``_commit`` with its answers. Raises DevkitError when it cannot."""
+    from devkit import trust
+
     data = {k: v for k, v in answers.items() if not str(k).startswith("_")}
     with tempfile.TemporaryDirectory(prefix="devkit-render-") as tmp:
-        dst = Path(tmp) / work.name
-        try:
-            template.render(str(answers["_src_path"]), dst, data=data, user_defaults={},
-                            defaults=True, vcs_ref=str(answers["_commit"]))
-        except DevkitError:
-            return False
-        return all((dst / n).is_file() and (dst / n).read_bytes() == (work / n).read_bytes()
-                   for n in present)
+        dst = Path(tmp) / workspace.name
+        template.render(str(store.template_repo), dst, data=data, user_defaults={},
+                        defaults=True, vcs_ref=str(answers["_commit"]))
+        return trust.render_of(dst)
 
 
 def recheck(job: Job) -> Result | None:
@@ -443,9 +438,9 @@ def run_job(job: Job) -> Result:
             with contextlib.suppress(DevkitError, OSError):
                 result.undo = undo_command(job.path, result.files,
                                            _split_new(job.path, result.files)[1])
-        touched = {Path(p).name for p in result.files} & set(LOADER_CONFIGS)
+        touched = set(result.files) & {*LOADER_CONFIGS, ".envrc.sh"}
         if touched and not job.dry_run and not set(result.conflicts) & touched:
-            result.loaders_rendered = _loaders_rendered(work, answers)
+            result.loaders_rendered = True  # retrust() decides, from devkit's own render
     result.seconds = time.perf_counter() - start
     return result
 
@@ -572,19 +567,27 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
 
 # -- trust ---------------------------------------------------------------------------------------
 def retrust(workspace: Path, store: Store) -> list[str]:
-    """Record ``workspace``'s loader configs as devkit-rendered and approve them
-    (:func:`devkit.trust.record_rendered`, then :func:`devkit.trust.trust_if_rendered`).
+    """After an update changed a loader file of ``workspace``: record and approve the loader
+    configs (:func:`devkit.trust.record_rendered`, :func:`devkit.trust.trust_if_rendered`) only
+    when they are what devkit's OWN template (the store's repository) renders at the new
+    ``_commit`` with the workspace's answers, compared byte for byte, ``.envrc.sh`` included.
 
-    Called only after :func:`run_job` proved that every loader config equals a fresh render of
-    the template. Returns one line per config; when approving fails, one line saying how to
-    approve by hand. Never raises.
+    A workspace whose answers file names another template (``_src_path``, which came with the
+    repository) is never approved by devkit: its line says to review and approve by hand.
+    Returns one line per config. Never raises.
     """
     from devkit import trust
 
     q = shlex.quote(str(workspace))
-    by_hand = f"approve the new loader config after reviewing it: `mise trust {q}` / `direnv allow {q}`"
+    by_hand = (f"review .mise.toml, .envrc and .envrc.sh, then run `mise trust {q}` / "
+               f"`direnv allow {q}` yourself")
     try:
-        trust.record_rendered(workspace, store)
+        answers = template.read_answers(workspace)
+        src = answers.get("_src_path")
+        if not isinstance(src, str) or not template.is_store_source(src, store):
+            return [(f"not trusted: the loader configs changed, and they come from {src}, not "
+                     f"devkit's own template: {by_hand}")]
+        trust.record_rendered(workspace, store, _own_render(workspace, answers, store))
         return trust.trust_if_rendered(workspace, store)
     except (DevkitError, OSError) as exc:
         return [f"could not approve the loader configs: {describe(exc)}; {by_hand}"]
