@@ -13,7 +13,8 @@ itself) into its own venv:
   ``uv export --frozen`` (pip's own cache, ``PIP_CACHE_DIR``, counted);
 * **uv**: ``uv sync --frozen --no-install-project`` per project with the committed locks and one
   shared cache (uv's default: venv files are hard links into the cache on ext4);
-* **devkit**: the same after ``devkit align`` moved the locks onto shared versions.
+* **devkit**: the life a user lives: the committed locks synced as in the uv leg, then
+  ``devkit align``, the aligned locks synced, ``devkit gc`` (measured at each step).
 
 Bytes are bytes on disk (allocated blocks) of the cache plus every venv, each inode counted once
 (:func:`devkit.usage.unique_bytes`, the way ``du`` counts hard links); seconds are the cold
@@ -122,6 +123,31 @@ def leg_uv(projects: list[Path], env: dict[str, str], python: str) -> dict[str, 
     return {"runs": runs, "seconds": seconds}
 
 
+def leg_devkit(projects: list[Path], env: dict[str, str], python: str, work: Path,
+               log: Any) -> dict[str, Any]:
+    """The life a user lives: sync the committed locks (as plain uv), ``devkit align``, sync the
+    aligned locks, ``devkit gc``; bytes measured before align, before gc (the caller measures
+    after)."""
+    devkit = [sys.executable, "-m", "devkit"]
+    venvs = [p / ".venv" for p in projects]
+    cache = work / "devkit" / "cache"
+    _run([*devkit, "projects", "add", *map(str, projects)], work, env)
+    log(f"leg devkit: installing {len(projects)} projects (committed locks)")
+    first = leg_uv(projects, env, python)
+    entry: dict[str, Any] = {"before_align": _measure(cache, venvs)}
+    log("devkit align")
+    rc, s, err = _run([*devkit, "align"], work, env)
+    entry["align"] = {"rc": rc, "seconds": s, "error": err}
+    log("leg devkit: syncing the aligned locks")
+    second = leg_uv(projects, env, python)
+    entry["before_gc"] = _measure(cache, venvs)
+    log("devkit gc")
+    rc, s, err = _run([*devkit, "gc"], work, env)
+    entry["gc"] = {"rc": rc, "seconds": s, "error": err}
+    runs = {name: r if r["rc"] else second["runs"][name] for name, r in first["runs"].items()}
+    return entry | {"runs": runs, "seconds": first["seconds"], "resync_seconds": second["seconds"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three legs; returns 0 when every install succeeded."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -158,15 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             projects = _copy(corpus, args.projects, work / leg / "projects")
             entry: dict[str, Any] = {}
             if leg == "devkit":
-                devkit = [sys.executable, "-m", "devkit"]
-                _run([*devkit, "projects", "add", *map(str, projects)], work, env)
-                log("devkit align")
-                rc, s, err = _run([*devkit, "align"], work, env)
-                entry["align"] = {"rc": rc, "seconds": s, "error": err}
-            log(f"leg {leg}: installing {len(projects)} projects")
-            entry |= (leg_pip if leg == "pip" else leg_uv)(projects, env, python)
+                entry |= leg_devkit(projects, env, python, work, log)
+            else:
+                log(f"leg {leg}: installing {len(projects)} projects")
+                entry |= (leg_pip if leg == "pip" else leg_uv)(projects, env, python)
             entry |= _measure(work / leg / "cache", [p / ".venv" for p in projects])
-            if leg != "pip":
+            if leg == "uv":
                 # what stays once uv drops cache entries nothing needs (uv docs, concepts/cache)
                 _run([uv_mod.find_uv(), "cache", "prune"], work, env)
                 pruned = _measure(work / leg / "cache", [p / ".venv" for p in projects])
@@ -191,7 +214,7 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
     (out / "disk.json").write_text(json.dumps(result, indent=2) + "\n")
     legs = result["legs"]
     label = {"pip": "pip + venv per project", "uv": "uv, one shared cache",
-             "devkit": "devkit after `devkit align`"}
+             "devkit": "devkit: sync, align, sync, gc"}
     lines = ["# Disk a user sees: pip, uv, devkit", "",
              (f"Machine: {result['machine']} ({result['filesystem']}); uv {result['uv']}; "
               f"Python {Path(result['python']).name}. Projects ({len(result['projects'])}): "
@@ -202,15 +225,30 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
              "|---|---|---|---|---|---|"]
     for leg in LEGS:
         e = legs[leg]
-        extra = f" (+ align {e['align']['seconds']:.0f} s)" if "align" in e else ""
+        extra = (f" (+ align {e['align']['seconds']:.0f} s, re-sync "
+                 f"{e.get('resync_seconds', 0):.0f} s, gc {e['gc']['seconds']:.0f} s)"
+                 if "gc" in e else f" (+ align {e['align']['seconds']:.0f} s)" if "align" in e
+                 else "")
         pruned = _mib(e["pruned_on_disk_bytes"]) if "pruned_on_disk_bytes" in e else "–"
         lines.append(f"| {label[leg]} | {_mib(e['cache_bytes'])} | {_mib(e['venv_bytes'])} | "
                      f"**{_mib(e['on_disk_bytes'])}** | {pruned} | {e['seconds']:.0f} s{extra} |")
+    dk, plain = legs["devkit"], legs["uv"]
+    if "before_gc" in dk:
+        lines += ["", ("devkit leg, step by step (cache + venvs): committed locks synced "
+                       f"{_mib(dk['before_align']['on_disk_bytes'])}; aligned locks synced "
+                       f"{_mib(dk['before_gc']['on_disk_bytes'])}; after `devkit gc` "
+                       f"**{_mib(dk['on_disk_bytes'])}** = "
+                       f"**{dk['on_disk_bytes'] / plain['on_disk_bytes']:.2f}×** plain uv "
+                       f"({_mib(plain['on_disk_bytes'])})."),
+                  "", ("Before gc, the old versions stay in the cache (uv indexes them, so "
+                       "`uv cache prune` keeps them) while the aligned ones are added: the store "
+                       "grows. `devkit gc` removes every version no lock uses; the re-synced "
+                       "venvs no longer link them, so their bytes come back.")]
     if legs["pip"]["cache_bytes"] < 2**20:
         lines.append("\npip's cache stays empty when pip reads a local `file://` index (as "
                      "configured on this machine): its downloads are not cached.")
-    lines.append("\n`uv cache prune` drops what `uv lock` left in the cache while resolving "
-                 "(metadata, builds) and is what the devkit leg's extra cache is made of.")
+    lines.append("\n`uv cache prune` drops what uv left in the cache that nothing indexes; "
+                 "the devkit leg's last figure is after `devkit gc`, which runs it.")
     for leg in LEGS:
         for name, r in legs[leg]["runs"].items():
             if r["rc"]:
@@ -222,18 +260,22 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.9), dpi=110)
-    names = [label[leg].replace("`", "") for leg in LEGS]
-    cache = [legs[leg]["cache_bytes"] / 2**20 for leg in LEGS]
-    venv_only = [(legs[leg]["on_disk_bytes"] - legs[leg]["cache_bytes"]) / 2**20 for leg in LEGS]
+    rows = [(label[leg].replace("`", ""), legs[leg], f", {legs[leg]['seconds']:.0f} s")
+            for leg in LEGS]
+    if "before_gc" in legs["devkit"]:  # the aligned store before gc, for the step it shows
+        rows.insert(2, ("devkit: sync, align, sync", legs["devkit"]["before_gc"], ""))
+    names = [name for name, _, _ in rows]
+    cache = [row["cache_bytes"] / 2**20 for _, row, _ in rows]
+    venv_only = [(row["on_disk_bytes"] - row["cache_bytes"]) / 2**20 for _, row, _ in rows]
     ax.barh(names, cache, color="#4c72b0", label="cache")
     ax.barh(names, venv_only, left=cache, color="#dd8452", label="venv files not in the cache")
-    for i, leg in enumerate(LEGS):
-        total = legs[leg]["on_disk_bytes"] / 2**20
-        ax.text(total, i, f" {total:,.0f} MiB, {legs[leg]['seconds']:.0f} s", va="center")
+    for i, (_, row, note) in enumerate(rows):
+        total = row["on_disk_bytes"] / 2**20
+        ax.text(total, i, f" {total:,.0f} MiB{note}", va="center")
     ax.invert_yaxis()
     ax.set_xlabel("MiB on disk (each inode once)")
-    ax.set_title(f"{len(result['projects'])} projects, cold install")
-    ax.set_xlim(0, max(legs[leg]["on_disk_bytes"] for leg in LEGS) / 2**20 * 1.45)
+    ax.set_title(f"{len(result['projects'])} projects from an empty cache")
+    ax.set_xlim(0, max(row["on_disk_bytes"] for _, row, _ in rows) / 2**20 * 1.45)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -12,19 +12,25 @@ from pathlib import Path
 
 
 def build_wheel(
-    out: Path, name: str, version: str, *, requires: tuple[str, ...] = (), payload: int = 0
+    out: Path, name: str, version: str, *, requires: tuple[str, ...] = (), payload: int = 0,
+    scripts: tuple[str, ...] = (),
 ) -> Path:
     """Write a pure-Python wheel ``name-version-py3-none-any.whl`` into ``out``.
 
     ``requires`` become ``Requires-Dist`` lines; ``payload`` adds a data module of that many bytes
-    (so link/size accounting has something to count).
+    (so link/size accounting has something to count); each of ``scripts`` is a console script
+    that exits 0 whatever its arguments (a stand-in for a tool a task runs).
     """
     dist = name.replace("-", "_")
     files = {
-        f"{dist}/__init__.py": f'__version__ = "{version}"\n',
+        f"{dist}/__init__.py": f'__version__ = "{version}"\n'
+        + ("\n\ndef main() -> int:\n    return 0\n" if scripts else ""),
         f"{dist}/data.py": "DATA = " + repr("x" * payload) + "\n",
     }
     info = f"{dist}-{version}.dist-info"
+    if scripts:
+        files[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{script} = {dist}:main\n" for script in scripts)
     meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     meta += [f"Requires-Dist: {r}" for r in requires]
     files[f"{info}/METADATA"] = "\n".join(meta) + "\n"

@@ -13,11 +13,12 @@ from hosts import context, load, run_one, write_workspace
 from devkit import trust
 from devkit.checks import ORDER, REGISTRY
 from devkit.checks import store as store_checks
-from devkit.checks.base import Context, Workspace, parse_answers
+from devkit.checks.base import Context, Workspace
 from devkit.checks.project import is_version_request, version_matches
 from devkit.checks.tools import parse_version
 from devkit.hostfacts import Host
 from devkit.store import Store
+from devkit.workspaces import parse_answers
 
 
 @pytest.fixture
@@ -363,6 +364,19 @@ def test_disk(tmp_path, store, monkeypatch, fail_below, warn_below, status) -> N
     assert result.status == status and "GiB free on" in result.message
 
 
+def test_gc_figure(tmp_path, store) -> None:
+    from devkit.align import manifest
+
+    store.ensure()
+    assert check(tmp_path, "store.gc").status == "skip"  # nothing recorded: no cache walk
+    manifest.record_gc(store, reclaimable=3 * store_checks.GIB, linked=0, by="align")
+    result = check(tmp_path, "store.gc")
+    assert result.status == "warn" and "3.0 GiB" in result.message and "devkit gc" in result.fix
+    manifest.record_gc(store, reclaimable=10 * 1024 * 1024, linked=0, by="gc")
+    result = check(tmp_path, "store.gc")
+    assert result.status == "ok" and "10.0 MiB" in result.message
+
+
 # -- misc ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "version"), [
@@ -562,6 +576,7 @@ COVERAGE = {
     "store.venv-linked": ["test_venv_from_another_cache_fails"],
     "store.permissions": ["test_store_permissions", "test_umask_000_store_is_flagged_and_fixed"],
     "store.disk": ["test_disk"],
+    "store.gc": ["test_gc_figure"],
     "wsl.workspace-location": ["test_wsl2_workspace_on_drvfs", "test_wsl2_workspace_under_mnt_c"],
     "wsl.windows-path": ["test_windows_path_setting"],
     "wsl.vscode": ["test_vscode_remote"],

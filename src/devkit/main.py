@@ -35,14 +35,31 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        """Print ``<prog>: error: <message>`` and how to get help to stderr; exit 2."""
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n"
+        """Print ``<prog>: error: <message>`` and how to get help to stderr; exit 2.
+
+        A mistyped command or choice gets the closest valid one (``difflib``): "did you mean
+        doctor?".
+        """
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}{_did_you_mean(message)}\n"
                                f"Run `{self.prog} --help` for usage.\n")
 
     def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         """Write the help to ``file`` (stdout); unlike argparse's, a closed pipe raises
         BrokenPipeError, so ``devkit --help | head -1`` ends like any other command."""
         (file or sys.stdout).write(self.format_help())
+
+
+def _did_you_mean(message: str) -> str:
+    """``"; did you mean X?"`` for argparse's "invalid choice: 'x' (choose from …)", else ""."""
+    import difflib
+    import re
+
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not match:
+        return ""
+    choices = re.findall(r"'([^']*)'", match.group(2)) or match.group(2).split(", ")
+    close = difflib.get_close_matches(match.group(1), choices, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +93,12 @@ def _add_new(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("new", help="create a workspace from the devkit template",
                        description="Render the template, git init, register, lock, sync, trust.",
                        epilog=_NEW_EPILOG, formatter_class=_NewHelpFormatter)
-    p.add_argument("path", type=Path, help="directory to create (its name is the default project name)")
+    p.add_argument("path", type=Path, nargs="?",
+                   help="directory to create (its name is the default project name)")
+    p.add_argument("--demo", action="store_true",
+                   help="create the demo workspace with the default answers in "
+                        "~/.local/share/devkit-demo (beside the store), replacing the previous "
+                        "demo: running it again never piles up demos")
     p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
                    help="answer a template question (repeatable)")
     p.add_argument("--defaults", action="store_true", help="use default answers, ask nothing")
@@ -103,9 +125,10 @@ class _NewHelpFormatter(argparse.HelpFormatter):
 
 def _add_projects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("projects", help="list, add, remove or prune registered workspaces",
-                       description="The registry of workspaces that share the store.")
+                       description="The registry of workspaces that share the store "
+                                   "(`devkit projects` alone lists them).")
     psub = p.add_subparsers(dest="projects_command", metavar="{list,add,remove,prune}")
-    psub.required = True
+    psub.required = False  # `devkit projects` alone lists them
     _add_json(psub.add_parser("list", help="list registered workspaces"))
     q = psub.add_parser("add", help="register workspaces (directories with a pyproject.toml)")
     q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -144,6 +167,10 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="projects to align (default: every registered project)")
     p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
     p.add_argument("--check", action="store_true", help="exit 1 if aligning would change something")
+    p.add_argument("--only", action="append", type=Path, default=[], metavar="PATH",
+                   help="plan with every registered project, but change, check and report only "
+                        "PATH (repeatable): `--check --only .` fails when this project is off "
+                        "the store's versions")
     _add_json(p)
     p.add_argument("--strategy", choices=("newest", "majority"), default="newest",
                    help="target version: newest in use (default) or used by most projects")
@@ -153,6 +180,17 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--allow-downgrade", choices=("patch", "minor", "major"), default="none",
                    help="let projects move down (within the same minor/major) to a version "
                         "another project uses")
+
+
+def _add_gc(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("gc", help="remove cached versions and Pythons no registered project uses",
+                       description="Remove from the shared uv cache every package version no "
+                                   "registered uv.lock uses (build requirements kept), and "
+                                   "uv-managed Pythons nothing pins or uses, with uv's own "
+                                   "commands. Waits UV_LOCK_TIMEOUT seconds for a busy cache.")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what would go and the bytes it frees, change nothing")
+    _add_json(p)
 
 
 def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -206,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for add in (_add_new, _add_adopt, _add_sync, _add_update, _add_projects, _add_store,
-                _add_doctor, _add_align):
+                _add_doctor, _add_align, _add_gc):
         add(sub)
     _route_to_subparsers(parser)
     return parser
@@ -216,14 +254,20 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "new":
         from devkit.commands import new
 
+        if args.demo:
+            if args.path is not None or args.data:
+                args.devkit_parser.error("--demo takes no PATH and no --data")
+            return new.new_demo(store=store, sync=not args.no_sync)
+        if args.path is None:
+            args.devkit_parser.error("give the PATH of the workspace to create, or --demo")
         return new.new(args.path, store=store, data=new.parse_data(args.data),
                        defaults=args.defaults, template_src=args.template, sync=not args.no_sync,
                        force=args.force)
     if args.command == "projects":
         from devkit.commands import projects
 
-        if args.projects_command == "list":
-            return projects.list_projects(store=store, as_json=args.json)
+        if args.projects_command in ("list", None):
+            return projects.list_projects(store=store, as_json=getattr(args, "json", False))
         if args.projects_command == "add":
             return projects.add(args.paths, store=store, as_json=args.json)
         if args.projects_command == "prune":
@@ -245,7 +289,12 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
-                           sync=args.sync, allow_downgrade=args.allow_downgrade)
+                           sync=args.sync, allow_downgrade=args.allow_downgrade,
+                           only=args.only)
+    if args.command == "gc":
+        from devkit.commands import gc
+
+        return gc.gc(store=store, dry_run=args.dry_run, as_json=args.json)
     if args.command == "sync":
         from devkit.commands import sync
 

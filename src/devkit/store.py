@@ -11,6 +11,8 @@ The rule (mirrored line for line in the template's ``.envrc.sh``):
   ``devkit store`` can account for it without counting unrelated tools' entries.
 * ``UV_PYTHON_INSTALL_DIR`` if set, else ``$DEVKIT_HOME/uv/python``: uv-managed Python installs.
 * ``$DEVKIT_HOME/projects.json``: the registry; ``$DEVKIT_HOME/align.json``: the alignment manifest.
+* ``$DEVKIT_HOME/bin``: links to the uv (and uvx) devkit uses; every workspace's ``.envrc.sh``
+  puts it first on PATH, so tasks find uv however devkit was installed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ This directory is devkit's shared store ({url}).
   projects.json   the registry of workspaces that share this store
   align.json      the versions `devkit align` last settled on
   template/       a git copy of devkit's bundled template, so `copier update` works
+  bin/            links to the uv and uvx devkit uses (first on PATH inside workspaces)
 
 Keep it on the same filesystem as your projects: uv links venv files to the cache only there.
 """
@@ -77,6 +80,11 @@ class Store:
         """uv-managed Pythons: ``UV_PYTHON_INSTALL_DIR`` if set, else ``$DEVKIT_HOME/uv/python``."""
         value = self._environ.get("UV_PYTHON_INSTALL_DIR")
         return Path(value).expanduser().absolute() if value else self.home / "uv" / "python"
+
+    @property
+    def bin_dir(self) -> Path:
+        """``$DEVKIT_HOME/bin``: links to devkit's uv and uvx, put on PATH by every ``.envrc.sh``."""
+        return self.home / "bin"
 
     @property
     def registry_file(self) -> Path:

@@ -356,8 +356,40 @@ def is_store_source(src: str, store: Store) -> bool:
         return False
 
 
-def _is_local(src: str) -> bool:
+def is_local(src: str) -> bool:
+    """True when copier source ``src`` is a local path (not ``gh:``, ``gl:``, a URL or ``git@``)."""
     return not re.match(r"^(gh:|gl:|[a-z][a-z0-9+.-]*://|git@)", src)
+
+
+_is_local = is_local
+
+
+def newest_tag(names: list[str]) -> str | None:
+    """The newest PEP 440 tag among ``names`` (``v1.2``, ``1.3``), as copier picks it, or None."""
+    best: tuple[Version, str] | None = None
+    for name in names:
+        try:
+            version = Version(name)
+        except InvalidVersion:
+            continue
+        if best is None or version > best[0]:
+            best = (version, name)
+    return best[1] if best else None
+
+
+def local_target(src: str) -> str | None:
+    """What copier's update takes from the local git template ``src`` without ``--vcs-ref``: its
+    newest PEP 440 tag, else the full hash of its HEAD (copier: "No git tags found in template;
+    using HEAD as ref"). None when ``src`` is not a local git repository. Runs git without hooks.
+    """
+    if not is_local(src) or not Path(src).expanduser().is_dir():
+        return None
+    where = Path(src).expanduser()
+    try:
+        tag = newest_tag(git.run("tag", "--list", cwd=where).split())
+        return tag or git.run("rev-parse", "HEAD", cwd=where).strip() or None
+    except DevkitError:
+        return None
 
 
 # Sources ``devkit update`` accepts from an answers file: local paths and the URL forms copier

@@ -6,10 +6,15 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import rich.console
 
 
 class CalledProcessError(RuntimeError):
@@ -189,3 +194,19 @@ def shielded() -> Iterator[None]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+PIPE_WIDTH = 10_000  # columns a rich Console gets when stdout is not a terminal
+
+
+def stdout_console() -> rich.console.Console:
+    """A rich Console for stdout: the terminal's width on a terminal; elsewhere (a pipe, a file)
+    ``PIPE_WIDTH`` columns with soft wrapping, so no path or line is cut or wrapped at 80.
+
+    rich uses 80 columns when stdout is not a terminal (rich docs, console.html "Terminal
+    detection"); tables still take only the width their cells need.
+    """
+    from rich.console import Console
+
+    piped = not sys.stdout.isatty()
+    return Console(highlight=False, width=PIPE_WIDTH if piped else None, soft_wrap=piped)

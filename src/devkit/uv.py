@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from devkit.errors import DevkitError
-from devkit.util import CalledProcessError, cmd_output
+from devkit.util import CalledProcessError, cmd_output, make_private_dirs
 
 UV_RUN_TIMEOUT = 900.0  # seconds for one uv run (`uv lock`, `uv sync`): resolution may hit the index
 LOCK_TIMEOUT = UV_RUN_TIMEOUT  # the former name, kept for callers
@@ -43,6 +44,49 @@ def find_uv() -> str:
         return str(uv_package.find_uv_bin())
     except (ImportError, FileNotFoundError) as exc:
         raise DevkitError("uv not found: install it with `pip install uv` or see docs.astral.sh/uv") from exc
+
+
+TOOL_NAMES = ("uv", "uvx")
+
+
+def expose(bin_dir: Path) -> Path:
+    """Link ``bin_dir/uv`` (and ``bin_dir/uvx`` when it sits next to it) to the uv devkit uses.
+
+    The target is :func:`find_uv` resolved to the real file (``DEVKIT_UV``, PATH, or the ``uv``
+    package's binary, as pip, pipx or ``uv tool install`` put it): a workspace's ``.envrc.sh``
+    puts ``bin_dir`` first on PATH, so its tasks run that uv whatever way devkit was installed.
+    Each link is replaced atomically (a temporary link renamed over it); ``bin_dir`` is made
+    mode 0700. Returns the resolved uv binary. Raises DevkitError when no uv is found or the
+    links cannot be written.
+    """
+    target = Path(os.path.realpath(find_uv()))
+    try:
+        make_private_dirs(bin_dir)
+        for name in TOOL_NAMES:
+            source = target if name == "uv" else target.with_name("uvx" + target.suffix)
+            if not source.is_file():
+                continue
+            link = bin_dir / (name + target.suffix)
+            if link.is_symlink() and os.readlink(link) == str(source):
+                continue
+            temp = bin_dir / f".{name}.{os.getpid()}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            temp.symlink_to(source)
+            os.replace(temp, link)
+    except OSError as exc:
+        raise DevkitError(f"cannot link uv into {bin_dir}: {exc.strerror or exc}") from exc
+    return target
+
+
+def exposed(bin_dir: Path) -> Path | None:
+    """The uv binary ``bin_dir/uv`` leads to when it is an executable file, else None."""
+    link = bin_dir / "uv"
+    try:
+        real = Path(os.path.realpath(link))
+        return real if real.is_file() and os.access(real, os.X_OK) else None
+    except OSError:
+        return None
 
 
 def run(
@@ -89,6 +133,43 @@ def version() -> str:
     if not match:
         raise DevkitError(f"cannot parse `uv --version` output: {out.strip()!r}")
     return match.group(1)
+
+
+def find_python(request: str, *, env: Mapping[str, str]) -> str | None:
+    """The interpreter uv would use for ``request`` (``3.13``) without downloading, or None.
+
+    ``uv python find`` looks in virtual environments, the managed installs
+    (``UV_PYTHON_INSTALL_DIR``) and PATH and never downloads (uv docs, concepts/python-versions).
+    Raises nothing.
+    """
+    try:
+        out = cmd_output(find_uv(), "python", "find", "--no-project", request, env=env,
+                         timeout=60.0)
+    except (CalledProcessError, OSError, DevkitError):
+        return None
+    return out.stdout.strip() or None
+
+
+def installed_pythons(*, env: Mapping[str, str]) -> list[str]:
+    """``major.minor`` of every Python uv finds without downloading, newest first (from
+    ``uv python list --only-installed --output-format json``). Raises nothing: [] on any error."""
+    import json
+
+    try:
+        out = cmd_output(find_uv(), "python", "list", "--only-installed", "--output-format",
+                         "json", env=env, timeout=60.0)
+        entries = json.loads(out.stdout)
+    except (CalledProcessError, OSError, DevkitError, ValueError):
+        return []
+    found: list[tuple[int, int]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        info = entry.get("version_parts") if isinstance(entry, dict) else None
+        if isinstance(info, dict) and isinstance(info.get("major"), int) \
+                and isinstance(info.get("minor"), int):
+            pair = (info["major"], info["minor"])
+            if pair not in found:
+                found.append(pair)
+    return [f"{a}.{b}" for a, b in sorted(found, reverse=True)]
 
 
 def lock(
@@ -306,3 +387,58 @@ def lock_changes(output: str) -> list[tuple[str, list[str], list[str]]]:
         else:
             changes.append((name, split(old), []))
     return changes
+
+
+# -- the cache and managed Pythons (``devkit gc``) ------------------------------------------------
+_LOCK_WAIT = "when waiting for lock"  # uv 0.13: "error: Timeout (2s) when waiting for lock on …"
+
+
+def _cache_run(args: list[str], *, env: Mapping[str, str], cache_dir: Path, timeout: float,
+               what: str) -> str:
+    """``uv ARGS`` that takes the cache lock exclusively, waiting ``timeout`` seconds for it
+    (``UV_LOCK_TIMEOUT``, uv >= 0.9.4). Never ``--force``. Raises CacheBusy on the timeout,
+    UvError otherwise."""
+    from devkit import uvcache
+
+    try:
+        return run(*args, env={**env, "UV_LOCK_TIMEOUT": str(max(1, round(timeout)))}, what=what)
+    except UvError as exc:
+        if _LOCK_WAIT in exc.output or "is another uv process running" in exc.output:
+            raise uvcache.CacheBusy(uvcache.busy_message(cache_dir, timeout)) from exc
+        raise
+
+
+def cache_clean(names: Iterable[str], *, env: Mapping[str, str], cache_dir: Path,
+                timeout: float) -> str:
+    """``uv cache clean NAME...``: every cached entry of those packages (uv docs, reference/cli
+    ``uv cache clean``). Waits ``timeout`` seconds for other uv processes; raises
+    :class:`devkit.uvcache.CacheBusy` after that, UvError on other failures."""
+    return _cache_run(["cache", "clean", *names], env=env, cache_dir=cache_dir, timeout=timeout,
+                      what="uv cache clean")
+
+
+def cache_prune(*, env: Mapping[str, str], cache_dir: Path, timeout: float) -> str:
+    """``uv cache prune``: unreferenced archives, old buckets, cached environments (uv docs,
+    concepts/cache). Waits/raises as :func:`cache_clean`."""
+    return _cache_run(["cache", "prune"], env=env, cache_dir=cache_dir, timeout=timeout,
+                      what="uv cache prune")
+
+
+def python_uninstall(keys: Iterable[str], *, env: Mapping[str, str]) -> str:
+    """``uv python uninstall KEY...`` (uv docs, guides/install-python). Raises UvError."""
+    return run("python", "uninstall", *keys, env=env, what="uv python uninstall")
+
+
+def tool_dir(*, env: Mapping[str, str]) -> Path:
+    """Where ``uv tool`` keeps its environments: ``uv tool dir``. Raises UvError."""
+    return Path(_stdout("tool", "dir", env=env, what="uv tool dir").strip())
+
+
+def _stdout(*args: str, env: Mapping[str, str], what: str) -> str:
+    """``uv ARGS``'s stdout alone (warnings go to stderr). Raises UvError as :func:`run`."""
+    try:
+        return cmd_output(find_uv(), *args, env=env, timeout=UV_RUN_TIMEOUT).stdout
+    except CalledProcessError as exc:
+        raise UvError(f"{what} failed: {explain(exc.stderr or exc.stdout)}", exc.stderr) from exc
+    except FileNotFoundError as exc:
+        raise DevkitError(f"cannot run uv: {exc}") from exc

@@ -16,10 +16,13 @@ import os
 import shlex
 import shutil
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from devkit import usage, uv
+from devkit import usage, uv, uvcache
+from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
 from devkit.util import atomic_write_text, pid_alive
@@ -46,6 +49,7 @@ class SyncResult:
     census: usage.LinkCensus | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    waited: bool = False  # held back while another sync unpacked a wheel it needs
 
     def to_json(self) -> dict[str, Any]:
         """One entry of ``devkit sync --json``'s ``workspaces`` list."""
@@ -62,6 +66,7 @@ class SyncResult:
             "private_files": census.private if census else None,
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
+            "waited_for_cache": self.waited,
         }
 
 
@@ -246,3 +251,82 @@ def _rebuild(path: Path, *, store: Store, env: dict[str, str], locked: bool) -> 
         if not aside.exists():
             record.unlink(missing_ok=True)
     return output
+
+
+def uncached(path: Path, present: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """``(name, version)`` of the registry packages ``path/uv.lock`` lists that ``present`` (see
+    :func:`devkit.uvcache.present`) lacks: what a sync of it may download and unpack. An
+    unreadable lock gives an empty set (uv reports it when the sync runs)."""
+    try:
+        lock = lockfile.read(path / "uv.lock")
+    except lockfile.LockError:
+        return set()
+    return {(p.name, uvcache.norm_version(p.version)) for p in lock.packages} - present
+
+
+def cached_now(cache_dir: Path) -> set[tuple[str, str]]:
+    """What the cache holds unpacked now; empty (so every package counts as missing) when its
+    layout is one devkit does not know."""
+    try:
+        uvcache.check_layout(cache_dir)
+        return uvcache.present(cache_dir)
+    except DevkitError:
+        return set()
+
+
+def _sync_one(path: Path, *, store: Store, cache: CacheFacts, command: str | None) -> SyncResult:
+    """:func:`sync_workspace`, under the workspace mutex when ``command`` names the holder."""
+    if command is None:
+        return sync_workspace(path, store=store, cache=cache)
+    try:
+        with store.workspace_mutex(path, command=command):
+            return sync_workspace(path, store=store, cache=cache)
+    except DevkitError as exc:
+        return SyncResult(path, status="failed", reason=str(exc))
+
+
+def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: int,
+             command: str | None = None,
+             on_done: Callable[[SyncResult], None] = lambda result: None) -> list[SyncResult]:
+    """Sync ``paths`` ``jobs`` at a time, never two that may unpack the same wheel at once.
+
+    Two uv processes installing one wheel the cache lacks may both unpack it (uv 0.13.9, from
+    PyPI: four parallel ``uv sync`` left four copies in ``archive-v0``). So a workspace starts
+    only when none of the syncs running needs one of the wheels it needs and the cache lacks
+    (the lock's ``(name, version)`` against :func:`devkit.uvcache.present`), re-read after each
+    sync; when nothing is missing they all run in parallel. With ``command`` (``"devkit sync"``)
+    each workspace is synced under its mutex (:meth:`devkit.store.Store.workspace_mutex`), one
+    kept busy too long being ``failed``. ``on_done`` is called with each result as it
+    finishes. Returns the results in the order of ``paths``.
+    """
+    present = cached_now(cache.inodes.cache_dir)
+    needs = {path: uncached(path, present) for path in paths}
+    pending = list(paths)
+    results: dict[Path, SyncResult] = {}
+    waited: set[Path] = set()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        running: dict[Future[SyncResult], Path] = {}
+        while pending or running:
+            busy = set().union(*(needs[p] for p in running.values()))
+            for path in list(pending):
+                if len(running) >= max(1, jobs):
+                    break
+                if needs[path] & busy:
+                    waited.add(path)
+                    continue
+                pending.remove(path)
+                busy |= needs[path]
+                running[pool.submit(_sync_one, path, store=store, cache=cache,
+                                    command=command)] = path
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                path = running.pop(future)
+                result = future.result()
+                result.waited = path in waited
+                results[path] = result
+                on_done(result)
+            if pending:
+                present = cached_now(cache.inodes.cache_dir)
+                for path in pending:
+                    needs[path] -= present
+    return [results[p] for p in paths]

@@ -130,6 +130,22 @@ def members(paths: Sequence[Path], store: Store) -> list[tuple[Path, str]]:
     return [(p.path, p.name) for p in projects]
 
 
+def _with_only(paths: Sequence[Path], only: Sequence[Path], store: Store
+               ) -> list[tuple[Path, str]]:
+    """:func:`members` plus the ``only`` projects; with ``only`` and no ``paths``, every
+    registered project (none is fine). Raises DevkitError when an ``only`` path is not a directory.
+    """
+    if not only:
+        return members(paths, store)
+    found = members(paths, store) if paths else [
+        (p.path, p.name) for p in Registry(store).projects()]
+    known = {path for path, _ in found}
+    for path, name in members(only, store):
+        if path not in known:
+            found.append((path, name))
+    return found
+
+
 @contextlib.contextmanager
 def exclusive_run(store: Store, *, enabled: bool) -> Iterator[None]:
     """One writing ``devkit align`` per store at a time (two would race on backups and locks).
@@ -175,8 +191,13 @@ def run(
     jobs: int = 4,
     sync: bool = False,
     show_progress: bool = False,
+    only: Sequence[Path] = (),
 ) -> Result:
     """Align the locks of ``paths`` (default: every registered project) and return the result.
+
+    ``only``: plan with every registered project (and ``paths``) but move, check and report
+    only these projects: ``--check --only PATH`` fails when PATH would change to reach the
+    store's targets, whatever the other projects would do.
 
     ``check`` implies ``dry_run`` (nothing is written: no lock, no manifest, no sync). ``jobs``
     projects are locked concurrently. ``sync`` runs ``uv sync --locked`` in every workspace whose
@@ -196,16 +217,19 @@ def run(
             _hold_workspaces(paths, store, enabled=not dry_run):
         return _run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                     allow_downgrade=allow_downgrade, jobs=jobs, sync=sync and not dry_run,
-                    show_progress=show_progress)
+                    show_progress=show_progress, only=only)
 
 
 def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
          strategy: planner.Strategy, allow_downgrade: planner.DowngradePolicy, jobs: int,
-         sync: bool, show_progress: bool) -> Result:
+         sync: bool, show_progress: bool, only: Sequence[Path] = ()) -> Result:
     started = time.monotonic()
     backups = Backups(store.align_backup_dir)
     notes = [] if dry_run else backups.recover()
-    outcomes, before, project_locks = _load(members(paths, store), read_only=dry_run)
+    outcomes, before, project_locks = _load(_with_only(paths, only, store), read_only=dry_run)
+    if only:  # planned with everyone, moved and reported alone
+        chosen = {p.resolve() for p in only}
+        outcomes = [o for o in outcomes if o.path in chosen]
     others = _other_locks(store, set(before))
     state = StoreState([*before.values(), *others])
     ctx = Context(store.subprocess_env(), backups, threading.Event(), state, dry_run=dry_run,
@@ -303,6 +327,12 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
             outcome.status = "failed"
             outcome.error = f"{path} no longer exists (devkit projects remove it)"
             continue
+        if not (path / "uv.lock").exists() and not (path / "uv.lock").is_symlink():
+            # nothing to align yet: skipped, not failed (exit 0 when nothing else fails)
+            outcome.status = "skipped"
+            outcome.error = (f"skipped: no uv.lock yet (create it with `uv lock --project "
+                             f"{shlex.quote(str(path))}`)")
+            continue
         try:
             locks[path] = lockfile.read(path / "uv.lock")
         except lockfile.LockError as exc:
@@ -351,7 +381,7 @@ def _todo(outcomes: list[Outcome], the_plan: planner.Plan, *, first: bool
           ) -> list[tuple[Outcome, planner.ProjectPlan]]:
     todo = []
     for outcome in outcomes:
-        if outcome.status == "failed":
+        if outcome.status in ("failed", "skipped"):
             continue
         try:
             project_plan = the_plan.for_project(str(outcome.path))

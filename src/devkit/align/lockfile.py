@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import functools
 import re
+import shlex
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,7 +82,10 @@ class Lock:
     """The parts of a ``uv.lock`` devkit needs; ``skipped`` counts non-registry packages.
 
     ``exclude_newer``: uploads after this (aware datetime) were invisible to the resolver;
-    ``exclude_newer_package``: per-package cutoffs (normalised name, datetime).
+    ``others``: the non-registry packages as ``(name, kind, value)`` from their ``source``
+    (``("app", "editable", ".")``, ``("lib", "git", "https://…")``);
+    ``exclude_newer_package``: per-package cutoffs (normalised name, datetime), None for a
+    package exempt from the global cutoff (``exclude-newer-package = { name = false }``).
     """
 
     path: Path
@@ -90,7 +94,8 @@ class Lock:
     skipped: int = 0
     requirements: tuple[Requirement, ...] = ()
     exclude_newer: dt.datetime | None = None
-    exclude_newer_package: tuple[tuple[str, dt.datetime], ...] = ()
+    exclude_newer_package: tuple[tuple[str, dt.datetime | None], ...] = ()
+    others: tuple[tuple[str, str, str], ...] = ()  # (name, source kind, value): non-registry
 
     def versions(self, name: str) -> set[str]:
         """All versions of ``name`` in this lock (several when it forks)."""
@@ -134,7 +139,8 @@ def read(path: Path, *, now: dt.datetime | None = None) -> Lock:
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise LockError(f"{path}: no uv.lock (run `uv lock`)") from exc
+        raise LockError(f"{path}: no uv.lock (run `uv lock --project "
+                        f"{shlex.quote(str(path.parent.absolute()))}`)") from exc
     except OSError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
     return parse(data, path, now=now)
@@ -182,6 +188,7 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
     entries = _tables(doc.get("package", doc.get("distribution")), "package")
     packages: list[LockedPackage] = []
     requirements: list[Requirement] = []
+    others: list[tuple[str, str, str]] = []
     skipped = 0
     for i, entry in enumerate(entries):
         where = f"package[{i}]."
@@ -205,6 +212,8 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
                                           wheel_size(wheels, sdist), min(times, default=None)))
             continue
         skipped += 1
+        kind, value = next(((k, v) for k, v in source.items() if isinstance(v, str)), ("", ""))
+        others.append((name, str(kind), value))
         metadata = _opt(entry, "metadata", dict, where) or {}
         requirements += _requirements(metadata.get("requires-dist"), "requires",
                                       f"{where}metadata.requires-dist")
@@ -224,6 +233,7 @@ def _from_doc(doc: dict[str, Any], path: Path, now: dt.datetime) -> Lock:
         requirements=tuple(requirements),
         exclude_newer=cutoff,
         exclude_newer_package=per_package,
+        others=tuple(others),
     )
 
 
@@ -274,13 +284,18 @@ def _relative(now: dt.datetime, span: dt.timedelta, where: str) -> dt.datetime:
 
 
 def _exclude_newer(options: dict[str, Any], now: dt.datetime) -> tuple[
-        dt.datetime | None, tuple[tuple[str, dt.datetime], ...]]:
+        dt.datetime | None, tuple[tuple[str, dt.datetime | None], ...]]:
     """The cutoffs a lock was resolved with, from its ``[options]``.
 
     ``exclude-newer-span`` (an ISO 8601 duration such as ``P3W``, recorded with a placeholder
     ``exclude-newer = 0001-01-01T00:00:00Z``) is relative to ``now``; otherwise ``exclude-newer``
-    is an RFC 3339 time. ``[options.exclude-newer-package]`` gives per-package cutoffs, each a
-    time or a span.
+    is an RFC 3339 time; absent (``exclude-newer = false`` in ``[tool.uv]``) means no cutoff.
+    ``[options.exclude-newer-package]`` gives per-package cutoffs in every form uv 0.13 writes
+    (https://docs.astral.sh/uv/reference/settings/#exclude-newer-package; dates, friendly and
+    ISO 8601 durations and ``false`` in ``[tool.uv]`` become): an RFC 3339 time string; ``false``
+    (no cutoff for that package, even under a global one: the name maps to None); a table
+    ``{ timestamp = "…", span = "P7D" }`` for a duration (relative to ``now``; the timestamp is a
+    placeholder then). An ISO 8601 duration string is read as a span too.
     """
     span_text = _opt(options, "exclude-newer-span", str, "options.")
     if span_text is not None:
@@ -288,11 +303,20 @@ def _exclude_newer(options: dict[str, Any], now: dt.datetime) -> tuple[
         cutoff: dt.datetime | None = _relative(now, _span(span_text, where), where)
     else:
         cutoff = _when(_opt(options, "exclude-newer", str, "options."), "options.exclude-newer")
-    per_package = []
+    per_package: list[tuple[str, dt.datetime | None]] = []
     table = _opt(options, "exclude-newer-package", dict, "options.") or {}
     for name, value in table.items():
         where = f"options.exclude-newer-package.{name}"
-        text = _typed(value, str, where)
+        if value is False:  # `{ name = false }`: this package has no cutoff
+            per_package.append((normalize(name), None))
+            continue
+        if isinstance(value, dict):
+            span = _opt(value, "span", str, f"{where}.")
+            if span is not None:
+                per_package.append((normalize(name), _relative(now, _span(span, where), where)))
+                continue
+            value = _typed(value.get("timestamp"), str, f"{where}.timestamp")
+        text = _typed(value, str, where)  # `true` is no form uv writes
         when = (_relative(now, _span(text, where), where) if text.startswith("P")
                 else _when(text, where))
         if when is not None:

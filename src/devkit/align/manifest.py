@@ -95,8 +95,46 @@ def write(store: Store, *, strategy: str, projects: Sequence[Path],
         "blocked": [b.to_json() for b in blocked],
         "known_conflicts": {str(k.path): k.to_json() for k in known},
     }
+    previous = gc_figure(store)
+    if previous is not None:
+        manifest["gc"] = previous
     try:
         with store.mutex("manifest", timeout=MANIFEST_WRITE_TIMEOUT):
             atomic_write_text(store.manifest_file, json.dumps(manifest, indent=2) + "\n")
     except (OSError, filelock.Timeout) as exc:
         raise DevkitError(f"cannot write the alignment manifest {store.manifest_file}: {exc}") from exc
+
+
+def record_gc(store: Store, *, reclaimable: int, linked: int, by: str) -> None:
+    """Record what ``devkit gc`` would free, so that ``devkit doctor`` never walks the cache.
+
+    Adds ``"gc": {"reclaimable_bytes", "linked_bytes", "measured": ISO time, "by": "align" |
+    "gc"}`` to the manifest (physical bytes; ``linked_bytes`` stay while a venv links them),
+    keeping everything else. Raises DevkitError when the store is not writable.
+    """
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    figure = {"reclaimable_bytes": reclaimable, "linked_bytes": linked, "measured": now, "by": by}
+    try:
+        with store.mutex("manifest", timeout=MANIFEST_WRITE_TIMEOUT):
+            try:
+                data = json.loads(store.manifest_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+            if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+                data = {"version": MANIFEST_VERSION}
+            data["gc"] = figure
+            atomic_write_text(store.manifest_file, json.dumps(data, indent=2) + "\n")
+    except (OSError, filelock.Timeout) as exc:
+        raise DevkitError(f"cannot write the alignment manifest {store.manifest_file}: {exc}") from exc
+
+
+def gc_figure(store: Store) -> dict[str, Any] | None:
+    """The figure :func:`record_gc` last wrote, or None (no manifest, none recorded, unreadable)."""
+    try:
+        data = json.loads(store.manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    figure = data.get("gc") if isinstance(data, dict) else None
+    if not isinstance(figure, dict) or not isinstance(figure.get("reclaimable_bytes"), int):
+        return None
+    return figure

@@ -48,7 +48,7 @@ class ProjectLock:
     requirements: tuple[Requirement, ...] = ()
     label: str = ""
     exclude_newer: dt.datetime | None = None  # uploads after this are invisible to its resolver
-    exclude_newer_package: tuple[tuple[str, dt.datetime], ...] = ()  # per-package cutoffs
+    exclude_newer_package: tuple[tuple[str, dt.datetime | None], ...] = ()  # None: exempt
 
     def cutoff(self, name: str) -> dt.datetime | None:
         """The upload-time cutoff that applies to ``name`` (per-package first), or None."""

@@ -38,7 +38,7 @@ MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
 MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
-Status = Literal["unchanged", "aligned", "failed"]
+Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
 RejectKind = Literal["conflict", "score", "downgrade"]
 
 

@@ -45,6 +45,8 @@ def document(result: Result) -> dict[str, Any]:
         # align's own downgrades; a stale lock's plain re-lock moves as uv decides
         "downgrades": [{"project": o.name, **c.to_json()} for o in outcomes for c in o.downgrades],
         "failed": [{"path": str(o.path), "error": o.error} for o in outcomes if o.status == "failed"],
+        "skipped": [{"path": str(o.path), "reason": o.error} for o in outcomes
+                    if o.status == "skipped"],
         "unreferenced": {"bytes": sum(e.bytes for e in gone),
                          "entries": [e.to_json() for e in gone]},
         "stale_venvs": [v.to_json() for v in result.venvs if not v.current],
@@ -73,12 +75,14 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
     projects = doc["projects"]
     changed = [p for p in projects if p["changes"] or (p["stale"] and p["status"] != "failed")]
     failed = [p for p in projects if p["status"] == "failed"]
+    skipped = [p for p in projects if p["status"] == "skipped"]
     b, a = doc["before"], doc["after"]
     policy = doc["allow_downgrade"]
     out.print(f"devkit align ({doc['strategy']}{', dry run' if doc['dry_run'] else ''}"
               f"{', downgrades: ' + policy if policy != 'none' else ''}): "
-              f"{len(projects)} projects, {len(changed)} {verb}, {len(doc['blocked'])} blocked, "
-              f"{len(failed)} failed")
+              f"{len(projects)} project{'s' * (len(projects) != 1)}, {len(changed)} {verb}, "
+              f"{len(doc['blocked'])} blocked, "
+              + (f"{len(skipped)} skipped, " if skipped else "") + f"{len(failed)} failed")
     out.print(f"Distinct (index, name, version) pairs: {b['distinct_pairs']} -> {a['distinct_pairs']}"
               f" ({b['excess_pairs']} -> {a['excess_pairs']} beyond one version per package; "
               f"at least {doc['floor']['excess_pairs']} held by the projects' own requirements "
@@ -119,7 +123,7 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
         for v in doc["stale_venvs"]:
             out.print(escape(f"  {v['name']} ({v['path']})"))
         out.print(escape(f"Sync them with: {doc['sync_command']}"))
-    for p in failed:
+    for p in [*skipped, *failed]:
         out.print(escape(f"[{p['name']}] {p['error']}"))
     for note in doc["notes"]:
         out.print(escape(f"note: {note}"))

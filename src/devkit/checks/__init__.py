@@ -53,6 +53,7 @@ ORDER: tuple[str, ...] = (
     "store.venv-linked",
     "store.permissions",
     "store.disk",
+    "store.gc",
     "wsl.workspace-location",
     "wsl.windows-path",
     "wsl.vscode",

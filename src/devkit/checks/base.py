@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from devkit import project_url
+from devkit import project_url, workspaces
 from devkit.hostfacts import DEFAULT_TIMEOUT, Host, RunResult
 from devkit.store import Store
 
@@ -158,15 +158,17 @@ def only_on_wsl(ctx: Context) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class Workspace:
-    """A devkit workspace: its root and the answers of ``.copier-answers.yml`` (values as text)."""
+    """A devkit workspace (:mod:`devkit.workspaces`): its root and its answers (values as text;
+    {} for an adopted project, which has no answers file)."""
 
     path: Path
     answers: Mapping[str, str]
+    detected: str | None = None  # the loader the configs present say, when there are no answers
 
     @property
     def loader(self) -> str:
-        """``env_loader`` answer: ``mise`` (default), ``direnv`` or ``both``."""
-        return self.answers.get("env_loader") or "mise"
+        """``env_loader``: the answer, else the detected loader, else ``mise``."""
+        return self.answers.get("env_loader") or self.detected or "mise"
 
     @property
     def uses_mise(self) -> bool:
@@ -179,36 +181,13 @@ class Workspace:
         return self.loader in ("direnv", "both")
 
 
-def parse_answers(text: str) -> dict[str, str] | None:
-    """Top-level answers of a copier answers file (YAML, read with ``yaml.safe_load``) as text.
-
-    Scalars become strings (``true`` → ``"True"``, ``3.11`` → ``"3.11"``); nested values are
-    dropped. Returns None when the text is not YAML or not a mapping.
-    """
-    import yaml  # type: ignore[import-untyped]  # lazy: PyYAML costs ~20 ms of start-up
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    return {str(k): str(v) for k, v in data.items()
-            if isinstance(v, (str, int, float, bool)) and not isinstance(k, (list, dict))}
-
-
 def find_workspace(path: Path) -> Workspace | None:
-    """The devkit workspace holding ``path``: the nearest directory up from ``path`` with a
-    ``.copier-answers.yml`` that has an ``env_loader`` answer. None outside one; never raises."""
-    for directory in (path, *path.parents):
-        answers_file = directory / ".copier-answers.yml"
-        try:
-            text = answers_file.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        answers = parse_answers(text)
-        return Workspace(directory, answers) if answers and "env_loader" in answers else None
-    return None
+    """The devkit workspace holding ``path`` (:func:`devkit.workspaces.find`: ``.envrc.sh`` next
+    to ``pyproject.toml``, or devkit's answers file). None outside one; never raises."""
+    found = workspaces.find(path)
+    if found is None:
+        return None
+    return Workspace(found.path, found.answers, None if found.has_answers else found.loader)
 
 
 class Context:

@@ -357,9 +357,30 @@ def disk(ctx: Context) -> Outcome:
     st = os.statvfs(path)
     free = st.f_bavail * st.f_frsize
     line = f"{free / GIB:.1f} GiB free on {_fs_name(ctx, path)}"
-    fix = f"free space on that filesystem, or prune the cache: UV_CACHE_DIR={_q(path)} uv cache prune"
+    fix = "free space on that filesystem, or remove what no project uses: devkit gc"
     if free < MIN_FREE_FAIL:
         return fail(line, fix)
     if free < MIN_FREE_WARN:
         return warn(line, fix)
+    return ok(line)
+
+
+GC_WARN = 1 * GIB  # `devkit gc` would free more than this: worth a warning
+
+
+@check("store.gc", "cache space no project uses")
+def reclaimable(ctx: Context) -> Outcome:
+    """What ``devkit gc`` would free, as ``devkit align`` or ``devkit gc`` last recorded it in the
+    manifest (this check never walks the cache); warns past :data:`GC_WARN` (1 GiB)."""
+    from devkit.align import manifest
+    from devkit.util import format_bytes
+
+    figure = manifest.gc_figure(ctx.store)
+    if figure is None:
+        return skip("no figure recorded yet (`devkit align` or `devkit gc` records one)")
+    freed = int(figure["reclaimable_bytes"])
+    when = f"measured {figure.get('measured', '?')} by devkit {figure.get('by', '?')}"
+    line = f"`devkit gc` would free {format_bytes(freed)} ({when})"
+    if freed > GC_WARN:
+        return warn(f"{line}: more than {format_bytes(GC_WARN)}", "devkit gc --dry-run, then devkit gc")
     return ok(line)

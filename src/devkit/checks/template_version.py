@@ -9,10 +9,33 @@ workspace onto it.
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 from devkit import template
 from devkit.checks.base import Context, Outcome, check, not_applicable, ok, warn
 from devkit.errors import DevkitError
+
+
+def other_source(ctx: Context, src: str, commit: str) -> Outcome:
+    """What ``devkit update`` does for a workspace made from ``src`` (not the store's template):
+    copier's update from that source's newest PEP 440 tag, or its HEAD when it has none; a local
+    path works only while it exists. Runs ``git tag --list`` in a local source (no hooks run)."""
+    if not template.is_local(src):
+        return ok(f"made from {src} at {commit}; `devkit update` brings its newest tag")
+    path = Path(src).expanduser()
+    fix = f"devkit update {shlex.quote(str(ctx.workspace.path if ctx.workspace else '.'))}"
+    if not path.is_dir():
+        return warn(f"made from the local template {src}, which no longer exists: `devkit update` "
+                    "cannot update this workspace", f"put the template back at {shlex.quote(src)}, "
+                    f"then {fix}")
+    result = ctx.run("git", "-C", str(path), "tag", "--list")
+    tag = template.newest_tag(result.stdout.split()) if result.ok else None
+    where = f"its newest tag {tag}" if tag else "its HEAD (it has no version tags)"
+    if tag and tag == commit:
+        return ok(f"made from the local template {src} at {commit}, its newest tag; updates "
+                  f"come from that path while it exists")
+    return ok(f"made from the local template {src} at {commit}; `devkit update` brings {where}, "
+              f"from that path while it exists")
 
 
 @check("workspace.template-version", "workspace on devkit's current template", requires=("tools.git",),
@@ -25,7 +48,7 @@ def template_version(ctx: Context) -> Outcome:
     if not src or not commit:
         return not_applicable("the answers file records no template version (_src_path, _commit)")
     if not template.is_store_source(src, ctx.store):
-        return ok(f"made from {src} at {commit}; `devkit update` brings its newest tag")
+        return other_source(ctx, src, commit)
     try:
         available = template.available_version(ctx.store)
     except DevkitError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, warn
+from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, safe_fix, warn
+from devkit.errors import DevkitError
 from devkit.hostfacts import RunResult
 
 # The oldest versions devkit supports, in one place. Why these floors:
@@ -85,6 +86,11 @@ def tool_outcome(ctx: Context, name: str, *, required: bool = True) -> Outcome:
     if path is None:
         missing = warn if not required else fail
         return missing(f"{name} not found on PATH", install_hint(ctx, name))
+    return tool_outcome_at(ctx, name, path)
+
+
+def tool_outcome_at(ctx: Context, name: str, path: str) -> Outcome:
+    """Run ``path --version`` for tool ``name`` and compare it to MIN_VERSIONS."""
     if _windows_binary(ctx, path):
         # appendWindowsPath puts Windows tools on PATH; they cannot handle Linux paths
         # (astral-sh/uv#12155, microsoft/WSL#4234).
@@ -108,8 +114,37 @@ def tool_outcome(ctx: Context, name: str, *, required: bool = True) -> Outcome:
 
 @check("tools.uv", "uv")
 def uv_check(ctx: Context) -> Outcome:
-    """uv is on PATH: mise tasks and your shell run `uv`, not devkit's bundled copy."""
-    return tool_outcome(ctx, "uv")
+    """uv for your shell and the workspaces' tasks: on PATH, or the link ``$DEVKIT_HOME/bin/uv``
+    to the uv devkit uses (every workspace's ``.envrc.sh`` puts ``$DEVKIT_HOME/bin`` on PATH)."""
+    link = ctx.store.bin_dir / "uv"
+    if tool_path(ctx, "uv") is not None:
+        return tool_outcome(ctx, "uv")
+    from devkit import uv
+
+    target = uv.exposed(ctx.store.bin_dir)
+    if target is None:
+        try:
+            uv.find_uv()
+        except DevkitError:
+            return fail("uv not found: not on PATH, and devkit has none to link",
+                        "pip install uv (in devkit's venv), or "
+                        f"{install_hint(ctx, 'uv')}; then devkit doctor --fix")
+        return fail(f"uv not found on PATH and {link} does not lead to devkit's uv: workspace "
+                    "tasks (`mise run check`, `uv run …`) cannot run uv",
+                    "devkit doctor --fix   # links devkit's uv into " + str(ctx.store.bin_dir))
+    outcome = tool_outcome_at(ctx, "uv", str(link))
+    if outcome.status != "ok":
+        return outcome
+    return ok(f"{outcome.message}: devkit's uv ({target}), on PATH inside every workspace")
+
+
+@safe_fix("tools.uv")
+def fix_uv_link(ctx: Context) -> str:
+    """Link ``$DEVKIT_HOME/bin/uv`` (and ``uvx``) to the uv devkit uses (:func:`devkit.uv.expose`)."""
+    from devkit import uv
+
+    target = uv.expose(ctx.store.bin_dir)
+    return f"linked {ctx.store.bin_dir / 'uv'} -> {target}"
 
 
 @check("tools.mise", "mise")

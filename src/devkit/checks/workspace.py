@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from devkit import git, trust
+from devkit import git, trust, workspaces
 from devkit.checks.base import (
     Context,
     Outcome,
@@ -73,8 +73,7 @@ def git_repository(ctx: Context) -> Outcome:
     """``git rev-parse --show-toplevel``: ``devkit update`` (copier update) needs a repository."""
     ws = _ws(ctx)
     result = ctx.run("git", "rev-parse", "--show-toplevel", cwd=ws)
-    fix = (f"git -C {_q(ws)} init -b main && git -C {_q(ws)} add -A && "
-           f"git -C {_q(ws)} commit -m 'Initial commit'")
+    fix = workspaces.git_init_command(ws)
     if result.error:
         return warn(f"cannot run git: {result.error}", None)
     if not result.ok:

@@ -78,10 +78,10 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
         )
     previous = devkit_answers(root)
     data = project_answers(root, previous, loader)
-    print(f"Adopting {data['project_name']} ({root}): Python {data['python_version']}, "
-          f"environment loaded by {data['env_loader']}"
+    print(f"Adopting {data['project_name']} ({root}): environment loaded by {data['env_loader']}"
           + (" (answers from .copier-answers.yml)" if previous else ""))
     store.ensure()
+    uv.expose(store.bin_dir)
     src, ref = template.resolve_source(None, store)
     with tempfile.TemporaryDirectory(prefix="devkit-adopt-") as tmp:
         rendered = Path(tmp) / "workspace"
@@ -91,6 +91,8 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
         render = trust.render_of(rendered)
     for name in written:
         print(f"  wrote {name}")
+    if ".mise.toml" in written:
+        print("  " + tasks_line(data))
     for name in kept:
         print(f"  kept your {name} (it differs from devkit's template)")
         hint = LOAD_HINTS.get(name)
@@ -109,12 +111,13 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
         for note in result.notes:
             print(note)
         if result.status == "failed":
-            print(f"devkit: warning: {result.reason}", file=sys.stderr)
+            print(f"devkit: error: {result.reason}", file=sys.stderr)
             code = 1
         elif result.census:
             verb = "Already in sync" if result.status == "current" else "Synced .venv"
-            print(f"{verb}: {result.census.linked} of {result.census.files} files are links "
-                  "into the shared cache")
+            python = venv_python(root / ".venv")
+            print(f"{verb}{f' (Python {python})' if python else ''}: {result.census.linked} of "
+                  f"{result.census.files} files are links into the shared cache")
     print("\nNext steps:")
     print(f"  cd {shlex.quote(str(root))}")
     if not sync or code:
@@ -166,10 +169,94 @@ def project_answers(root: Path, previous: Mapping[str, Any], loader: str | None)
         pass
     has_envrc, has_mise = (root / ".envrc").exists(), (root / ".mise.toml").exists()
     data["env_loader"] = "direnv" if has_envrc and not has_mise else "mise"
+    data.update(tool_answers(project_tools(pyproject)))
     data.update(previous)
     if loader:
         data["env_loader"] = loader
     return data
+
+
+def project_tools(pyproject: Mapping[str, Any]) -> set[str]:
+    """Normalised names (PEP 503) of what ``uv run`` finds in the project's environment: the
+    ``[project] dependencies``, the default dependency groups (``[tool.uv] default-groups``, else
+    ``dev``, with their ``include-group`` entries) and ``[tool.uv] dev-dependencies``.
+
+    Unparsable requirement strings are skipped. Raises nothing.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    project = pyproject.get("project")
+    tool = pyproject.get("tool")
+    tool_uv = tool.get("uv") if isinstance(tool, dict) else None
+    tool_uv = tool_uv if isinstance(tool_uv, dict) else {}
+    groups = pyproject.get("dependency-groups")
+    groups = groups if isinstance(groups, dict) else {}
+    requirements: list[object] = []
+    if isinstance(project, dict) and isinstance(project.get("dependencies"), list):
+        requirements += project["dependencies"]
+    if isinstance(tool_uv.get("dev-dependencies"), list):
+        requirements += tool_uv["dev-dependencies"]
+    default = tool_uv.get("default-groups", ["dev"])
+    wanted = list(groups) if default == "all" else default if isinstance(default, list) else []
+    seen: set[str] = set()
+    while wanted:
+        group = str(wanted.pop())
+        if group in seen or not isinstance(groups.get(group), list):
+            continue
+        seen.add(group)
+        for item in groups[group]:
+            if isinstance(item, dict) and isinstance(item.get("include-group"), str):
+                wanted.append(item["include-group"])
+            else:
+                requirements.append(item)
+    names: set[str] = set()
+    for text in requirements:
+        if isinstance(text, str):
+            try:
+                names.add(canonicalize_name(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+    return names
+
+
+def tasks_line(data: Mapping[str, Any]) -> str:
+    """One line: what ``mise run check`` runs, and the tools the project lacks a task for."""
+    steps = ["uv lock --check"]
+    missing = []
+    for key, tool, step in (("lint", "ruff", "lint"), ("type_checker", None, "typecheck"),
+                            ("tests", "pytest", "test")):
+        value = data.get(key, True)
+        if value in (False, "none"):
+            missing.append(tool or "mypy")
+        else:
+            steps.append(step)
+    line = f"mise tasks: check runs {', '.join(steps)}"
+    if missing:
+        line += (f"; no task for {', '.join(missing)} (not in the project's dependencies: "
+                 f"`uv add --dev {' '.join(missing)}`, then run it with `uv run`)")
+    return line
+
+
+def venv_python(venv: Path) -> str | None:
+    """The Python version ``venv`` runs (``version_info`` of its ``pyvenv.cfg``), or None."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in ("version_info", "version"):
+            return value.strip()
+    return None
+
+
+def tool_answers(tools: set[str]) -> dict[str, Any]:
+    """The template answers that give tasks only for the tools the project has: ``lint`` (ruff),
+    ``type_checker`` (mypy, pyright or none), ``tests`` (pytest), ``coverage`` (pytest-cov)."""
+    checker = "mypy" if "mypy" in tools else "pyright" if "pyright" in tools else "none"
+    return {"lint": "ruff" in tools, "type_checker": checker, "tests": "pytest" in tools,
+            "coverage": "pytest" in tools and "pytest-cov" in tools}
 
 
 def _python_choices() -> list[str]:

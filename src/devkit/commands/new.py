@@ -141,12 +141,15 @@ def new(
     sync: bool = True,
     force: bool = False,
 ) -> int:
-    """Create the workspace at ``path``; returns 0, or 1 when a post-render step failed.
+    """Create the workspace at ``path``; returns 0, or 1 when aligning the new lock or approving
+    its loader configs failed (the workspace is complete, the problem printed).
 
     ``force`` replaces a workspace an interrupted ``devkit new`` left at ``path`` (proved by its
-    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file, a
-    non-empty directory or inside the store (``Store.check_outside``), the store is not usable,
-    the registry is corrupt or a ``--data`` key is unknown; and when rendering fails. Nothing is left behind then, nor on Ctrl-C or SIGTERM
+    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file,
+    a non-empty directory or inside the store (``Store.check_outside``), the store is not usable,
+    the registry is corrupt or a ``--data`` key is unknown; and when rendering, ``uv lock`` or
+    ``uv sync`` fails (a Python uv cannot get is named, with its fixes). Nothing is left behind
+    then, nor on Ctrl-C or SIGTERM
     (KeyboardInterrupt propagates after the clean-up).
     """
     dst = path.expanduser().absolute()
@@ -158,6 +161,8 @@ def new(
         store.ensure()
         registry = Registry(store)
         registry.projects()  # a corrupt registry stops the run before anything is made
+        with contextlib.suppress(DevkitError):  # no uv at all: `uv lock` below says so
+            uv.expose(store.bin_dir)
         clear_leftovers(dst, registry, force=force)
         check_destination(dst, empty=True)
         src, ref = template.resolve_source(template_src, store)
@@ -179,19 +184,67 @@ def new(
                            defaults=defaults, sync=sync)
 
 
+DEMO_NAME = "devkit-demo"
+
+
+def demo_path(store: Store) -> Path:
+    """Where ``devkit new --demo`` puts the demo workspace: ``devkit-demo`` beside the store
+    (``~/.local/share/devkit-demo`` by default)."""
+    return store.home.parent / DEMO_NAME
+
+
+def new_demo(*, store: Store, sync: bool = True) -> int:
+    """Create the demo workspace with the default answers, replacing the previous demo.
+
+    One place, one registration, however often it runs (the README's set-up command ends with
+    it): the previous demo is moved aside, the new one created, then the old one deleted; if
+    creating fails or is interrupted, the old one is put back. Returns :func:`new`'s code.
+    Raises DevkitError when the demo place holds something that is not devkit's demo.
+    """
+    dst = demo_path(store).absolute()
+    check_destination(dst)
+    if not dst.is_dir() or not any(dst.iterdir()):
+        return new(dst, store=store, data={}, defaults=True, sync=sync)
+    registered = Registry(store).find(dst)
+    if registered is None or not (dst / template.ANSWERS_FILE).is_file():
+        raise DevkitError(f"{dst} exists and is not devkit's registered demo workspace: move it "
+                          "away, or create a workspace elsewhere with `devkit new PATH`")
+    aside = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
+    old = aside / dst.name
+    with shielded():
+        os.rename(dst, old)
+    try:
+        code = new(dst, store=store, data={}, defaults=True, sync=sync)
+    except BaseException:
+        with shielded():
+            if not dst.exists():
+                os.rename(old, dst)
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    print(f"Replaced the previous demo workspace in {dst}")
+    return code
+
+
 def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, str],
             user_defaults: Mapping[str, str], *, store: Store, defaults: bool, sync: bool) -> int:
     work, dst = creation.work, creation.dst
     # Without a terminal copier cannot ask: use the defaults instead of failing.
-    answers = template.render(
-        src, work, data=data, user_defaults=user_defaults,
-        defaults=defaults or not sys.stdin.isatty(), vcs_ref=ref,
-    )
+    try:
+        answers = template.render(
+            src, work, data=data, user_defaults=user_defaults,
+            defaults=defaults or not sys.stdin.isatty(), vcs_ref=ref,
+        )
+    except DevkitError as exc:
+        raise _with_value(exc, data, user_defaults) from exc
     problems: list[str] = []
     env = store.subprocess_env()
     if sync:
         try:
             uv.lock(work, env=env)
+        except DevkitError as exc:  # complete or absent: nothing is left (Creation undoes it)
+            raise lock_failure(exc, work, dst, answers, env) from exc
+        try:
             _born_aligned(work, store)
         except DevkitError as exc:
             problems.append(str(exc).replace(str(work), str(dst)))
@@ -200,14 +253,18 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
     # From here on a closed stdout (`devkit new X | head -1`) must not undo what was said done:
     # the workspace is finished and registered, then the closed pipe is reported (exit 141).
     with _stdout_may_close() as closed:
-        print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
-        if sync and not problems:
+        synced = ""
+        if sync:
             try:
                 uv.sync(dst, env=env)
-                linked, total = usage.count_linked(dst / ".venv")
-                print(f"Synced .venv: {linked} of {total} files are links into the shared cache")
             except DevkitError as exc:
-                problems.append(str(exc))
+                raise DevkitError(f"{exc}; nothing was created (`devkit new --no-sync` creates "
+                                  "the workspace without locking and syncing)") from exc
+            linked, total = usage.count_linked(dst / ".venv")
+            synced = f"Synced .venv: {linked} of {total} files are links into the shared cache"
+        print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
+        if synced:
+            print(synced)
         problems += _approve_loaders(dst, answers, store)
         creation.commit(str(answers.get("project_name", dst.name)))
         _print_next_steps(dst, answers, synced=sync and not problems)
@@ -272,6 +329,43 @@ def _stdout_may_close() -> Iterator[list[bool]]:
             found.append(True)
 
 
+def _with_value(exc: DevkitError, data: Mapping[str, str],
+                user_defaults: Mapping[str, str]) -> DevkitError:
+    """A validator's error with the value it refused and the ``--data`` that fixes it."""
+    text = str(exc)
+    for key, label in (("project_name", "project name"), ("python_version", "Python version")):
+        if f"Invalid {label}" in text:
+            value = data.get(key, user_defaults.get(key, ""))
+            origin = ""
+            if key == "project_name" and key not in data:
+                origin = " (from the directory's name)"
+            return DevkitError(f"{text.rstrip('.')} (got {value!r}{origin}): pass a valid one "
+                               f"with --data {key}=VALUE")
+    return exc
+
+
+def lock_failure(exc: DevkitError, work: Path, dst: Path, answers: Mapping[str, object],
+                 env: Mapping[str, str]) -> DevkitError:
+    """The one-line error for a ``uv lock`` that failed in a new workspace: when uv cannot get
+    the workspace's Python (``uv python find`` does not find it), name it and the two fixes;
+    else uv's own reason. Either way nothing was created."""
+    request = str(answers.get("python_version") or "")
+    try:
+        first = (work / ".python-version").read_text(encoding="utf-8").splitlines()
+        request = next((ln.strip() for ln in first if ln.strip()), request)
+    except OSError:
+        pass
+    if request and uv.find_python(request, env=env) is None:
+        found = [v for v in uv.installed_pythons(env=env) if v != request]
+        choose = (f", or one uv finds: --data python_version={found[0]}" if found else "")
+        return DevkitError(f"uv cannot get Python {request} (the workspace's python_version) "
+                           f"and it is not on this machine: install it with `uv python install "
+                           f"{request}`{choose}; nothing was created")
+    reason = str(exc).replace(str(work), str(dst))
+    return DevkitError(f"{reason}; nothing was created (`devkit new --no-sync` creates the "
+                       "workspace without locking and syncing)")
+
+
 def check_destination(dst: Path, *, empty: bool = False) -> None:
     """Refuse a destination that cannot become a workspace; with ``empty``, also a non-empty one.
 
@@ -288,7 +382,11 @@ def check_destination(dst: Path, *, empty: bool = False) -> None:
                 raise DevkitError(f"cannot create {dst}: {parent} is not a directory")
             break
     if empty and dst.is_dir() and any(dst.iterdir()):
-        raise DevkitError(f"{dst} already exists and is not empty")
+        hint = (f"; to bring the project there into devkit: devkit adopt {shlex.quote(str(dst))}"
+                if (dst / "pyproject.toml").is_file() else
+                "; choose a new directory (devkit adopt takes an existing project with a "
+                "pyproject.toml)")
+        raise DevkitError(f"{dst} already exists and is not empty{hint}")
 
 
 class Creation:

@@ -9,13 +9,13 @@ import stat
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from devkit.errors import DevkitError
 from devkit.registry import Project, Registry
 from devkit.store import Store
+from devkit.util import stdout_console
 
 
 def list_projects(*, store: Store, as_json: bool = False) -> int:
@@ -34,7 +34,7 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
         state = states[p.path]
         table.add_row(escape(p.name), escape(str(p.path)), p.added,
                       state if state == "ok" else f"[red]{state}[/red]")
-    Console(highlight=False).print(table)
+    stdout_console().print(table)
     missing = sum(state == "missing" for state in states.values())
     if missing:
         print(f"{missing} registered path(s) no longer exist; forget them with: "
@@ -61,7 +61,8 @@ def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
         if not (target / "pyproject.toml").is_file():
             raise DevkitError(
                 f"{path} has no pyproject.toml, so it is not a Python project: create one with "
-                f"`devkit new {shlex.quote(str(path))}` (an empty directory) or `uv init`"
+                f"`devkit new {shlex.quote(str(path))}` (an empty directory) or "
+                f"`uv init {shlex.quote(str(target.absolute()))}`"
             )
     registry = Registry(store)
     results = [registry.add(path.expanduser()) for path in paths]

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from devkit import usage
+from devkit import gcplan, usage
 from devkit.align import lockfile
+from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
-from devkit.util import format_bytes
+from devkit.util import format_bytes, stdout_console
 
 
 def report(store: Store) -> dict[str, Any]:
@@ -34,6 +34,13 @@ def report(store: Store) -> dict[str, Any]:
     on_disk = usage.unique_bytes([cache, *venv_trees])
     private_copies = sum(v.bytes for v in venvs)
     clone_fs = fs_type in usage.CLONE_FILESYSTEMS
+    venv_private = sum(v.private_bytes for v in venvs)
+    try:
+        plan: gcplan.Plan | None = gcplan.make(store, measure_used=True)
+        gc_error = None
+    except DevkitError as exc:
+        plan, gc_error = None, str(exc)
+    baseline = plan.used_bytes + venv_private if plan else None
     return {
         "version": 1,
         "paths": {
@@ -78,6 +85,13 @@ def report(store: Store) -> dict[str, Any]:
         "on_disk_bytes": on_disk,
         "private_copies_bytes": private_copies,
         "saving_bytes": private_copies - on_disk,
+        "gc": {
+            "reclaimable_bytes": plan.total.freed if plan else None,
+            "linked_bytes": plan.total.linked if plan else None,
+            "error": gc_error,
+        },
+        "uv_baseline_bytes": baseline,
+        "saving_vs_uv_bytes": baseline - on_disk if baseline is not None else None,
         "locks": {**lockfile.summarize(locks).to_json(), "unreadable": unreadable},
     }
 
@@ -94,7 +108,7 @@ def store(*, store: Store, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(doc, indent=2))
         return 0
-    console = Console(highlight=False)
+    console = stdout_console()
     paths = Table("what", "where", box=None, title="Store", title_justify="left")
     for key, value in doc["paths"].items():
         paths.add_row(key, value)
@@ -110,7 +124,15 @@ def store(*, store: Store, as_json: bool = False) -> int:
     sizes.add_row("cache + venvs, each file once", format_bytes(doc["on_disk_bytes"]))
     sizes.add_row("one private copy per project", format_bytes(doc["private_copies_bytes"]))
     sizes.add_row("saving", format_bytes(doc["saving_bytes"]))
+    if doc["uv_baseline_bytes"] is not None:
+        sizes.add_row("plain uv, one cache, these locks", format_bytes(doc["uv_baseline_bytes"]))
+        sizes.add_row("saving against plain uv", format_bytes(doc["saving_vs_uv_bytes"]))
+    gc = doc["gc"]
+    if gc["reclaimable_bytes"] is not None:
+        sizes.add_row("reclaimable by `devkit gc`", format_bytes(gc["reclaimable_bytes"]))
     console.print(sizes)
+    if gc["error"]:
+        console.print(f"[yellow]warning:[/yellow] devkit gc cannot plan: {gc['error']}")
     locks = doc["locks"]
     projects = doc["projects"]
     console.print(

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devkit import __version__
+from devkit import __version__, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
-from devkit.venvsync import STATUSES, CacheFacts, SyncResult, sync_workspace
+from devkit.venvsync import STATUSES, CacheFacts, SyncResult, sync_all
 
 JSON_VERSION = 1
 
@@ -63,14 +62,12 @@ def sync(
     if not chosen:
         raise DevkitError("no registered projects: add one with `devkit projects add PATH`")
     store.ensure()
+    uv.expose(store.bin_dir)  # the uv the workspaces' .envrc.sh puts on PATH
     cache = CacheFacts.of(store)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = pool.map(lambda p: _sync_one(p, store=store, cache=cache), chosen)
-        done = []
-        for result in results:  # in the order given, each as soon as it and those before are done
-            done.append(result)
-            if not as_json:
-                _print(result)
+    # never two syncs at once that may unpack the same uncached wheel (see venvsync.sync_all);
+    # each under its workspace mutex (update, align, adopt and doctor --fix take it too)
+    done = sync_all(chosen, store=store, cache=cache, jobs=jobs, command="devkit sync",
+                    on_done=lambda result: None if as_json else _print(result))
     summary = {status: sum(r.status == status for r in done) for status in STATUSES}
     if as_json:
         doc = {
@@ -84,16 +81,6 @@ def sync(
     elif len(done) > 1:
         print(", ".join(f"{n} {s}" for s, n in summary.items() if n))
     return 1 if summary["failed"] else 0
-
-
-def _sync_one(path: Path, *, store: Store, cache: CacheFacts) -> SyncResult:
-    """:func:`sync_workspace` under the workspace's mutex (``update``, ``align``, ``adopt`` and
-    ``doctor --fix`` take it too); a workspace busy for too long is ``failed``, one line."""
-    try:
-        with store.workspace_mutex(path, command="devkit sync"):
-            return sync_workspace(path, store=store, cache=cache)
-    except DevkitError as exc:
-        return SyncResult(path, status="failed", reason=str(exc))
 
 
 def _print(result: SyncResult) -> None:

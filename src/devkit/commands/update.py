@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from devkit import git, template
+from devkit import git, template, workspaces
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
@@ -88,7 +88,11 @@ class Job:
 
 # -- choosing the workspaces ---------------------------------------------------------------------
 def workspace_root(path: Path) -> Path | None:
-    """The nearest directory from ``path`` up that holds a copier answers file, or None."""
+    """The workspace holding ``path`` (:func:`devkit.workspaces.find`), else the nearest directory
+    from ``path`` up with a copier answers file (another template's project), or None."""
+    found = workspaces.find(path)
+    if found is not None:
+        return found.path
     path = path.absolute()
     for directory in (path, *path.parents):
         if (directory / ANSWERS_FILE).is_file():
@@ -115,8 +119,9 @@ def targets(paths: Sequence[Path], *, all_: bool, store: Store) -> list[tuple[Pa
     if not paths:
         root = workspace_root(Path.cwd())
         if root is None:
-            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no {ANSWERS_FILE} here or "
-                              "above): give its PATH, or --all for every registered workspace")
+            raise DevkitError(f"{Path.cwd()} is not inside a workspace (no .envrc.sh or "
+                              f"{ANSWERS_FILE} here or above): give its PATH, or --all for every "
+                              "registered workspace")
         paths = [root]
     found: dict[Path, str] = {}
     for given in paths:
@@ -139,7 +144,12 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                          f"`devkit projects remove {q}`)")
         return result
     if not (path / ANSWERS_FILE).is_file():
-        result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
+        if (path / workspaces.ENV_SCRIPT).is_file():
+            result.reason = (f"adopted workspace: devkit gave it only its environment files, not "
+                             f"the template, so there is nothing to update (`devkit adopt {q}` "
+                             "adds any that are missing)")
+        else:
+            result.reason = f"not made from a template: {path} has no {ANSWERS_FILE}"
         return result
     try:
         answers = template.read_answers(path)
@@ -168,10 +178,28 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         result.status, result.reason = "failed", f"cannot run git in {path}: {describe(exc)}"
         return result
     if not inside:
-        result.reason = (f"not a git repository: copier update needs one (`git -C {q} init && "
-                         f"git -C {q} add -A && git -C {q} commit -m 'Initial commit'`)")
+        result.reason = (f"not a git repository: copier update needs one "
+                         f"(`{workspaces.git_init_command(path)}`)")
         return result
-    if _uncommitted(result, store):
+    dirty = _dirty(result)
+    if dirty is None:
+        return result
+    if vcs_ref:
+        at_target = str(commit) == vcs_ref
+    elif own:
+        at_target = str(commit) == current.tag
+    else:  # a local template: its newest tag, or its HEAD (``_commit`` then holds a short hash)
+        target = template.local_target(src) if dirty else None
+        at_target = bool(target) and (str(commit) == target or (
+            len(str(commit)) >= 7 and str(target).startswith(str(commit))))
+    if dirty and at_target and interrupted_update(path, store) is None:
+        # e.g. an update made a moment ago and not committed yet
+        result.status, result.to_version = "current", str(commit)
+        result.files = sorted(p for _, p in dirty)
+        result.reason = (f"already at {commit}; its {len(dirty)} uncommitted changed file(s) "
+                         f"are yours to review (`git -C {q} diff HEAD`) and commit")
+        return result
+    if _uncommitted(result, store, dirty):
         return result
     mine = template.commit_version(str(commit))
     if own and not vcs_ref and mine is not None and mine > current.version:
@@ -185,17 +213,26 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                str(store.home))
 
 
-def _uncommitted(result: Result, store: Store) -> bool:
-    """True when ``result.path`` cannot be updated now: it has uncommitted changes (``result``
-    becomes ``skipped``, with the files; when a killed update left them, which and how to undo
-    them) or its git status cannot be read (``failed``: a full disk, a broken index; never
-    reported as a mere skip)."""
-    q = shlex.quote(str(result.path))
+def _dirty(result: Result) -> list[tuple[str, str]] | None:
+    """``git status`` of ``result.path``; None when it cannot be read (``result`` is then
+    ``failed``: a full disk, a broken index; never reported as a mere skip)."""
     try:
-        dirty = git.status(result.path)
+        return git.status(result.path)
     except (DevkitError, OSError) as exc:
         result.status, result.reason = "failed", f"cannot read git status: {describe(exc)}"
-        return True
+        return None
+
+
+def _uncommitted(result: Result, store: Store,
+                 dirty: list[tuple[str, str]] | None = None) -> bool:
+    """True when ``result.path`` cannot be updated now: it has uncommitted changes (``result``
+    becomes ``skipped``, with the files; when a killed update left them, which and how to undo
+    them) or its git status cannot be read (``failed``). ``dirty``: its status, if read."""
+    q = shlex.quote(str(result.path))
+    if dirty is None:
+        dirty = _dirty(result)
+        if dirty is None:
+            return True
     killed = interrupted_update(result.path, store)
     if not dirty:
         if killed:  # its changes were undone or committed since
@@ -669,7 +706,7 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      {r.reason}")
         for line in r.trust:
             print(f"      {line}")
-    counts = ", ".join(f"{n} {s}" for s, n in summary.items() if n)
+    counts = ", ".join(f"{n} {verb.get(s, s)}" for s, n in summary.items() if n)
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
     changed = [r for r in results if r.status in ("updated", "conflicts")]
     if changed and not dry_run:
