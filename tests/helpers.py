@@ -13,18 +13,19 @@ from pathlib import Path
 
 def build_wheel(
     out: Path, name: str, version: str, *, requires: tuple[str, ...] = (), payload: int = 0,
-    scripts: tuple[str, ...] = (),
+    scripts: tuple[str, ...] = (), code: str = "",
 ) -> Path:
     """Write a pure-Python wheel ``name-version-py3-none-any.whl`` into ``out``.
 
     ``requires`` become ``Requires-Dist`` lines; ``payload`` adds a data module of that many bytes
     (so link/size accounting has something to count); each of ``scripts`` is a console script
-    that exits 0 whatever its arguments (a stand-in for a tool a task runs).
+    that exits 0 whatever its arguments (a stand-in for a tool a task runs); ``code`` is appended
+    to ``__init__.py``.
     """
     dist = name.replace("-", "_")
     files = {
         f"{dist}/__init__.py": f'__version__ = "{version}"\n'
-        + ("\n\ndef main() -> int:\n    return 0\n" if scripts else ""),
+        + ("\n\ndef main() -> int:\n    return 0\n" if scripts else "") + code,
         f"{dist}/data.py": "DATA = " + repr("x" * payload) + "\n",
     }
     info = f"{dist}-{version}.dist-info"
@@ -112,3 +113,42 @@ def locked_versions(path: Path, name: str) -> set[str]:
     from devkit.align import lockfile
 
     return lockfile.read(path / "uv.lock").versions(name)
+
+
+def wheel_from_installed(out: Path, dist_name: str) -> Path:
+    """Repack the installed distribution ``dist_name`` (pure Python) as a ``py3-none-any`` wheel.
+
+    The test venv's real pytest and its dependencies become wheels of the offline index, so a tiny
+    project can run a real pytest. Files outside site-packages (console scripts: uv writes them
+    from ``entry_points.txt``), byte-code and install-time records are left out.
+    """
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution(dist_name)
+    name, version = dist.metadata["Name"], dist.version
+    files: dict[str, bytes] = {}
+    info = ""
+    for entry in dist.files or []:
+        posix = entry.as_posix()
+        if posix.startswith("..") or "__pycache__" in posix or posix.endswith(".pyc"):
+            continue
+        if posix.endswith(".dist-info/RECORD") or posix.rsplit("/", 1)[-1] in (
+                "INSTALLER", "REQUESTED", "direct_url.json"):
+            continue
+        if ".dist-info/" in posix:
+            info = posix.split("/", 1)[0]
+        files[posix] = Path(str(entry.locate())).read_bytes()
+    files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: devkit-tests\n"
+                              b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    out.mkdir(parents=True, exist_ok=True)
+    wheel = out / f"{name.replace('-', '_').lower()}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0)), data)
+    return wheel

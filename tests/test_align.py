@@ -112,11 +112,12 @@ def test_transitive_conflict_falls_back_and_reports_uv_reason(tmp_path, devkit, 
     assert blocked["kind"] == "conflict" and "tinydep" in blocked["reason"]
     assert all(_check_passes(p) for p in (held, mid, top))
 
-    # the next run remembers what uv refused while the files are unchanged: only the checks run
+    # the next run remembers what uv refused while the files are unchanged, and that uv said
+    # "locked" after the run (the verified-state memo): no uv run at all
     code, out, _ = devkit("align", "--check", "--json")
     again = json.loads(out)
     assert code == 0 and not again["changed"]
-    assert {p["name"]: p["uv_runs"] for p in again["projects"]} == {"held": 1, "mid": 1, "top": 1}
+    assert {p["name"]: p["uv_runs"] for p in again["projects"]} == {"held": 0, "mid": 0, "top": 0}
     assert [b["reason"] for b in again["blocked"]] == [blocked["reason"]]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,67 @@ def test_store_lists_unreadable_locks_instead_of_crashing(tmp_path, devkit) -> N
     assert locks["names"] == 1  # the good lock still counts
     code, out, err = devkit("store")
     assert code == 0 and "warning:" in out, err
+
+
+REPO_LOCK = Path(__file__).resolve().parents[1] / "uv.lock"
+#: Forms a lock may hold besides uv's usual lines (an escape, a one-line array, a local package).
+ODD_PACKAGES = (
+    ('\n[[package]]\nname = "odd-escape"\nversion = "1.0"\nsource = { registry = "https://x/simple" }\n'
+    'wheels = [\n    { url = "https://x/odd_escape-1.0-py3-none-any.whl", hash = "sha256:\\u0061", '
+    'size = 12 },\n]\n'),
+    ('\n[[package]]\nname = "odd-multi"\nversion = "2.0"\nsource = { registry = "https://x/simple" }\n'
+    'wheels = [{ url = "https://x/odd_multi-2.0-py3-none-any.whl", size = 7 }]\n'),
+    ('\n[[package]]\nname = "odd-local"\nversion = "0.1"\nsource = { editable = "packages/odd" }\n\n'
+    '[package.metadata]\nrequires-dist = [{ name = "tinyshared", specifier = ">=1" }]\n\n'
+    '[package.metadata.requires-dev]\ndev = [\n    { name = "odd-dev" },\n]\n'),
+)
+
+
+@pytest.fixture
+def toml_reads(monkeypatch) -> list[int]:
+    """How many ``[[package]]`` headers each text the lock reader parses holds."""
+    seen: list[int] = []
+    loads = lockfile.rtoml.loads
+
+    def spy(text: str, **kwargs):
+        seen.append(text.count("[[package]]"))
+        return loads(text, **kwargs)
+
+    monkeypatch.setattr(lockfile.rtoml, "loads", spy)
+    return seen
+
+
+@pytest.mark.parametrize("extra", ["", *ODD_PACKAGES], ids=["plain", "escape", "inline", "local"])
+def test_lock_read_by_package_as_tomllib_reads_it(extra: str, toml_reads: list[int]) -> None:
+    text = REPO_LOCK.read_text(encoding="utf-8") + extra + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
+    now = lockfile.dt.datetime(2026, 6, 1, tzinfo=lockfile.dt.UTC)
+    whole = lockfile._from_doc(tomllib.loads(text), REPO_LOCK, now)
+    toml_reads.clear()
+    by_package = lockfile.parse(text.encode(), REPO_LOCK, now=now)
+    # one package at a time: no parse holds more than a small part of the lock
+    assert len(toml_reads) > 40 and max(toml_reads) == 1, toml_reads
+    assert by_package == whole
+    assert [(p.size, p.uploaded) for p in by_package.packages] == \
+        [(p.size, p.uploaded) for p in whole.packages]
+    assert whole.exclude_newer is not None and len(whole.packages) > 40
+
+
+@pytest.mark.parametrize("text", [
+    'version = "9"\n',  # a key defined twice
+    "size = 0123\n",  # not a TOML integer
+    "[options]\nx = 1\n",  # a table defined twice (after the packages)
+], ids=["twice", "integer", "table"])
+def test_lock_read_by_package_refuses_what_tomllib_refuses(text: str,
+                                                          toml_reads: list[int]) -> None:
+    lock = REPO_LOCK.read_text(encoding="utf-8") + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
+    if text.startswith("["):
+        broken = lock + "\n" + text
+    else:
+        broken = lock.replace('source = { registry = "https://pypi.org/simple" }\n',
+                              'source = { registry = "https://pypi.org/simple" }\n' + text, 1)
+    with pytest.raises(tomllib.TOMLDecodeError):
+        tomllib.loads(broken)
+    toml_reads.clear()
+    with pytest.raises(lockfile.LockError, match="not a readable uv.lock|malformed uv.lock"):
+        lockfile.parse(broken.encode(), REPO_LOCK)
+    assert max(toml_reads) == 1  # the faulty package alone, not the whole lock

@@ -180,6 +180,13 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--allow-downgrade", choices=("patch", "minor", "major"), default="none",
                    help="let projects move down (within the same minor/major) to a version "
                         "another project uses")
+    p.add_argument("--test", action="store_true",
+                   help="run each changed project's tests before and after; hold back the "
+                        "packages that break a test (runs the projects' code)")
+    p.add_argument("--test-command", metavar="CMD",
+                   help="the test command (implies --test; split like a shell, run without one; "
+                        "default: the workspace's test task, else "
+                        "'uv run --locked pytest -q -p no:cacheprovider')")
 
 
 def _add_gc(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -290,7 +297,7 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
                            sync=args.sync, allow_downgrade=args.allow_downgrade,
-                           only=args.only)
+                           only=args.only, test=args.test, test_command=args.test_command)
     if args.command == "gc":
         from devkit.commands import gc
 

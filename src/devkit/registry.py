@@ -108,18 +108,36 @@ class Registry:
 
         Raises DevkitError if ``path`` is not a directory.
         """
-        target = path.resolve()
-        if not target.is_dir():
-            raise DevkitError(f"{path} is not a directory")
+        return self.add_many([path], name=name)[0]
+
+    def add_many(self, paths: list[Path], name: str | None = None) -> list[tuple[Project, bool]]:
+        """Register each of ``paths`` (directories) with one read and at most one write of the
+        registry; returns (project, was_new) per path, in order. ``name`` (default: the
+        directory's name) applies to every new entry.
+
+        Raises DevkitError, before anything is written, if one of ``paths`` is not a directory.
+        """
+        targets = []
+        for path in paths:
+            target = path.resolve()
+            if not target.is_dir():
+                raise DevkitError(f"{path} is not a directory")
+            targets.append(target)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         with self._lock():
             projects = self._read()
-            for project in projects:
-                if project.path == target:
-                    return project, False
-            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            project = Project(target, name or target.name, now.isoformat().replace("+00:00", "Z"))
-            self._write([*projects, project])
-            return project, True
+            by_path = {project.path: project for project in projects}
+            results = []
+            for target in targets:
+                known = by_path.get(target)
+                if known is not None:
+                    results.append((known, False))
+                    continue
+                project = by_path[target] = Project(target, name or target.name, now)
+                results.append((project, True))
+            if len(by_path) != len(projects):
+                self._write(list(by_path.values()))
+            return results
 
     def remove(self, path: Path) -> Project:
         """Unregister ``path`` (it may no longer exist). Raises DevkitError if it is not registered."""

@@ -10,7 +10,8 @@ The rule (mirrored line for line in the template's ``.envrc.sh``):
   cache sits next to the store on one filesystem (hardlinks need that: uv docs, concepts/cache) and
   ``devkit store`` can account for it without counting unrelated tools' entries.
 * ``UV_PYTHON_INSTALL_DIR`` if set, else ``$DEVKIT_HOME/uv/python``: uv-managed Python installs.
-* ``$DEVKIT_HOME/projects.json``: the registry; ``$DEVKIT_HOME/align.json``: the alignment manifest.
+* ``$DEVKIT_HOME/projects.json``: the registry; ``$DEVKIT_HOME/align.json``: the alignment manifest;
+  ``$DEVKIT_HOME/verified.json``: what uv last said "locked"/"current" for (a cache).
 * ``$DEVKIT_HOME/bin``: links to the uv (and uvx) devkit uses; every workspace's ``.envrc.sh``
   puts it first on PATH, so tasks find uv however devkit was installed.
 """
@@ -38,6 +39,7 @@ This directory is devkit's shared store ({url}).
   uv/python/      uv-managed Python installs (UV_PYTHON_INSTALL_DIR)
   projects.json   the registry of workspaces that share this store
   align.json      the versions `devkit align` last settled on
+  verified.json   what uv last verified per project (a cache: safe to delete)
   template/       a git copy of devkit's bundled template, so `copier update` works
   bin/            links to the uv and uvx devkit uses (first on PATH inside workspaces)
 
@@ -105,6 +107,11 @@ class Store:
     def align_backup_dir(self) -> Path:
         """Byte-for-byte copies of the ``uv.lock`` files an in-flight ``devkit align`` touches."""
         return self.home / "align-backups"
+
+    @property
+    def verified_file(self) -> Path:
+        """What uv last verified per project, keyed on content (see :mod:`devkit.verified`)."""
+        return self.home / "verified.json"
 
     @property
     def template_repo(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -60,6 +61,56 @@ def scan(root: Path) -> Tree:
     return tree
 
 
+class InodeTable:
+    """Walks several trees, ``stat``-ing each inode once: bytes on disk per ``(st_dev, st_ino)``.
+
+    A hard link met again (a venv file linked from the cache, a file of another venv) is
+    recognised by ``(st_dev, d_ino)`` from ``os.scandir`` alone (``DirEntry.inode()`` needs no
+    system call on POSIX; ``d_ino`` equals ``st_ino`` there), so only new inodes are ``stat``-ed
+    (for ``st_blocks``); each directory is ``stat``-ed for its ``st_dev`` (a mount point below a
+    root has its own). Symlinks are not followed; unreadable entries are skipped.
+    """
+
+    def __init__(self) -> None:
+        """An empty table."""
+        self.bytes: dict[tuple[int, int], int] = {}
+
+    def scan(self, root: Path) -> Tree:
+        """The regular files under ``root`` (a missing root gives an empty Tree)."""
+        tree = Tree(root)
+        try:
+            st = os.stat(root)  # a root that is a symlink to a directory is walked, as scan() does
+        except OSError:
+            return tree
+        if not stat.S_ISDIR(st.st_mode):
+            return tree
+        known, inodes = self.bytes, tree.inodes
+        stack = [(str(root), st.st_dev)]
+        files = 0
+        while stack:
+            path, dev = stack.pop()
+            try:
+                entries = os.scandir(path)
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    try:
+                        if entry.is_file(follow_symlinks=False):  # most entries: tested first
+                            key = (dev, entry.inode())
+                            size = known.get(key)
+                            if size is None:
+                                size = known[key] = entry.stat(follow_symlinks=False).st_blocks * 512
+                            inodes[key] = size
+                            files += 1
+                        elif entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, entry.stat(follow_symlinks=False).st_dev))
+                    except OSError:
+                        continue
+        tree.files = files
+        return tree
+
+
 @dataclasses.dataclass(frozen=True)
 class VenvUsage:
     """One venv: bytes shared with the cache (same inode) and bytes only it holds."""
@@ -76,9 +127,12 @@ class VenvUsage:
         return self.linked_bytes + self.private_bytes
 
 
-def venv_usage(venv: Path, cache: Tree) -> VenvUsage:
-    """Split ``venv``'s files into links into ``cache`` and private files (bytes on disk)."""
-    tree = scan(venv)
+def venv_usage(venv: Path, cache: Tree, tree: Tree | None = None) -> VenvUsage:
+    """Split ``venv``'s files into links into ``cache`` and private files (bytes on disk).
+
+    ``tree``: ``venv`` already walked (:class:`InodeTable`), else it is walked here.
+    """
+    tree = tree if tree is not None else scan(venv)
     linked = {k: v for k, v in tree.inodes.items() if k in cache.inodes}
     private = sum(v for k, v in tree.inodes.items() if k not in cache.inodes)
     return VenvUsage(venv, tree.files, len(linked), sum(linked.values()), private)
@@ -208,25 +262,43 @@ class LinkCensus:
 def link_census(venv: Path, cache: CacheInodes) -> LinkCensus:
     """Count ``venv``'s files that are links into ``cache`` and links into anything else.
 
-    Only the cache archives of the venv's own distributions are scanned, and only when the venv
-    holds a file with st_nlink > 1. On clone filesystems (btrfs, XFS, APFS) every file has
-    st_nlink == 1, so both counts are 0 there.
+    Only the cache archives of the venv's own distributions are scanned (once per process). A
+    file is recognised as one of the cache's inodes by ``(st_dev, d_ino)`` from ``os.scandir``
+    alone (no ``stat``: see :class:`InodeTable`); only the others are ``stat``-ed, for
+    ``st_nlink``. On clone filesystems (btrfs, XFS, APFS) a venv's files are inodes of their own
+    with st_nlink == 1, so both counts are 0 there.
     """
     files = linked = foreign = 0
     known: frozenset[tuple[int, int]] | None = None
-    for entry in _files(venv):
+    try:
+        root_dev = os.stat(venv).st_dev
+    except OSError:
+        return LinkCensus(0, 0, 0)
+    stack = [(str(venv), root_dev)]
+    while stack:
+        path, dev = stack.pop()
         try:
-            st = entry.stat(follow_symlinks=False)
+            entries = os.scandir(path)
         except OSError:
             continue
-        files += 1
-        if st.st_nlink > 1:
-            if known is None:
-                known = cache.inodes_for(dist_infos(venv))
-            if (st.st_dev, st.st_ino) in known:
-                linked += 1
-            else:
-                foreign += 1
+        with entries:
+            for entry in entries:
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, entry.stat(follow_symlinks=False).st_dev))
+                        continue
+                    if known is None:
+                        known = cache.inodes_for(dist_infos(venv))
+                    if (dev, entry.inode()) in known:
+                        files += 1
+                        linked += 1
+                        continue
+                    nlink = entry.stat(follow_symlinks=False).st_nlink
+                except OSError:
+                    continue
+                files += 1
+                foreign += nlink > 1
     return LinkCensus(files, linked, foreign)
 
 

@@ -126,13 +126,32 @@ def explain(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def parse_version(output: str) -> str | None:
+    """The version in ``uv --version`` output (``uv 0.13.9 (abc 2025-10-30)`` gives ``"0.13.9"``),
+    or None."""
+    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", output)
+    return match.group(1) if match else None
+
+
 def version() -> str:
     """uv's version string, e.g. ``"0.13.9"``. Raises DevkitError if uv cannot run."""
     out = run("--version", what="uv --version")
-    match = re.search(r"uv (\d+\.\d+\.\d+\S*)", out)
-    if not match:
+    found = parse_version(out)
+    if found is None:
         raise DevkitError(f"cannot parse `uv --version` output: {out.strip()!r}")
-    return match.group(1)
+    return found
+
+
+@functools.cache
+def _version_of(binary: str) -> str:
+    del binary  # the cache key: one `uv --version` per binary and process
+    return version()
+
+
+def version_once() -> str:
+    """:func:`version` of :func:`find_uv`'s binary, asked once per process (each ``uv --version``
+    costs a process start). Raises DevkitError if uv cannot run."""
+    return _version_of(find_uv())
 
 
 def find_python(request: str, *, env: Mapping[str, str]) -> str | None:

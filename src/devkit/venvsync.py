@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from devkit import usage, uv, uvcache
+from devkit import usage, uv, uvcache, verified
 from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
@@ -85,7 +85,8 @@ class CacheFacts:
 
 
 def sync_workspace(
-    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False
+    path: Path, *, store: Store, cache: CacheFacts, lock_if_missing: bool = False,
+    memo: verified.Verified | None = None,
 ) -> SyncResult:
     """Sync ``path``'s ``.venv`` with its ``uv.lock`` using the store's environment.
 
@@ -93,24 +94,29 @@ def sync_workspace(
     ``lock_if_missing``, which lets ``uv sync`` create the lock) one without ``uv.lock``.
     A ``.venv`` none of whose files is a cache inode while some are hard links elsewhere was built
     from another uv cache: it is moved aside, re-created, and the old one deleted, or put back if
-    uv fails or the run is interrupted. Never raises DevkitError: failures become ``failed``.
+    uv fails or the run is interrupted. With ``memo``, a venv byte-identical to when uv last said
+    "current" is ``current`` without a uv run (see :mod:`devkit.verified`). Never raises
+    DevkitError: failures become ``failed``.
     """
     start = time.perf_counter()
     result = SyncResult(path)
     try:
-        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing)
+        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing, memo=memo)
     except DevkitError as exc:
         result.status, result.reason = "failed", str(exc)
     except OSError as exc:
         result.status, result.reason = "failed", f"{exc.filename or path}: {exc.strerror or exc}"
     venv = path / ".venv"
-    if venv.is_dir() and not venv.is_symlink():
-        result.census = usage.link_census(venv, cache.inodes)
+    if result.status != "current" or result.census is None:  # nothing ran: the census still holds
+        result.census = None
+        if venv.is_dir() and not venv.is_symlink():
+            result.census = usage.link_census(venv, cache.inodes)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool) -> None:
+def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool,
+          memo: verified.Verified | None) -> None:
     path = result.path
     quoted = shlex.quote(str(path))
     if not path.is_dir():
@@ -128,7 +134,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
     venv = path / ".venv"
     rebuild = _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
-        current, _ = uv.sync_check(path, env=env)
+        current, _ = verified.sync_check(path, env=env, memo=memo)
         if current:
             result.status = "current"
             return
@@ -145,7 +151,7 @@ def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
     """True when ``venv`` holds hard links, none of them into the store's cache."""
     if not venv.is_dir() or venv.is_symlink() or cache.clone_fs:
         return False
-    census = usage.link_census(venv, cache.inodes)
+    census = result.census = usage.link_census(venv, cache.inodes)
     if census.linked:
         return False
     if not census.foreign:
@@ -274,18 +280,20 @@ def cached_now(cache_dir: Path) -> set[tuple[str, str]]:
         return set()
 
 
-def _sync_one(path: Path, *, store: Store, cache: CacheFacts, command: str | None) -> SyncResult:
+def _sync_one(path: Path, *, store: Store, cache: CacheFacts, memo: verified.Verified | None,
+              command: str | None) -> SyncResult:
     """:func:`sync_workspace`, under the workspace mutex when ``command`` names the holder."""
     if command is None:
-        return sync_workspace(path, store=store, cache=cache)
+        return sync_workspace(path, store=store, cache=cache, memo=memo)
     try:
         with store.workspace_mutex(path, command=command):
-            return sync_workspace(path, store=store, cache=cache)
+            return sync_workspace(path, store=store, cache=cache, memo=memo)
     except DevkitError as exc:
         return SyncResult(path, status="failed", reason=str(exc))
 
 
 def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: int,
+             memo: verified.Verified | None = None,
              command: str | None = None,
              on_done: Callable[[SyncResult], None] = lambda result: None) -> list[SyncResult]:
     """Sync ``paths`` ``jobs`` at a time, never two that may unpack the same wheel at once.
@@ -294,13 +302,15 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
     PyPI: four parallel ``uv sync`` left four copies in ``archive-v0``). So a workspace starts
     only when none of the syncs running needs one of the wheels it needs and the cache lacks
     (the lock's ``(name, version)`` against :func:`devkit.uvcache.present`), re-read after each
-    sync; when nothing is missing they all run in parallel. With ``command`` (``"devkit sync"``)
-    each workspace is synced under its mutex (:meth:`devkit.store.Store.workspace_mutex`), one
-    kept busy too long being ``failed``. ``on_done`` is called with each result as it
-    finishes. Returns the results in the order of ``paths``.
+    sync; when nothing is missing they all run in parallel. A venv ``memo`` knows to be current
+    needs nothing (its lock is not read). With ``command`` (``"devkit sync"``) each workspace is
+    synced under its mutex (:meth:`devkit.store.Store.workspace_mutex`), one kept busy too long
+    being ``failed``. ``on_done`` is called with each result as it finishes. Returns the
+    results in the order of ``paths``.
     """
     present = cached_now(cache.inodes.cache_dir)
-    needs = {path: uncached(path, present) for path in paths}
+    needs = {path: set() if memo is not None and memo.known("sync", path, memo.key("sync", path))
+             else uncached(path, present) for path in paths}
     pending = list(paths)
     results: dict[Path, SyncResult] = {}
     waited: set[Path] = set()
@@ -316,7 +326,7 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
                     continue
                 pending.remove(path)
                 busy |= needs[path]
-                running[pool.submit(_sync_one, path, store=store, cache=cache,
+                running[pool.submit(_sync_one, path, store=store, cache=cache, memo=memo,
                                     command=command)] = path
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:

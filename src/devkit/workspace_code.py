@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
@@ -83,14 +84,16 @@ def pinned_request(workspace: Path) -> str | None:
     return None
 
 
-def uv_blocker(workspace: Path, pinned: str | None) -> str | None:
+def uv_blocker(workspace: Path, pinned: str | None,
+               sources: Iterable[Path] | None = None) -> str | None:
     """Why uv must not run in ``workspace`` (it would execute the workspace's code), or None.
 
     ``pinned`` is the Python the workspace asks for (``.python-version``, see
     :func:`pinned_request`). Reasons: it is not a plain version request (a path there is an
     interpreter uv runs); ``.venv/bin/python`` resolves inside the workspace (uv queries it); the
     project or a local package in ``uv.lock`` has dynamic metadata uv can only get by building.
-    Raises nothing.
+    ``sources``: those local packages' directories when the caller has parsed ``uv.lock``
+    already (default: :func:`local_sources` reads it). Raises nothing.
     """
     if pinned is not None and not is_version_request(pinned):
         return f".python-version holds {pinned!r}, not a Python version"
@@ -101,7 +104,8 @@ def uv_blocker(workspace: Path, pinned: str | None) -> str | None:
                 return f"{python} is not a link to an interpreter outside the workspace"
         except (OSError, RuntimeError):
             return f"cannot resolve {python}"
-    for project, root in ((workspace, True), *((p, False) for p in local_sources(workspace))):
+    local = local_sources(workspace) if sources is None else sources
+    for project, root in ((workspace, True), *((p, False) for p in local)):
         reason = needs_build(project, root=root)
         if reason:
             return reason

@@ -55,6 +55,11 @@ class Backups:
             atomic_write_text(self._file(lock_path), json.dumps(doc))
             self._saved[lock_path] = data
 
+    def original(self, lock_path: Path) -> bytes | None:
+        """The bytes ``lock_path`` had before this run first touched it, or None."""
+        with self._guard:
+            return self._saved.get(lock_path)
+
     def restore_all(self) -> list[Path]:
         """Write every original back (atomically) and forget it; returns the paths restored."""
         with self._guard:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import shlex
 import threading
 import time
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import filelock
 
-from devkit import usage, uv, workspace_code
-from devkit.align import lockfile, manifest, planner
+from devkit import usage, uv, verified, workspace_code
+from devkit.align import lockfile, manifest, planner, testgate
 from devkit.align.backups import Backups
 from devkit.align.progress import Progress
 from devkit.align.relock import (
@@ -90,6 +91,12 @@ class Result:
     notes: list[str]
     seconds: float
     floor: int = 0  # excess pairs the projects' own requirements and forks keep (planner)
+    test: bool = False  # --test: changed projects were gated by their tests
+
+    @property
+    def test_seconds(self) -> float:
+        """Wall time of every project's test gate (``--test``), in seconds."""
+        return sum(o.test_seconds for o in self.outcomes)
 
     @property
     def sync_command(self) -> str:
@@ -192,6 +199,8 @@ def run(
     sync: bool = False,
     show_progress: bool = False,
     only: Sequence[Path] = (),
+    test: bool = False,
+    test_command: str | None = None,
 ) -> Result:
     """Align the locks of ``paths`` (default: every registered project) and return the result.
 
@@ -201,11 +210,18 @@ def run(
 
     ``check`` implies ``dry_run`` (nothing is written: no lock, no manifest, no sync). ``jobs``
     projects are locked concurrently. ``sync`` runs ``uv sync --locked`` in every workspace whose
-    ``.venv`` no longer matches its lock. Per-project failures (unreadable lock, uv error) are
+    ``.venv`` no longer matches its lock. ``test`` (implied by ``test_command``, a command line
+    split with :func:`shlex.split`) gates every changed lock by the project's tests
+    (:mod:`devkit.align.testgate`). Per-project failures (unreadable lock, uv error) are
     recorded in the result, the other projects go on. Raises DevkitError for what stops the whole
-    run (bad arguments, corrupt registry, another writing run); KeyboardInterrupt after every
-    touched lock was restored.
+    run (bad arguments, ``test`` with ``dry_run``/``check``, corrupt registry, another writing
+    run); KeyboardInterrupt after every touched lock was restored.
     """
+    test = test or test_command is not None
+    if test and (dry_run or check):
+        raise DevkitError("--test runs the tests of the projects it changes: it cannot be "
+                          "combined with --dry-run or --check")
+    override = testgate.parse_command(test_command) if test_command is not None else None
     if jobs < 1:
         raise DevkitError("--jobs must be at least 1")
     if strategy not in planner.STRATEGIES:
@@ -217,12 +233,13 @@ def run(
             _hold_workspaces(paths, store, enabled=not dry_run):
         return _run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                     allow_downgrade=allow_downgrade, jobs=jobs, sync=sync and not dry_run,
-                    show_progress=show_progress, only=only)
+                    show_progress=show_progress, only=only, test=test, override=override)
 
 
 def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
          strategy: planner.Strategy, allow_downgrade: planner.DowngradePolicy, jobs: int,
-         sync: bool, show_progress: bool, only: Sequence[Path] = ()) -> Result:
+         sync: bool, show_progress: bool, only: Sequence[Path] = (), test: bool = False,
+         override: tuple[str, ...] | None = None) -> Result:
     started = time.monotonic()
     backups = Backups(store.align_backup_dir)
     notes = [] if dry_run else backups.recover()
@@ -232,11 +249,18 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
         outcomes = [o for o in outcomes if o.path in chosen]
     others = _other_locks(store, set(before))
     state = StoreState([*before.values(), *others])
-    ctx = Context(store.subprocess_env(), backups, threading.Event(), state, dry_run=dry_run,
-                  allow_downgrade=allow_downgrade)
+    env = store.subprocess_env()
+    ctx = Context(env, backups, threading.Event(), state, dry_run=dry_run,
+                  allow_downgrade=allow_downgrade, verified=verified.for_uv(store, env))
     known = manifest.recall(store, list(before))
+    test_holds = manifest.recall_test_holds(store, [o.path for o in outcomes])
     skip: set[tuple[str, str, str]] = set()
     for outcome in outcomes:
+        held = test_holds.get(outcome.path)
+        if held:  # the tests refused these moves: not retried until the requirements change
+            outcome.held_moves = {(str(outcome.path), n, v) for n, v in held.moves}
+            skip |= outcome.held_moves
+            outcome.blocked.extend(held.blocked)
         entry = known.get(outcome.path)
         if entry and entry.error and outcome.path in project_locks:
             outcome.status, outcome.error, outcome.lasting = "failed", entry.error, True
@@ -252,6 +276,8 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
         try:
             _passes(outcomes, project_locks, first_plan, ctx, jobs, bar, before, others,
                     strategy=strategy, allow_downgrade=allow_downgrade)
+            if test:
+                _gate(outcomes, store, backups, override, bar, test_holds)
         except BaseException:
             with shielded():
                 backups.restore_all()
@@ -264,17 +290,43 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     for outcome in outcomes:
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             after[outcome.path] = outcome.after
-    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync)
+    venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync,
+                   memo=ctx.verified)
+    if ctx.verified is not None:
+        ctx.verified.save()  # once per run; a run that failed half-way saves nothing (a cache)
     if not dry_run:
         manifest.write(store, strategy=strategy, projects=[o.path for o in outcomes],
                        targets=first_plan.targets,
                        blocked=[b for o in outcomes for b in o.blocked],
-                       known=_known_conflicts(outcomes))
+                       known=_known_conflicts(outcomes), test_holds=test_holds)
     floor = planner.excess_floor([planner.ProjectLock.from_lock(lock, str(path))
                                   for path, lock in before.items()], allow_downgrade)
     return Result(strategy, allow_downgrade, dry_run, check, outcomes, first_plan, before, after,
                   unreferenced(before, after, store), venvs, notes,
-                  time.monotonic() - started, floor)
+                  time.monotonic() - started, floor, test)
+
+
+def _gate(outcomes: list[Outcome], store: Store, backups: Backups,
+          override: tuple[str, ...] | None, bar: Progress,
+          test_holds: dict[Path, manifest.TestHolds]) -> None:
+    """``--test``: gate every changed project by its tests; new holds join ``test_holds``."""
+    def base(outcome: Outcome) -> bytes | None:
+        # a stale lock is compared from its plain re-lock: that one is uv's, not align's doing
+        if outcome.relocked_bytes is not None:
+            return outcome.relocked_bytes
+        return backups.original(outcome.path / "uv.lock")
+
+    gated = [o for o in outcomes if o.status == "aligned"]
+    bar.start("tests", len(gated))
+    found = testgate.gate_all(gated, base, store, override, progress=bar.advance)
+    for path, blocked in found.items():
+        if not blocked:
+            continue
+        outcome = next(o for o in outcomes if o.path == path)
+        outcome.blocked.extend(blocked)
+        held = test_holds.get(path)
+        test_holds[path] = manifest.TestHolds(
+            path, manifest.requirements_state(path), (*(held.blocked if held else ()), *blocked))
 
 
 def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLock],
@@ -334,11 +386,20 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
                              f"{shlex.quote(str(path))}`)")
             continue
         try:
-            locks[path] = lockfile.read(path / "uv.lock")
+            data = (path / "uv.lock").read_bytes()
+        except OSError:
+            data = None  # lockfile.read says why, in one line
+        try:
+            locks[path] = lockfile.read(path / "uv.lock") if data is None \
+                else lockfile.parse(data, path / "uv.lock")
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path)) \
+        if data is not None:  # run_project does not parse it again while it is unchanged
+            outcome.loaded = (hashlib.sha256(data).hexdigest(), locks[path])
+            del data
+        sources = [(path / rel).resolve() for rel in locks[path].local_sources]
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources) \
             if read_only else None
         if blocker:
             outcome.status = "failed"
@@ -404,7 +465,7 @@ def _replan(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
     """
     skip: set[tuple[str, str, str]] = set()
     for outcome in outcomes:
-        skip |= outcome.failed_moves
+        skip |= outcome.failed_moves | outcome.held_moves
         if outcome.after is not None and outcome.path in project_locks:
             project_locks[outcome.path] = planner.ProjectLock.from_lock(
                 outcome.after, str(outcome.path), outcome.name)
@@ -419,14 +480,18 @@ def _replan(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
                              anchor=anchor)
 
 
-def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool) -> list[VenvState]:
-    """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones."""
+def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
+           memo: verified.Verified | None = None) -> list[VenvState]:
+    """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones.
+
+    With ``memo``, a venv byte-identical to when uv last said "current" is not checked again.
+    """
     states = []
     for outcome in outcomes:
         if not (outcome.path / ".venv").is_dir() or not (outcome.path / "uv.lock").is_file():
             continue
         try:
-            current, changes = uv.sync_check(outcome.path, env=env)
+            current, changes = verified.sync_check(outcome.path, env=env, memo=memo)
             state = VenvState(outcome.path, outcome.name, current, changes)
         except DevkitError as exc:
             state = VenvState(outcome.path, outcome.name, False, [], error=str(exc))
@@ -454,7 +519,7 @@ def _known_conflicts(outcomes: list[Outcome]) -> list[manifest.KnownConflicts]:
         known.append(manifest.KnownConflicts(
             o.path, manifest.project_state(o.path),
             frozenset((name, version) for _, name, version in o.failed_moves),
-            tuple(b for b in o.blocked if b.kind in ("conflict", "score", "downgrade")
+            tuple(b for b in o.blocked if b.kind in ("conflict", "score", "downgrade", "fork")
                   and not not_tried(b.reason))))
     return known
 

@@ -1,5 +1,7 @@
-"""The alignment manifest ``Store.manifest_file``: the targets of the last run and the moves uv
-refused, so that the next run does not ask uv again while a project's files are unchanged."""
+"""The alignment manifest ``Store.manifest_file``: the targets of the last run, the moves uv
+refused, so that the next run does not ask uv again while a project's files are unchanged, and
+the moves a project's tests refused (``devkit align --test``), held while its requirements are
+unchanged."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,68 @@ def project_state(path: Path) -> str:
     except OSError:
         return ""
     return digest.hexdigest()
+
+
+def requirements_state(path: Path) -> str:
+    """sha256 of what ``path/pyproject.toml`` requires ("" when unreadable or not TOML).
+
+    Covers ``[project] dependencies`` and ``optional-dependencies``, ``[dependency-groups]`` and
+    ``[tool.uv]`` ``dev-dependencies``, ``constraint-dependencies``, ``override-dependencies``,
+    ``sources`` and ``index`` (uv docs, concepts/projects/dependencies): editing any of them
+    lifts the project's test holds; editing its code or its lock does not.
+    """
+    try:
+        doc = tomllib.loads((path / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ""
+    def table(parent: dict[str, Any], key: str) -> dict[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    project, uv = table(doc, "project"), table(table(doc, "tool"), "uv")
+    wanted = {
+        "dependencies": project.get("dependencies"),
+        "optional-dependencies": project.get("optional-dependencies"),
+        "dependency-groups": doc.get("dependency-groups"),
+        **{f"tool.uv.{key}": uv.get(key) for key in (
+            "dev-dependencies", "constraint-dependencies", "override-dependencies", "sources",
+            "index")},
+    }
+    text = json.dumps(wanted, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class TestHolds:
+    """Moves a project's tests refused (blockers of kind ``tests``), valid while its
+    requirements hash to ``state`` (:func:`requirements_state`)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    path: Path
+    state: str
+    blocked: tuple[planner.Blocked, ...]
+
+    @property
+    def moves(self) -> frozenset[tuple[str, str]]:
+        """``(name, version)`` of each refused move: that version and newer ones are not tried."""
+        return frozenset((b.name, b.wanted) for b in self.blocked)
+
+    def to_json(self) -> dict[str, object]:
+        """``{"state", "blocked": [Blocked.to_json()]}``."""
+        return {"state": self.state, "blocked": [b.to_json() for b in self.blocked]}
+
+
+def _blocked(items: object) -> tuple[planner.Blocked, ...]:
+    """Blockers as the manifest stores them; raises TypeError/ValueError/KeyError when malformed."""
+    if not isinstance(items, list):
+        raise TypeError("not a list")
+    found = []
+    for item in items:
+        fields = dict(item)
+        fields["tests"] = tuple(str(t) for t in fields.get("tests") or ())
+        found.append(planner.Blocked(**fields))
+    return tuple(found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,21 +134,47 @@ def recall(store: Store, paths: Iterable[Path]) -> dict[Path, KnownConflicts]:
             continue
         with contextlib.suppress(TypeError, ValueError, KeyError):
             moves = frozenset((str(n), str(v)) for n, v in entry["moves"])
-            blocked = tuple(planner.Blocked(**b) for b in entry["blocked"])
+            blocked = _blocked(entry["blocked"])
             error = entry.get("error")
             found[path] = KnownConflicts(path, str(entry["state"]), moves, blocked,
                                          error if isinstance(error, str) else None)
     return found
 
 
+def _test_holds_doc(store: Store) -> dict[str, Any]:
+    try:
+        data = json.loads(store.manifest_file.read_text(encoding="utf-8"))
+        holds = data.get("test_holds") if data.get("version") == MANIFEST_VERSION else None
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return holds if isinstance(holds, dict) else {}
+
+
+def recall_test_holds(store: Store, paths: Iterable[Path]) -> dict[Path, TestHolds]:
+    """The test holds of those of ``paths`` whose requirements are unchanged since they were
+    recorded. An unreadable manifest or a malformed entry means nothing is held."""
+    known = _test_holds_doc(store)
+    found = {}
+    for path in paths:
+        entry = known.get(str(path))
+        if not isinstance(entry, dict) or entry.get("state") != requirements_state(path):
+            continue
+        with contextlib.suppress(TypeError, ValueError, KeyError):
+            found[path] = TestHolds(path, str(entry["state"]), _blocked(entry["blocked"]))
+    return found
+
+
 def write(store: Store, *, strategy: str, projects: Sequence[Path],
           targets: Sequence[planner.Target], blocked: Sequence[planner.Blocked],
-          known: Sequence[KnownConflicts]) -> None:
+          known: Sequence[KnownConflicts],
+          test_holds: Mapping[Path, TestHolds] | None = None) -> None:
     """Record this run in ``store.manifest_file`` (versioned JSON, atomic, under the store mutex).
 
     Shape: ``{"version": 1, "updated": ISO time, "strategy", "projects": [paths],
     "targets": [Target.to_json()], "blocked": [Blocked.to_json()], "known_conflicts": {path:
-    KnownConflicts.to_json()}}``. Raises DevkitError when the store is not writable.
+    KnownConflicts.to_json()}, "test_holds": {path: TestHolds.to_json()}}``. ``test_holds``
+    replaces the entries of ``projects``; those of projects not in this run are kept.
+    Raises DevkitError when the store is not writable.
     """
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     manifest: dict[str, Any] = {
@@ -98,8 +189,13 @@ def write(store: Store, *, strategy: str, projects: Sequence[Path],
     previous = gc_figure(store)
     if previous is not None:
         manifest["gc"] = previous
+    taking_part = {str(p) for p in projects}
     try:
         with store.mutex("manifest", timeout=MANIFEST_WRITE_TIMEOUT):
+            kept = {k: v for k, v in _test_holds_doc(store).items() if k not in taking_part}
+            kept.update({str(p): h.to_json() for p, h in (test_holds or {}).items()
+                         if h.blocked})
+            manifest["test_holds"] = dict(sorted(kept.items()))
             atomic_write_text(store.manifest_file, json.dumps(manifest, indent=2) + "\n")
     except (OSError, filelock.Timeout) as exc:
         raise DevkitError(f"cannot write the alignment manifest {store.manifest_file}: {exc}") from exc

@@ -31,7 +31,8 @@ Strategy = Literal["newest", "majority"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 DowngradePolicy = Literal["none", "patch", "minor", "major"]
 DOWNGRADE_POLICIES: tuple[DowngradePolicy, ...] = get_args(DowngradePolicy)
-BlockedKind = Literal["requirement", "fork", "exclude-newer", "conflict", "score", "downgrade"]
+BlockedKind = Literal["requirement", "fork", "exclude-newer", "conflict", "score", "downgrade",
+                      "tests"]
 
 __all__ = ["Requirement"]  # re-exported: planner input read from the lock
 
@@ -115,10 +116,11 @@ class Blocked:
     """A move that cannot happen: ``wanted`` is out of reach for ``project`` because of ``reason``.
 
     ``kind``: ``requirement`` (the project's own specifier), ``fork`` (several versions under
-    different resolution markers), ``exclude-newer`` (uploaded after the project's cutoff),
+    different resolution markers, or a lock uv found that would fork it), ``exclude-newer`` (uploaded after the project's cutoff),
     ``conflict`` (uv's resolver said no: ``reason`` is its explanation), ``score`` (uv found a
-    lock but it would add more bytes to the store than it frees) or ``downgrade`` (uv's lock
-    would move a package down, which the downgrade policy forbids).
+    lock but it would add more bytes to the store than it frees), ``downgrade`` (uv's lock
+    would move a package down, which the downgrade policy forbids) or ``tests`` (``devkit align
+    --test``: tests that passed at ``current`` fail at ``wanted``; ``tests`` names them).
     """
 
     project: str
@@ -128,10 +130,11 @@ class Blocked:
     wanted: str
     reason: str
     kind: BlockedKind
+    tests: tuple[str, ...] = ()  # kind ``tests``: the ids of the tests that broke
 
     def to_json(self) -> dict[str, object]:
-        """Shape used in ``devkit align --json``."""
-        return dataclasses.asdict(self)
+        """Shape used in ``devkit align --json``: the fields, ``tests`` as a list."""
+        return {**dataclasses.asdict(self), "tests": list(self.tests)}
 
 
 @dataclasses.dataclass(frozen=True)

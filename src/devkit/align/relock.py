@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from devkit import uv
 from devkit.align import lockfile, planner
 from devkit.align.backups import Backups, restore
 from devkit.align.scoring import StoreState, forbidden_downgrades
 from devkit.errors import DevkitError
+
+if TYPE_CHECKING:
+    from devkit.verified import Verified
 
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
@@ -39,7 +43,7 @@ MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
-RejectKind = Literal["conflict", "score", "downgrade"]
+RejectKind = Literal["conflict", "score", "downgrade", "fork"]
 
 
 class Cancelled(Exception):
@@ -117,10 +121,17 @@ class Outcome:
     seconds: float = 0.0
     synced: bool | None = None
     failed_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
+    held_moves: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # by tests
     after: lockfile.Lock | None = None  # the lock after the run (dry runs: what uv would write)
     original: lockfile.Lock | None = None  # the lock before align's first run touched it
     relocked: lockfile.Lock | None = None  # a stale lock after its plain `uv lock`
+    # (SHA-256 of uv.lock's bytes, the lock parsed from them) as the engine read it: not parsed
+    # again while the file is unchanged
+    loaded: tuple[str, lockfile.Lock] | None = dataclasses.field(default=None, repr=False)
     downgrades: list[Change] = dataclasses.field(default_factory=list)  # made by align itself
+    relocked_bytes: bytes | None = None  # ``relocked`` as uv wrote it
+    tests: dict[str, object] | None = None  # ``--test``: the gate's report (testgate.Gate)
+    test_seconds: float = 0.0  # ``--test``: wall time of this project's gate
 
     def to_json(self) -> dict[str, object]:
         """Shape of one ``projects[]`` entry of ``devkit align --json``."""
@@ -129,7 +140,8 @@ class Outcome:
                 "downgrades": [c.to_json() for c in self.downgrades],
                 "released": [r.to_json() for r in self.released],
                 "blocked": [b.to_json() for b in self.blocked], "error": self.error,
-                "uv_runs": self.uv_runs, "seconds": round(self.seconds, 3), "synced": self.synced}
+                "uv_runs": self.uv_runs, "seconds": round(self.seconds, 3), "synced": self.synced,
+                "tests": self.tests, "test_seconds": round(self.test_seconds, 3)}
 
 
 def diff(before: lockfile.Lock, after: lockfile.Lock) -> list[Change]:
@@ -176,6 +188,7 @@ class Context:
     max_runs: int = MAX_UV_RUNS
     allow_downgrade: planner.DowngradePolicy = "none"
     release_parents: bool = True
+    verified: Verified | None = None  # what uv already said "locked" for: no new check then
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,16 +259,53 @@ class Worker:
         return lockfile.read(self.lock_path)
 
     def _try(self, specs: Sequence[str], release: Mapping[str, str]) -> lockfile.Lock | _Rejected:
-        """Ask uv; keep its lock only when the store gets better and no forbidden downgrade."""
+        """Ask uv; keep its lock only when the store gets better and no forbidden downgrade.
+
+        When uv's lock takes a package to a version no project uses while a version in use
+        would fit between where it was and where it landed (a new dependency of a released
+        parent, a child the parent drags up), uv is asked once more with those packages capped
+        at the newest such version (``-P 'NAME>=CURRENT,<=IN_USE'``); that lock is taken when uv
+        finds one, else the first.
+        """
         if not self._uv_lock(specs, release):
             return _Rejected("conflict", uv.conflict_reason(self.last_error, self.outcome.name))
         candidate = self._candidate()
+        caps = self._in_use_caps(candidate, specs, release)
+        if caps:
+            with contextlib.suppress(_Exhausted):
+                if self._uv_lock(specs, {**release, **caps}):
+                    candidate = self._candidate()
         rejected = self._evaluate(candidate)
         return rejected if rejected is not None else candidate
 
+    def _in_use_caps(self, candidate: lockfile.Lock, specs: Sequence[str],
+                     release: Mapping[str, str]) -> dict[str, str]:
+        """``name -> '>=CURRENT,<=IN_USE'`` (``'<=IN_USE'`` for a new package) for each package
+        ``candidate`` moved to a version no project uses while one in use lies between; names
+        hard-pinned by ``specs`` are left as pinned."""
+        if self.stale:
+            return {}  # a stale lock follows its pyproject.toml as uv decides
+        pinned = {spec.partition("==")[0] for spec in specs}
+        key = lockfile.version_key
+        caps: dict[str, str] = {}
+        for package in candidate.packages:
+            name, version = package.name, package.version
+            before = self.current.versions(name)
+            if (name in pinned or len(candidate.versions(name)) != 1 or len(before) > 1
+                    or version in before or self.ctx.state.users(package.key)):
+                continue
+            low = next(iter(before), None)
+            fits = [v for v in self.ctx.state.in_use(package.index, name)
+                    if key(v) < key(version) and (low is None or key(v) >= key(low))]
+            if fits:
+                caps[name] = f">={low},<={fits[-1]}" if low else f"<={fits[-1]}"
+        return caps
+
     def _evaluate(self, candidate: lockfile.Lock) -> _Rejected | None:
         """Keep ``candidate`` (the lock uv just found) as the current lock, or put the current one
-        back and say why not: a downgrade the policy forbids, or a net loss for the store."""
+        back and say why not: a package locked at more versions than before (a new fork, which
+        adds wheels instead of removing them), a downgrade the policy forbids, or a net loss for
+        the store."""
         moved = index_moves(self.current, candidate)
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
@@ -264,10 +314,16 @@ class Worker:
             self.current = candidate
             return None
         down = forbidden_downgrades(self.current, candidate, self.ctx.allow_downgrade)
+        forks = new_forks(self.current, candidate)
         score = self.ctx.state.score(self.current, candidate)
-        if down or not score.acceptable:
+        if down or forks or not score.acceptable:
             if not self.ctx.dry_run:
                 restore(self.lock_path, self.current_bytes)
+            if forks:
+                name, old, new = forks[0]
+                return _Rejected("fork", f"the lock uv found forks {name} into {', '.join(new)} "
+                                         f"(locked at {', '.join(old) or 'none'}): align never "
+                                         f"adds versions of a package to a lock")
             if down:
                 moves = ", ".join(f"{n} {a} -> {b}" for n, a, b in down[:3])
                 return _Rejected("downgrade", f"the lock uv found moves down {moves} "
@@ -541,6 +597,19 @@ def index_moves(before: lockfile.Lock, after: lockfile.Lock) -> list[tuple[str, 
             for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
 
 
+def new_forks(before: lockfile.Lock, after: lockfile.Lock
+              ) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """``(name, versions before, versions after)`` for each registry package ``after`` locks at
+    more versions than ``before`` did, and at two or more (a fork the lock did not have: uv
+    splits a resolution by markers, ``resolution-markers`` in ``uv.lock``; uv docs,
+    concepts/resolution#universal-resolution), sorted by name."""
+    order = lockfile.version_key
+    return [(name, tuple(sorted(before.versions(name), key=order)),
+             tuple(sorted(after.versions(name), key=order)))
+            for name in sorted(after.names())
+            if len(after.versions(name)) > max(1, len(before.versions(name)))]
+
+
 def _index_message(project: str, moved: list[tuple[str, str, str]]) -> str:
     name, old, new = moved[0]
     return (f"uv would take {len(moved)} package(s) of {project} from another index "
@@ -560,15 +629,26 @@ def holds(lock: lockfile.Lock) -> dict[str, str]:
     return {n: v[0] for n, v in sorted(counts.items()) if len(v) == 1}
 
 
-def check_state(path: Path, env: dict[str, str]) -> bool:
-    """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures."""
+def check_state(path: Path, env: dict[str, str], verified: Verified | None = None,
+                key: str | None = None) -> bool:
+    """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures.
+
+    With ``verified``, a "locked" verdict is remembered against ``key`` (the state before the run,
+    default: computed here) and a "stale" one forgotten.
+    """
+    if verified is not None and key is None:
+        key = verified.key("lock", path)
     try:
         uv.lock(path, env=env, check=True)
-        return False
     except uv.UvError as exc:
         if uv.is_stale(exc.output):
+            if verified is not None:
+                verified.forget("lock", path)
             return True
         raise
+    if verified is not None:
+        verified.remember("lock", path, key)
+    return False
 
 
 def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Context,
@@ -584,11 +664,18 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
     original = b""
     try:
         original = lock_path.read_bytes()
-        before = lockfile.parse(original, lock_path)
+        loaded = outcome.loaded
+        if loaded is not None and loaded[0] == hashlib.sha256(original).hexdigest():
+            before = loaded[1]
+        else:
+            before = lockfile.parse(original, lock_path)
         if outcome.original is None:
             outcome.original = before
-        if check_first:
-            outcome.stale = check_state(outcome.path, ctx.env)
+        key = ctx.verified.key("lock", outcome.path) if ctx.verified and check_first else None
+        if check_first and ctx.verified is not None and ctx.verified.known("lock", outcome.path, key):
+            outcome.stale = False  # byte-identical to when uv last said "locked"
+        elif check_first:
+            outcome.stale = check_state(outcome.path, ctx.env, ctx.verified, key)
             outcome.uv_runs += 1
         if not project_plan.pins and not outcome.stale:
             outcome.after = before
@@ -598,6 +685,7 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if outcome.stale and not ctx.dry_run and outcome.relocked is None:
             # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
             outcome.relocked, fresh_bytes = Worker(outcome, ctx, before, original).relock()
+            outcome.relocked_bytes = fresh_bytes
             project_plan = _rebase(project_plan, outcome.relocked)
             worker = Worker(outcome, ctx, outcome.relocked, fresh_bytes)
             worker.holds = holds(outcome.relocked)
@@ -657,7 +745,7 @@ def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, ori
             return
         after = lockfile.read(outcome.path / "uv.lock")
         # uv's own verdict on the new lock; a failure raises and the caller restores.
-        if check_state(outcome.path, ctx.env):
+        if check_state(outcome.path, ctx.env, ctx.verified):
             raise DevkitError(f"uv lock --check fails after aligning {outcome.path}; lock restored")
         outcome.uv_runs += 1
     outcome.after = after

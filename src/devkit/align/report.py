@@ -52,6 +52,11 @@ def document(result: Result) -> dict[str, Any]:
         "stale_venvs": [v.to_json() for v in result.venvs if not v.current],
         "sync_command": result.sync_command,
         "notes": result.notes,
+        "test": result.test,             # --test: changed projects were gated by their tests
+        "test_seconds": round(result.test_seconds, 3),
+        "held": [{"project": o.name, "name": b.name, "current": b.current, "wanted": b.wanted,
+                  "tests": list(b.tests)} for o in outcomes for b in o.blocked
+                 if b.kind == "tests"],
     }
 
 
@@ -123,6 +128,15 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
         for v in doc["stale_venvs"]:
             out.print(escape(f"  {v['name']} ({v['path']})"))
         out.print(escape(f"Sync them with: {doc['sync_command']}"))
+    if doc["test"]:
+        tested = [p for p in projects if p["tests"]]
+        runs = sum(p["tests"]["runs"] for p in tested)
+        out.print(f"Tests: {len(tested)} project(s) tested, {runs} run(s) in "
+                  f"{doc['test_seconds']:.1f} s; {len(doc['held'])} package(s) held back "
+                  f"for failing tests")
+        for p in tested:
+            if p["tests"]["note"]:
+                out.print(escape(f"  {p['name']}: {p['tests']['note']}"))
     for p in [*skipped, *failed]:
         out.print(escape(f"[{p['name']}] {p['error']}"))
     for note in doc["notes"]:

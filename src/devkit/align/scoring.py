@@ -85,6 +85,13 @@ class StoreState:
                         if n > 0 and k[0] == index and k[1] == name]
         return max(versions, key=version_key) if versions else None
 
+    def in_use(self, index: str, name: str) -> list[str]:
+        """Every version of ``(index, name)`` some lock uses, oldest first."""
+        with self._guard:
+            versions = [k[2] for k, n in self._users.items()
+                        if n > 0 and k[0] == index and k[1] == name]
+        return sorted(versions, key=version_key)
+
     def users(self, key: Key) -> int:
         """How many locks use ``key``."""
         with self._guard:

@@ -12,12 +12,16 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devkit import workspace_code
 from devkit.checks.base import Context, Outcome, check, fail, ok, prefetch, safe_fix, skip, warn
 from devkit.errors import DevkitError
 from devkit.hostfacts import RunResult
 from devkit.workspace_code import is_version_request
+
+if TYPE_CHECKING:
+    from devkit.verified import Verified
 
 
 def _ws(ctx: Context) -> Path:
@@ -147,13 +151,57 @@ def venv_check(ctx: Context) -> Outcome:
 UV_LOCK_TIMEOUT = "10"
 
 
-def sync_check(ctx: Context) -> tuple[bool, list[str]]:
-    """:func:`devkit.uv.sync_check` for the workspace (memoised; raises its errors)."""
+def verified_memo(ctx: Context, *, for_sync: bool = False) -> Verified | None:
+    """The memo of what uv verified (:mod:`devkit.verified`), for the uv on PATH (memoised).
+
+    Its version comes from the ``uv --version`` run the ``tools.uv`` check makes anyway, so no
+    uv runs twice. ``for_sync``: for :func:`devkit.uv.sync_check`, which runs
+    :func:`devkit.uv.find_uv`'s binary; None when that is another binary (or uv cannot tell its
+    version): then every check runs uv.
+    """
+    memo = ctx.memo(("verified-memo",), lambda: _make_memo(ctx))
+    if memo is None or not for_sync:
+        return memo
     from devkit import uv
+
+    try:
+        same = uv.find_uv() == ctx.host.which("uv")
+    except DevkitError:
+        same = False
+    return memo if same else None
+
+
+def _make_memo(ctx: Context) -> Verified | None:
+    from devkit import uv
+    from devkit.checks.tools import version_run
+    from devkit.verified import Verified
+
+    path = ctx.host.which("uv")
+    if path is None:
+        return None
+    result = version_run(ctx, path)
+    version = uv.parse_version(result.stdout + result.stderr) if result.ok else None
+    if version is None:
+        return None
+    return Verified(ctx.store, uv_version=version, env=ctx.tool_env())
+
+
+def save_verified(ctx: Context) -> None:
+    """Write what this doctor run learnt into the memo (once, at the end; never raises)."""
+    memo = ctx.memo(("verified-memo",), lambda: None)
+    if memo is not None:
+        memo.save()
+
+
+def sync_check(ctx: Context) -> tuple[bool, list[str]]:
+    """:func:`devkit.uv.sync_check` for the workspace (memoised; raises its errors); no uv run
+    when the memo knows uv said "current" for exactly this state."""
+    from devkit import verified
 
     ws = _ws(ctx)
     env = ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT)
-    return ctx.memo(("sync-check", str(ws)), lambda: uv.sync_check(ws, env=env))
+    return ctx.memo(("sync-check", str(ws)), lambda: verified.sync_check(
+        ws, env=env, memo=verified_memo(ctx, for_sync=True)))
 
 
 @check("workspace.venv-current", ".venv matches uv.lock",
@@ -178,11 +226,25 @@ def venv_current(ctx: Context) -> Outcome:
 
 def lock_check_run(ctx: Context) -> RunResult:
     """``uv lock --check --offline --no-build`` in the workspace, with the store's variables
-    (memoised)."""
+    (memoised); not run (an empty success) when the memo knows uv said "locked" for exactly
+    this state."""
     ws = _ws(ctx)
+    return ctx.memo(("lock-check", str(ws)), lambda: _lock_check(ctx, ws))
+
+
+def _lock_check(ctx: Context, ws: Path) -> RunResult:
+    memo = verified_memo(ctx)
+    key = memo.key("lock", ws) if memo is not None else None
+    if memo is not None and memo.known("lock", ws, key):
+        return RunResult(0)
     uv = ctx.host.which("uv") or "uv"
-    return ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws,
-                   env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT))
+    result = ctx.run(uv, "lock", "--check", "--offline", "--no-build", cwd=ws,
+                     env=ctx.tool_env(UV_LOCK_TIMEOUT=UV_LOCK_TIMEOUT))
+    if memo is not None and result.ok:
+        memo.remember("lock", ws, key)
+    elif memo is not None:
+        memo.forget("lock", ws)
+    return result
 
 
 @prefetch

@@ -28,6 +28,8 @@ def align(
     sync: bool = False,
     allow_downgrade: planner.DowngradePolicy = "none",
     only: list[Path] | None = None,
+    test: bool = False,
+    test_command: str | None = None,
 ) -> int:
     """Align the locks of ``paths`` (default: every registered project); returns the exit code.
 
@@ -38,7 +40,8 @@ def align(
     """
     result = engine.run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                         allow_downgrade=allow_downgrade, jobs=jobs, sync=sync,
-                        show_progress=not as_json, only=only or ())
+                        show_progress=not as_json, only=only or (), test=test,
+                        test_command=test_command)
     doc = report.document(result)
     doc["gc"] = gc_figure(store, record=not (dry_run or check))
     print(report.to_json(doc) if as_json else report.to_text(doc) + gc_line(doc["gc"]),

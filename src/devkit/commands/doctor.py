@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from devkit import __version__
 from devkit.checks import FIXERS, Context, Result, make_context, run_checks
+from devkit.checks.project import save_verified
 from devkit.errors import DevkitError
 from devkit.hostfacts import Host
 from devkit.store import Store
@@ -57,6 +58,7 @@ def doctor(
             results = run_checks(ctx)
     else:
         results = run_checks(ctx)
+    save_verified(ctx)
     if as_json:
         json.dump(document(ctx, results, applied if fix else None), stream, indent=2)
         stream.write("\n")

@@ -9,13 +9,13 @@ import stat
 import sys
 from pathlib import Path
 
-from rich.markup import escape
-from rich.table import Table
-
 from devkit.errors import DevkitError
 from devkit.registry import Project, Registry
 from devkit.store import Store
-from devkit.util import stdout_console
+
+#: A terminal gets rich's table up to this many rows; a pipe, or more rows, get plain columns
+#: (rich measures every cell: seconds for thousands of rows).
+RICH_MAX_ROWS = 200
 
 
 def list_projects(*, store: Store, as_json: bool = False) -> int:
@@ -28,22 +28,38 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
     if not projects:
         print("No registered projects. Add one with `devkit projects add PATH` or `devkit new PATH`.")
         return 0
-    table = Table("name", "path", "added", "status", box=None)
-    states = {p.path: "ok" if p.exists else reachability(p.path) for p in projects}
-    for p in projects:
-        state = states[p.path]
-        table.add_row(escape(p.name), escape(str(p.path)), p.added,
-                      state if state == "ok" else f"[red]{state}[/red]")
-    stdout_console().print(table)
-    missing = sum(state == "missing" for state in states.values())
+    status = {p.path: "ok" if p.exists else reachability(p.path) for p in projects}
+    if sys.stdout.isatty() and len(projects) <= RICH_MAX_ROWS:
+        from rich.console import Console  # only here: importing rich costs more than the rows
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table("name", "path", "added", "status", box=None)
+        for p in projects:
+            state = status[p.path]
+            table.add_row(escape(p.name), escape(str(p.path)), p.added,
+                          state if state == "ok" else f"[red]{state}[/red]")
+        Console(highlight=False).print(table)
+    else:
+        _plain_table(["name", "path", "added", "status"],
+                     [[p.name, str(p.path), p.added, status[p.path]] for p in projects])
+    missing = sum(state == "missing" for state in status.values())
     if missing:
         print(f"{missing} registered path(s) no longer exist; forget them with: "
               "devkit projects prune")
-    unreachable = sum(state == "unreachable" for state in states.values())
+    unreachable = sum(state == "unreachable" for state in status.values())
     if unreachable:
         print(f"{unreachable} registered path(s) cannot be reached (an unmounted disk?): kept; "
               "forget one with: devkit projects remove PATH")
     return 0
+
+
+def _plain_table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell, two spaces apart, the last one unpadded."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+             for row in [header, *rows]]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
@@ -64,8 +80,7 @@ def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
                 f"`devkit new {shlex.quote(str(path))}` (an empty directory) or "
                 f"`uv init {shlex.quote(str(target.absolute()))}`"
             )
-    registry = Registry(store)
-    results = [registry.add(path.expanduser()) for path in paths]
+    results = Registry(store).add_many([path.expanduser() for path in paths])  # one write
     if as_json:
         print(json.dumps([{**p.to_json(), "added_now": new} for p, new in results], indent=2))
     else:

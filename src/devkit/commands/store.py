@@ -19,9 +19,10 @@ from devkit.util import format_bytes, stdout_console
 def report(store: Store) -> dict[str, Any]:
     """The ``devkit store --json`` document (byte counts are bytes on disk, each inode once)."""
     projects = Registry(store).projects()
-    cache = usage.scan(store.uv_cache_dir)
-    venvs = [usage.venv_usage(p.path / ".venv", cache) for p in projects if (p.path / ".venv").is_dir()]
-    venv_trees = [usage.scan(v.path) for v in venvs]
+    table = usage.InodeTable()  # one walk of each tree, one stat per inode
+    cache = table.scan(store.uv_cache_dir)
+    venv_trees = [table.scan(p.path / ".venv") for p in projects if (p.path / ".venv").is_dir()]
+    venvs = [usage.venv_usage(t.root, cache, t) for t in venv_trees]
     locks, unreadable = [], []
     for p in projects:
         if not p.exists:
@@ -69,7 +70,7 @@ def report(store: Store) -> dict[str, Any]:
         },
         "cache_bytes": cache.bytes,
         "cache_files": cache.files,
-        "python_install_bytes": usage.scan(store.python_install_dir).bytes,
+        "python_install_bytes": table.scan(store.python_install_dir).bytes,
         "venvs": [
             {
                 "path": str(v.path),

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from devkit import __version__, uv
+from devkit import __version__, uv, verified
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -64,10 +64,13 @@ def sync(
     store.ensure()
     uv.expose(store.bin_dir)  # the uv the workspaces' .envrc.sh puts on PATH
     cache = CacheFacts.of(store)
+    memo = verified.for_uv(store, store.subprocess_env())
     # never two syncs at once that may unpack the same uncached wheel (see venvsync.sync_all);
     # each under its workspace mutex (update, align, adopt and doctor --fix take it too)
-    done = sync_all(chosen, store=store, cache=cache, jobs=jobs, command="devkit sync",
+    done = sync_all(chosen, store=store, cache=cache, jobs=jobs, memo=memo, command="devkit sync",
                     on_done=lambda result: None if as_json else _print(result))
+    if memo is not None:
+        memo.save()
     summary = {status: sum(r.status == status for r in done) for status in STATUSES}
     if as_json:
         doc = {

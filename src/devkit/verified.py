@@ -1,0 +1,279 @@
+"""What uv last verified: a project whose files are byte-identical since then needs no new uv run.
+
+``uv lock --check`` (the lock matches ``pyproject.toml``) and ``uv sync --check --locked``
+(``.venv`` holds exactly what ``uv.lock`` pins) cost one uv process each, 20–50 ms, and a
+devkit command over every registered project runs them in each one. Their verdict depends only
+on files on disk, uv's configuration and uv itself, so when a check said "locked" / "current",
+devkit remembers a key of everything that verdict depends on:
+
+* the check (``lock`` or ``sync``), ``uv --version`` (a new uv is never trusted with an old
+  verdict) and the project's absolute path;
+* the ``UV_*`` variables uv is run with (the cache, the index, ``UV_CONFIG_FILE``…; a few that
+  change no verdict, such as ``UV_LOCK_TIMEOUT``, are left out) and the bytes of every uv
+  configuration file uv reads (``uv.toml``, user and system ``uv/uv.toml``: uv docs,
+  concepts/configuration-files);
+* the SHA-256 of the project's ``pyproject.toml``, ``uv.lock``, ``uv.toml``, ``.python-version``
+  and ``.python-versions``, of the ``pyproject.toml``/``uv.toml`` of every parent directory (a
+  workspace root or configuration above the project), and of the ``pyproject.toml`` of every
+  local package ``uv.lock`` names (``source = { editable | virtual | directory = … }``; a
+  ``path`` source, a wheel or sdist file, by size and modification time);
+* for ``sync`` also ``.venv``: the SHA-256 of ``pyvenv.cfg`` and of every ``*.pth`` file, the
+  set of ``*.dist-info`` directory names in site-packages (each names a distribution and its
+  version) with the (size, mtime, inode) of each one's ``RECORD``, and the interpreter
+  ``bin/python`` resolves to (inode, size, mtime). An installer writes a new ``RECORD`` for every
+  distribution it installs or reinstalls, so these stat keys change whenever a package does;
+  hashing the venv's thousands of files instead would cost more than the uv run it saves.
+
+Any difference makes the key differ, and uv is asked again (it stays the judge whenever anything
+changed); only positive verdicts are remembered, and only when the key computed after uv's run
+equals the one computed before it (a file edited meanwhile is not vouched for).
+
+The memo is ``Store.verified_file`` (``{"version": 1, "entries": {"<check> <path>": {"key",
+"uv"}}}``), mode 0600, written atomically once per command under ``Store.mutex("verified")``,
+merged with what concurrent commands wrote. It is a cache: unreadable, or not writable (a
+read-only store), it is ignored and every check runs uv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import filelock
+
+from devkit import uv
+from devkit.errors import DevkitError
+from devkit.store import Store
+from devkit.util import atomic_write_text
+
+VERSION = 1
+SAVE_TIMEOUT = 5.0  # seconds to wait for another command writing the memo; then it is not saved
+Check = Literal["lock", "sync"]
+#: ``UV_*`` variables that change how uv runs (waits, output), never what a check concludes.
+IGNORED_VARS = frozenset({"UV_LOCK_TIMEOUT", "UV_NO_PROGRESS", "UV_OFFLINE", "UV_CONCURRENT_DOWNLOADS",
+                          "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_INSTALLS", "UV_HTTP_TIMEOUT",
+                          "UV_REQUEST_TIMEOUT", "UV_NO_WRAP", "UV_COLOR"})
+PROJECT_FILES = ("pyproject.toml", "uv.lock", "uv.toml", ".python-version", ".python-versions")
+_LOCAL_SOURCE = re.compile(rb'source = \{ (editable|virtual|directory|path) = "((?:[^"\\]|\\.)*)"')
+
+
+def _sha(path: Path) -> str:
+    """SHA-256 of ``path``'s bytes, ``-`` when it is missing, ``?`` when unreadable."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "-"
+    except OSError:
+        return "?"
+
+
+def _stat(path: Path, *, follow: bool = True) -> str:
+    """``inode:size:mtime_ns`` of ``path``, ``-`` when it is missing."""
+    try:
+        st = path.stat() if follow else path.lstat()
+    except OSError:
+        return "-"
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def uv_config_files(env: Mapping[str, str]) -> list[Path]:
+    """The uv configuration files outside the project that uv may read with ``env``.
+
+    ``UV_CONFIG_FILE``; the user's ``$XDG_CONFIG_HOME/uv/uv.toml`` (default ``~/.config``); the
+    system's ``uv/uv.toml`` in each of ``$XDG_CONFIG_DIRS`` (default ``/etc/xdg``) and
+    ``/etc/uv/uv.toml`` (uv docs, concepts/configuration-files).
+    """
+    files = []
+    if env.get("UV_CONFIG_FILE"):
+        files.append(Path(env["UV_CONFIG_FILE"]))
+    home = Path(env.get("HOME") or Path.home())
+    files.append(Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "uv" / "uv.toml")
+    for directory in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
+        if directory:
+            files.append(Path(directory) / "uv" / "uv.toml")
+    files.append(Path("/etc/uv/uv.toml"))
+    return files
+
+
+class Verified:
+    """The memo of one command run: look keys up, remember new verdicts, save them once.
+
+    Thread-safe: commands check projects from a pool of threads.
+    """
+
+    def __init__(self, store: Store, *, uv_version: str, env: Mapping[str, str]) -> None:
+        """``uv_version``: ``uv --version`` of the binary that runs the checks (asked once per
+        process by the caller); ``env``: the environment that binary runs with."""
+        self.store = store
+        self.uv_version = uv_version
+        uv_vars = sorted((k, v) for k, v in env.items()
+                         if k.startswith("UV_") and k not in IGNORED_VARS)
+        config = [(str(p), _sha(p)) for p in uv_config_files(env)]
+        self._base = json.dumps([uv_version, uv_vars, config])
+        self._lock = threading.Lock()
+        self._parents: dict[Path, list[str]] = {}
+        self._entries = self._load()
+        self._pending: dict[str, dict[str, str]] = {}
+
+    # -- keys -----------------------------------------------------------------------------------
+    def key(self, check: Check, project: Path) -> str | None:
+        """The key of ``project``'s current state for ``check``, or None when there is nothing to
+        verify (no ``uv.lock``; for ``sync`` no ``.venv``): then uv must run. Reads files only."""
+        project = project.absolute()
+        lock = project / "uv.lock"
+        try:
+            data = lock.read_bytes()
+        except OSError:
+            return None
+        parts: list[object] = [check, self._base, str(project), hashlib.sha256(data).hexdigest()]
+        parts += [_sha(project / name) for name in PROJECT_FILES if name != "uv.lock"]
+        parts.append(self._ancestors(project.parent))
+        parts.append(self._local_sources(project, data))
+        if check == "sync":
+            venv = self._venv(project / ".venv")
+            if venv is None:
+                return None
+            parts.append(venv)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def _ancestors(self, directory: Path) -> list[str]:
+        with self._lock:
+            known = self._parents.get(directory)
+        if known is not None:
+            return known
+        found = [] if directory.parent == directory else self._ancestors(directory.parent)
+        found = [*found, *(f"{directory / name}={_sha(directory / name)}"
+                           for name in ("pyproject.toml", "uv.toml")
+                           if (directory / name).exists())]
+        with self._lock:
+            self._parents[directory] = found
+        return found
+
+    @staticmethod
+    def _local_sources(project: Path, lock: bytes) -> list[str]:
+        found = []
+        for match in sorted(set(_LOCAL_SOURCE.findall(lock))):
+            kind, raw = match[0].decode(), match[1].decode("utf-8", "replace")
+            if raw == ".":
+                continue
+            where = project / raw
+            if kind == "path" and not where.is_dir():
+                found.append(f"{raw}={_stat(where)}")
+            else:
+                found.append(f"{raw}={_sha(where / 'pyproject.toml')}")
+        return found
+
+    @staticmethod
+    def _venv(venv: Path) -> list[str] | None:
+        if not (venv / "pyvenv.cfg").is_file() or venv.is_symlink():
+            return None
+        parts = [_sha(venv / "pyvenv.cfg")]
+        for python in (venv / "bin" / "python", venv / "Scripts" / "python.exe"):
+            parts.append(_stat(python))
+        sites = [*venv.glob("lib/python*/site-packages"), *venv.glob("lib/pypy*/site-packages"),
+                 venv / "Lib" / "site-packages"]
+        for site in sorted(sites):
+            try:
+                with os.scandir(site) as entries:
+                    names = sorted(e.name for e in entries)
+            except OSError:
+                continue
+            parts.append(str(site.relative_to(venv)))
+            for name in names:
+                if name.endswith(".dist-info"):
+                    parts.append(f"{name}={_stat(site / name / 'RECORD')}")
+                elif name.endswith(".pth"):
+                    parts.append(f"{name}={_sha(site / name)}")
+        return parts
+
+    # -- verdicts -------------------------------------------------------------------------------
+    def known(self, check: Check, project: Path, key: str | None) -> bool:
+        """Did uv say "locked" (``lock``) / "current" (``sync``) for exactly this ``key``?"""
+        if key is None:
+            return False
+        slot = f"{check} {project.absolute()}"
+        with self._lock:
+            entry = self._pending.get(slot) or self._entries.get(slot)
+        return bool(entry and entry.get("key") == key and entry.get("uv") == self.uv_version)
+
+    def remember(self, check: Check, project: Path, key: str | None) -> None:
+        """uv just said "locked"/"current" for ``project``, whose key before that run was ``key``.
+
+        Remembered only when the key now is still ``key`` (nothing changed while uv ran).
+        """
+        if key is None or self.key(check, project) != key:
+            return
+        with self._lock:
+            self._pending[f"{check} {project.absolute()}"] = {"key": key, "uv": self.uv_version}
+
+    def forget(self, check: Check, project: Path) -> None:
+        """uv said "stale"/"outdated": drop any verdict for ``project`` (saved with the others)."""
+        with self._lock:
+            self._pending[f"{check} {project.absolute()}"] = {}
+
+    # -- the file -------------------------------------------------------------------------------
+    def _load(self) -> dict[str, dict[str, str]]:
+        try:
+            doc = json.loads(self.store.verified_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(doc, dict) or doc.get("version") != VERSION \
+                or not isinstance(doc.get("entries"), dict):
+            return {}
+        return {k: v for k, v in doc["entries"].items()
+                if isinstance(k, str) and isinstance(v, dict)
+                and isinstance(v.get("key"), str) and isinstance(v.get("uv"), str)}
+
+    def save(self) -> None:
+        """Write the new verdicts (one atomic write), merged with the file as it is now.
+
+        Entries of other uv versions and of projects whose directory is gone are dropped. Never
+        raises: a store that cannot be written, or a memo held by another command for
+        :data:`SAVE_TIMEOUT` seconds, only means the next run asks uv again.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        with contextlib.suppress(OSError, DevkitError, filelock.Timeout), \
+                self.store.mutex("verified", timeout=SAVE_TIMEOUT):
+            entries = {**self._load(), **pending}
+            kept = {slot: entry for slot, entry in sorted(entries.items())
+                    if entry and entry.get("uv") == self.uv_version
+                    and Path(slot.split(" ", 1)[1]).is_dir()}
+            atomic_write_text(self.store.verified_file,
+                              json.dumps({"version": VERSION, "entries": kept}) + "\n")
+            self._entries = kept
+
+
+def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
+    """The memo for checks run by :func:`devkit.uv.find_uv`'s binary with ``env``; None (no memo:
+    every check runs uv) when ``uv --version`` cannot run. Asks uv its version once per process."""
+    try:
+        version = uv.version_once()
+    except DevkitError:
+        return None
+    return Verified(store, uv_version=version, env=env)
+
+
+def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None
+               ) -> tuple[bool, list[str]]:
+    """:func:`devkit.uv.sync_check`, unless ``memo`` knows uv said "current" for exactly this
+    state (then ``(True, [])`` and no uv run). Raises what :func:`devkit.uv.sync_check` raises."""
+    key = memo.key("sync", project) if memo is not None else None
+    if memo is not None and memo.known("sync", project, key):
+        return True, []
+    current, changes = uv.sync_check(project, env=env)
+    if memo is not None:
+        if current:
+            memo.remember("sync", project, key)
+        else:
+            memo.forget("sync", project)
+    return current, changes

@@ -1,0 +1,173 @@
+"""The memo of verified states: no uv run for a project nothing changed in, uv again otherwise.
+
+uv is a ``DEVKIT_UV`` wrapper (also first on PATH, for the doctor) that logs every invocation and
+can claim another version; everything else is the real uv against the local index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devkit import uv
+from devkit.store import Store
+
+
+class UvLog:
+    """The wrapper's log and version switch."""
+
+    def __init__(self, root: Path) -> None:
+        self.log = root / "uv-calls.txt"
+        self.version_file = root / "uv-version.txt"
+
+    def calls(self, *words: str) -> list[str]:
+        """Logged invocations containing every one of ``words``, then the log is cleared."""
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        self.log.write_text("")
+        return [ln for ln in lines if all(w in ln.split() for w in words)]
+
+    def claim_version(self, version: str) -> None:
+        """Make ``uv --version`` print ``version`` from now on (a new process asks again)."""
+        self.version_file.write_text(f"uv {version}\n")
+        uv._version_of.cache_clear()
+
+
+@pytest.fixture
+def uv_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UvLog]:
+    real = uv.find_uv()
+    bindir = tmp_path / "uv-wrapper"
+    bindir.mkdir()
+    log = UvLog(tmp_path)
+    script = bindir / "uv"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{log.log}"\n'
+        f'if [ "$1" = --version ] && [ -f "{log.version_file}" ]; then '
+        f'cat "{log.version_file}"; exit 0; fi\n'
+        f'exec "{real}" "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("DEVKIT_UV", str(script))
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bindir), os.environ["PATH"]]))
+    uv.find_uv.cache_clear()
+    uv._version_of.cache_clear()
+    yield log
+    uv.find_uv.cache_clear()
+    uv._version_of.cache_clear()
+
+
+def _warm(devkit, uv_log: UvLog) -> None:
+    """One run of align --dry-run and sync --all: uv says "locked" and "current"."""
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    code, out, err = devkit("sync", "--all")
+    assert code == 0, (out, err)
+    uv_log.calls()
+
+
+def _unchanged_runs_no_uv(devkit, uv_log: UvLog) -> None:
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    code, out, err = devkit("sync", "--all")
+    assert code == 0, (out, err)
+    assert "current" in out
+    assert uv_log.calls("--check") == []
+
+
+def test_unchanged_projects_run_no_uv(make_workspace, devkit, uv_log: UvLog, store: Store) -> None:
+    make_workspace("a", deps=("tinyshared>=1",))
+    make_workspace("b", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    _unchanged_runs_no_uv(devkit, uv_log)
+    code, _, _ = devkit("align", "--check")
+    assert code == 0
+    assert uv_log.calls("--check") == []
+    memo = store.verified_file
+    assert stat.S_IMODE(memo.stat().st_mode) == 0o600
+    entries = json.loads(memo.read_text())["entries"]
+    assert len(entries) == 4  # lock and sync, per project
+
+
+def test_changed_lock_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> None:
+    ws = make_workspace("a", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    _unchanged_runs_no_uv(devkit, uv_log)
+    # a project edit that makes the lock stale: uv must be asked, and says so
+    pyproject = ws / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("dependencies = [", 'dependencies = [\n    "tinyother>=1",'))
+    code, out, _ = devkit("align", "--check")
+    assert uv_log.calls("lock", "--check"), "uv lock --check did not run on a changed project"
+    assert code == 1, out  # the stale lock is reported, not hidden by the memo
+    # uv.lock itself changes (uv writes it): both checks run again
+    (ws / "pyproject.toml").write_text(pyproject.read_text().replace('    "tinyother>=1",\n', ""))
+    lock = ws / "uv.lock"
+    lock.write_bytes(lock.read_bytes() + b"\n")
+    devkit("sync", "--all")
+    assert uv_log.calls("sync", "--check"), "uv sync --check did not run on a changed uv.lock"
+    devkit("align", "--dry-run")
+    assert uv_log.calls("lock", "--check"), "uv lock --check did not run on a changed uv.lock"
+
+
+def test_changed_venv_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> None:
+    ws = make_workspace("a", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    _unchanged_runs_no_uv(devkit, uv_log)
+    site = next((ws / ".venv").glob("lib/python*/site-packages"))
+    shutil.rmtree(next(site.glob("tinyshared-*.dist-info")))  # a package half-removed by hand
+    code, out, err = devkit("sync", "--all", "--json")
+    assert code == 0, (out, err)
+    assert uv_log.calls("sync", "--check"), "uv sync --check did not run on a changed venv"
+    assert json.loads(out)["workspaces"][0]["status"] == "synced"
+    # uv synced it; once uv says "current" again, the next run is free again
+    devkit("sync", "--all")
+    uv_log.calls()
+    _unchanged_runs_no_uv(devkit, uv_log)
+
+
+def test_new_uv_version_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> None:
+    make_workspace("a", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    _unchanged_runs_no_uv(devkit, uv_log)
+    uv_log.claim_version("99.0.0")
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    checks = uv_log.calls("--check")
+    assert [c for c in checks if c.startswith("lock")], "a new uv version reused the old verdict"
+    assert [c for c in checks if c.startswith("sync")], "a new uv version reused the old verdict"
+    # what the new uv said is remembered for the new uv
+    _unchanged_runs_no_uv(devkit, uv_log)
+
+
+def test_unreadable_memo_is_ignored(make_workspace, devkit, uv_log: UvLog, store: Store) -> None:
+    make_workspace("a", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    store.verified_file.write_text("{not json")
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    assert uv_log.calls("lock", "--check")
+    assert json.loads(store.verified_file.read_text())["version"] == 1  # rewritten whole
+
+
+def test_doctor_reuses_verdicts_until_a_file_changes(make_workspace, devkit, uv_log: UvLog) -> None:
+    ws = make_workspace("a", deps=("tinyshared>=1",))
+    uv_log.calls()
+    code, out, err = devkit("doctor", ws)
+    assert "uv.lock matches pyproject.toml" in out and ".venv holds exactly" in out, (out, err)
+    assert len(uv_log.calls("--check")) == 2  # uv lock --check and uv sync --check, once each
+    code, out, err = devkit("doctor", ws)
+    assert "uv.lock matches pyproject.toml" in out and ".venv holds exactly" in out, (out, err)
+    assert uv_log.calls("--check") == []
+    # the doctor and align share the verdicts (same uv, same variables)
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    assert uv_log.calls("--check") == []
+    lock = ws / "uv.lock"
+    lock.write_bytes(lock.read_bytes() + b"\n")
+    devkit("doctor", ws)
+    checks = uv_log.calls("--check")
+    assert [c for c in checks if c.startswith("lock")] and [c for c in checks if c.startswith("sync")]
