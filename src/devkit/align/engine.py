@@ -174,6 +174,19 @@ def exclusive_run(store: Store, *, enabled: bool) -> Iterator[None]:
         mutex.release()
 
 
+@contextlib.contextmanager
+def _hold_workspaces(paths: Sequence[Path], store: Store, *, enabled: bool) -> Iterator[None]:
+    """Hold the workspace mutex of every project a writing run aligns (in path order, so two
+    holders of several never deadlock), for the whole run: an ``update``, ``sync``, ``adopt`` or
+    ``doctor --fix`` of one of them waits until its new lock and venv are complete. Raises
+    DevkitError when one stays busy (:meth:`devkit.store.Store.workspace_mutex`)."""
+    with contextlib.ExitStack() as stack:
+        if enabled:
+            for path in sorted({p for p, _ in members(paths, store)}):
+                stack.enter_context(store.workspace_mutex(path, command="devkit align"))
+        yield
+
+
 def run(
     paths: Sequence[Path],
     *,
@@ -216,7 +229,8 @@ def run(
     if allow_downgrade not in planner.DOWNGRADE_POLICIES:
         raise DevkitError(f"unknown downgrade policy {allow_downgrade!r}: use patch, minor or major")
     dry_run = dry_run or check
-    with exclusive_run(store, enabled=not dry_run):
+    with exclusive_run(store, enabled=not dry_run), \
+            _hold_workspaces(paths, store, enabled=not dry_run):
         return _run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                     allow_downgrade=allow_downgrade, jobs=jobs, sync=sync and not dry_run,
                     show_progress=show_progress, only=only, test=test, override=override)

@@ -134,9 +134,16 @@ def venv_check(ctx: Context) -> Outcome:
     """``.venv`` exists, its interpreter is present and its version matches ``.python-version``
     (read from ``pyvenv.cfg``: nothing runs), and devkit created it (else uv, which runs its
     interpreter, is not run there: :func:`devkit.workspace_code.foreign_venv`)."""
+    from devkit.venvsync import leftovers
+
     ws = _ws(ctx)
     venv = ws / ".venv"
     resync = f"cd {shlex.quote(str(ws))} && rm -rf .venv && uv sync"
+    left = [p.name for p in leftovers(ws, ctx.store)]
+    if left:  # `devkit sync` puts the old venv back or deletes it, under the workspace mutex
+        missing = "" if venv.exists() else "; .venv itself is missing"
+        return warn(f"an interrupted devkit sync left the old .venv in {', '.join(left)}"
+                    f"{missing}", f"devkit sync {shlex.quote(str(ws))}")
     if not venv.exists():
         return fail(".venv does not exist", f"cd {shlex.quote(str(ws))} && uv sync")
     cfg = read_pyvenv_cfg(venv)
