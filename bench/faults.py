@@ -1,10 +1,11 @@
-"""Fault campaign: kill `devkit new` and `devkit align` at random points; run `devkit new` in parallel.
+"""Fault campaign: kill `devkit new`, `align`, `update` and `sync` at random points; parallel `new`.
 
 Usage: python bench/faults.py [--runs 40] [--seed 1] [--out bench/results/faults.md]
+       [--phases new,align,parallel,update,sync]
 
 Everything runs offline in a throw-away HOME and DEVKIT_HOME against a local index of tiny wheels
 (tests/helpers.py), with real uv, git and copier, exactly as a user types the commands
-(`python -m devkit ...` subprocesses). Three phases, RUNS runs each:
+(`python -m devkit ...` subprocesses). Five phases, RUNS runs each:
 
 1. `devkit new` killed by SIGINT, SIGTERM or SIGKILL (chosen at random) after a random delay in
    [0, duration of an uninterrupted run]. Then the destination is classified: complete (every
@@ -19,6 +20,11 @@ Everything runs offline in a throw-away HOME and DEVKIT_HOME against a local ind
 3. `devkit new` 8 at a time on one store, each killed at a random point with probability 1/2:
    every destination complete or absent (or refused with one line), the registry intact and
    holding exactly the complete workspaces.
+4. `devkit update` of four workspaces (two worker processes; one with uncommitted work) killed the
+   same way: each workspace must be as before or as after, the uncommitted work never touched,
+   and the next `devkit update` must finish the job.
+5. `devkit sync` killed while it rebuilds a `.venv` linked from another uv cache: `.venv`
+   complete or absent, and the next `devkit sync` cleans any `.venv.devkit-old-*` left.
 
 Random points are wall-clock delays: this is a campaign, not a test (the tests in
 tests/test_new_faults.py synchronise on observable state instead).
@@ -325,12 +331,218 @@ def phase_parallel(c: Campaign, runs: int, rng: random.Random, width: int = 8) -
     return lines + [f"- odd: {o}" for o in odd]
 
 
+def _tree(path: Path) -> dict[str, bytes]:
+    """Every file of a workspace but ``.git`` and ``.venv``: relative path -> bytes."""
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*"))
+            if f.is_file() and not {".git", ".venv"} & set(f.relative_to(path).parts)}
+
+
+def _template_repo(c: Campaign) -> Path:
+    """A git copy of the bundled template with one tag, v1.0.0 (a second comes later)."""
+    tpl = c.root / "tpl"
+    tpl.mkdir()
+    shutil.copy2(ROOT / "copier.yml", tpl / "copier.yml")
+    shutil.copytree(ROOT / "templates", tpl / "templates")
+    c.tool("git", "init", "-q", "-b", "main", cwd=tpl)
+    c.tool("git", "add", "-A", cwd=tpl)
+    c.tool("git", "commit", "-qm", "v1", cwd=tpl)
+    c.tool("git", "tag", "v1.0.0", cwd=tpl)
+    return tpl
+
+
+WIP = {"README.md": b"my unsaved README edit\n", "src/wip_module.py": b"VALUE = 1\n"}
+
+
+def _put_back(c: Campaign, path: Path, dirty: bool) -> None:
+    """Harness only: the workspace as before the update (HEAD, plus the user's work if dirty)."""
+    c.tool("git", "reset", "-q", "--hard", "HEAD", cwd=path)
+    c.tool("git", "clean", "-fdq", cwd=path)
+    if dirty:
+        for name, data in WIP.items():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_bytes(data)
+
+
+def phase_update(c: Campaign, runs: int, rng: random.Random) -> list[str]:
+    """`devkit update` of four workspaces (2 workers) killed at a random point: each workspace
+    must be old or new, a dirty one untouched, the user's uncommitted work never lost."""
+    tpl = _template_repo(c)
+    root = c.root / "update"
+    root.mkdir()
+    paths = []
+    for i in range(4):
+        path = root / f"u{i}"
+        proc = c.run("new", str(path), "--defaults", "--no-sync", "--template", str(tpl))
+        assert proc.returncode == 0, proc.stderr
+        paths.append(path)
+    (paths[0] / "NOTES.md").write_text("my committed notes\n")
+    c.tool("git", "add", "-A", cwd=paths[0])
+    c.tool("git", "commit", "-qm", "notes", cwd=paths[0])
+    dirty = paths[3]
+    _put_back(c, dirty, True)
+    envrc = tpl / "templates" / "workspace" / ".envrc.sh.jinja"
+    envrc.write_text(envrc.read_text() + "export DEVKIT_NEXT=1\n")
+    gitignore = tpl / "templates" / "workspace" / ".gitignore"
+    gitignore.write_text(gitignore.read_text() + "/scratch/\n")
+    c.tool("git", "commit", "-qam", "v2", cwd=tpl)
+    c.tool("git", "tag", "v2.0.0", cwd=tpl)
+    before = {p: _tree(p) for p in paths}
+    start = time.perf_counter()
+    proc = c.run("update", *map(str, paths), "--jobs", "2")
+    duration = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = {p: _tree(p) for p in paths}
+    assert after[dirty] == before[dirty] and all(after[p] != before[p] for p in paths[:3])
+    by_signal: dict[str, Counter[str]] = {name: Counter() for name in SIGNALS}
+    odd: list[str] = []
+    for i in range(runs):
+        for p in paths:
+            _put_back(c, p, p == dirty)
+        name = rng.choice(list(SIGNALS))
+        interrupted, code, err = c.kill_at(c.start("update", *map(str, paths), "--jobs", "2"),
+                                           rng.uniform(0, duration), SIGNALS[name])
+        ctr = by_signal[name]
+        ctr["runs"] += 1
+        ctr["interrupted"] += interrupted
+        for p in paths:
+            now = _tree(p)
+            ctr["workspaces"] += 1
+            state = "old" if now == before[p] else "new" if now == after[p] else "partial"
+            ctr[state] += 1
+            if state == "partial":
+                changed = sorted(k for k in set(now) | set(before[p])
+                                 if now.get(k) != before[p].get(k))
+                odd.append(f"u{i} {name} {p.name}: partial ({', '.join(changed)})")
+        kept = all((dirty / n).read_bytes() == d for n, d in WIP.items())
+        ctr["user work kept"] += kept
+        if not kept:
+            odd.append(f"u{i} {name}: the user's uncommitted work in {dirty.name} was LOST")
+        if name != "SIGKILL" and interrupted and code not in (0, 1, 130):
+            odd.append(f"u{i} {name}: exit {code}: {err.strip()[-200:]}")
+        rerun = c.run("update", *map(str, paths), "--jobs", "2", "--json")
+        try:
+            report = json.loads(rerun.stdout)["projects"]
+        except ValueError:
+            report = []
+        undone = 0
+        for project in report:  # a SIGKILLed update: the next one names it and its undo
+            reason = project.get("reason") or ""
+            if "an interrupted `devkit update`" in reason:
+                undo = reason.split("undo them with `", 1)[1].split("`", 1)[0]
+                subprocess.run(undo, shell=True, check=True, capture_output=True)
+                undone += 1
+        if undone:
+            ctr["named and undone"] += undone
+            rerun = c.run("update", *map(str, paths), "--jobs", "2")
+        final = all(_tree(p) == after[p] for p in paths)
+        ctr["recovered"] += final
+        if not final:
+            odd.append(f"u{i} {name} recovery: exit {rerun.returncode}, not every workspace "
+                       f"updated: {(rerun.stdout + rerun.stderr).strip()[-400:]}")
+    lines = [
+        "## 4. `devkit update` killed at a random point",
+        "",
+        (f"4 workspaces made from a git template at v1.0.0, updated to v2.0.0 with 2 worker "
+         f"processes; one has uncommitted work (an edited README, a new module) and must be "
+         f"skipped untouched. Uninterrupted run {duration:.2f} s; kill delay uniform in "
+         f"[0, {duration:.2f}] s. A recovery is the next `devkit update` (after running the "
+         "undo it names for a workspace a SIGKILL left partial): every workspace updated, the "
+         "dirty one untouched."),
+        "",
+        ("| signal | runs | interrupted | workspaces old | new | partial | user's work kept | "
+         "partial named and undone | recoveries |"),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, ctr in by_signal.items():
+        lines.append(f"| {name} | {ctr['runs']} | {ctr['interrupted']} | {ctr['old']} | "
+                     f"{ctr['new']} | {ctr['partial']} of {ctr['workspaces']} | "
+                     f"{ctr['user work kept']} of {ctr['runs']} | {ctr['named and undone']} | "
+                     f"{ctr['recovered']} of {ctr['runs']} |")
+    return lines + [f"- odd: {o}" for o in odd]
+
+
+def phase_sync(c: Campaign, runs: int, rng: random.Random) -> list[str]:
+    """`devkit sync` rebuilding a venv linked from another uv cache, killed at a random point:
+    ``.venv`` complete or absent, any leftover cleaned by the next sync."""
+    path = c.root / "sync" / "s0"
+    proc = c.run("new", str(path), "--defaults", "--no-sync")
+    assert proc.returncode == 0, proc.stderr
+    uv = shutil.which("uv") or "uv"
+    c.tool(uv, "add", "-q", "--no-sync", "tinyshared", "tinyother", cwd=path)
+    c.tool("git", "commit", "-qam", "deps", cwd=path)
+    user = _tree(path)
+    other = {**c.env, "UV_CACHE_DIR": str(c.root / "other-cache")}
+    store_env = {**c.env, "UV_CACHE_DIR": str(c.store / "uv" / "cache"),
+                 "UV_PYTHON_INSTALL_DIR": str(c.store / "uv" / "python")}
+
+    def foreign_venv() -> None:
+        shutil.rmtree(path / ".venv", ignore_errors=True)
+        subprocess.run([uv, "sync", "--locked", "-q"], cwd=path, env=other, check=True,
+                       capture_output=True, timeout=600)
+
+    def venv_state() -> str:
+        if not (path / ".venv").exists():
+            return "absent"
+        check = subprocess.run([uv, "sync", "--locked", "--check", "--offline"], check=False,
+                               cwd=path,
+                               env=store_env, capture_output=True, timeout=600)
+        return "complete" if check.returncode == 0 else "incomplete"
+
+    foreign_venv()
+    start = time.perf_counter()
+    proc = c.run("sync", str(path))
+    duration = time.perf_counter() - start
+    assert proc.returncode == 0 and "rebuilt" in proc.stdout, proc.stdout + proc.stderr
+    by_signal: dict[str, Counter[str]] = {name: Counter() for name in SIGNALS}
+    odd: list[str] = []
+    for i in range(runs):
+        foreign_venv()
+        name = rng.choice(list(SIGNALS))
+        interrupted, code, err = c.kill_at(c.start("sync", str(path)), rng.uniform(0, duration),
+                                           SIGNALS[name])
+        ctr = by_signal[name]
+        ctr["runs"] += 1
+        ctr["interrupted"] += interrupted
+        state = venv_state()
+        ctr[state] += 1
+        left = list(path.glob(".venv.devkit-old-*"))
+        ctr["leftover"] += bool(left)
+        if state == "incomplete":
+            odd.append(f"s{i} {name}: .venv incomplete right after the kill")
+        if name != "SIGKILL" and interrupted and code not in (0, 130):
+            odd.append(f"s{i} {name}: exit {code}: {err.strip()[-200:]}")
+        rerun = c.run("sync", str(path))
+        ok = (rerun.returncode == 0 and venv_state() == "complete"
+              and not list(path.glob(".venv.devkit-old-*")) and _tree(path) == user)
+        ctr["recovered"] += ok
+        if not ok:
+            odd.append(f"s{i} {name} recovery: exit {rerun.returncode}: "
+                       f"{(rerun.stdout + rerun.stderr).strip()[-300:]}")
+    lines = [
+        "## 5. `devkit sync` killed while it rebuilds a `.venv`",
+        "",
+        (f"A workspace whose `.venv` was built from another uv cache, so `devkit sync` moves it "
+         f"aside and rebuilds it. Uninterrupted run {duration:.2f} s; kill delay uniform in "
+         f"[0, {duration:.2f}] s. A recovery is the next `devkit sync`: exit 0, `.venv` "
+         "matching `uv.lock`, no `.venv.devkit-old-*` left, the workspace's files unchanged."),
+        "",
+        ("| signal | runs | interrupted | .venv complete | absent | incomplete | leftover "
+         "right after | recoveries |"),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, ctr in by_signal.items():
+        lines.append(f"| {name} | {ctr['runs']} | {ctr['interrupted']} | {ctr['complete']} | "
+                     f"{ctr['absent']} | {ctr['incomplete']} | {ctr['leftover']} | "
+                     f"{ctr['recovered']} of {ctr['runs']} |")
+    return lines + [f"- odd: {o}" for o in odd]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40, help="runs per phase")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
-    parser.add_argument("--phases", default="new,align,parallel")
+    parser.add_argument("--phases", default="new,align,parallel,update,sync")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="devkit-faults-"))
@@ -344,7 +556,8 @@ def main() -> int:
         f"Python {sys.version.split()[0]}, offline, local index of tiny wheels)"),
         "",
     ]
-    phases = {"new": phase_new, "align": phase_align, "parallel": phase_parallel}
+    phases = {"new": phase_new, "align": phase_align, "parallel": phase_parallel,
+              "update": phase_update, "sync": phase_sync}
     for name in args.phases.split(","):
         lines += phases[name](c, args.runs, rng) + [""]
     lines.append(f"Total time: {time.perf_counter() - started:.0f} s.")

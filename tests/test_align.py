@@ -201,7 +201,7 @@ def test_sync_resyncs_changed_projects(tmp_path, devkit) -> None:
     root = tmp_path / "p"
     a = _project(root, "a", ["tinyshared"], pin="tinyshared==1.0")
     b = _project(root, "b", ["tinyshared"])
-    assert _uv(a, "sync", "-q").returncode == 0
+    assert devkit("sync", a)[0] == 0  # a .venv devkit made: align checks and syncs only those
     _register(devkit, a, b)
     code, out, _ = devkit("align", "--sync")
     assert code == 0, out
@@ -214,8 +214,8 @@ def test_stale_venvs_are_listed_then_all_synced(tmp_path, devkit) -> None:
     a = _project(root, "a", ["tinyshared"], pin="tinyshared==1.0")
     b = _project(root, "b", ["tinyshared"])
     c = _project(root, "c", ["tinyother"])  # its lock never changes here
-    for path in (a, c):
-        assert _uv(path, "sync", "-q").returncode == 0
+    for path in (a, c):  # venvs devkit made: align checks and syncs only those
+        assert devkit("sync", path)[0] == 0
     python = str(c / ".venv/bin/python")
     assert _uv(c, "pip", "install", "-q", "--python", python, "tinyother==1.0").returncode == 0
     _register(devkit, a, b, c)

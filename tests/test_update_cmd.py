@@ -107,7 +107,8 @@ def test_update_clean_dirty_and_conflicting(devkit, three, monkeypatch) -> None:
     assert "# my own comment" in text
     assert "<<<<<<< before updating" in text
     assert "DEVKIT_NEXT=1" in (collide / ".envrc.sh").read_text()
-    subprocess.run(undo_command(collide), shell=True, check=True, capture_output=True)
+    assert by["collide"]["undo"] == undo_command(collide, by["collide"]["files"])
+    subprocess.run(by["collide"]["undo"], shell=True, check=True, capture_output=True)
     assert _git("status", "--porcelain", cwd=collide) == ""  # unmerged entries undone too
 
     # a second run: the clean one (committed) is current, the dirty one still skipped
@@ -124,8 +125,10 @@ def test_human_output_says_how_to_review_and_undo(devkit, three, monkeypatch) ->
     assert "updated" in out and "skipped" in out
     assert "git -C PATH diff HEAD" in out
     ws = three["clean"]
-    undo = f"git -C {ws} reset -q -- . && git -C {ws} checkout -- . && git -C {ws} clean -fd"
-    assert undo in out
+    files = ".copier-answers.yml .envrc.sh .gitignore"
+    undo = (f"git -C {ws} --literal-pathspecs reset -q -- {files} && "
+            f"git -C {ws} --literal-pathspecs checkout -- {files}")
+    assert f"undo: {undo}\n" in out
     assert f"git -C {three['dirty']} stash" in out
     # the undo command given really restores the workspace, conflicts included
     subprocess.run(undo, shell=True, check=True, capture_output=True)

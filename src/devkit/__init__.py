@@ -1,6 +1,7 @@
 """devkit: many Python workspaces, one uv cache, one Python store, aligned lockfiles."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: this module is imported before the console
+# script's Ctrl-C guard (devkit.__main__.run), so it imports nothing at all.
 
 DISTRIBUTION = "devkit-workspace"  # the name on PyPI; the command and the package are `devkit`
 

@@ -1,10 +1,23 @@
-"""The only module that runs git."""
+"""The only module that runs git.
+
+Every git process devkit starts gets :func:`environment`: the caller's environment plus
+command-scope settings (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_<n>``/``GIT_CONFIG_VALUE_<n>``,
+git-config(1) "ENVIRONMENT", git 2.31+) that override every config file and switch off what a
+repository's own config could make git run: hooks, the fsmonitor command, a pager, an editor, the
+``ext::`` transport. Settings whose names are chosen by the repository (``filter.<driver>.clean``,
+``diff.<driver>.textconv``, ``include.path``…) cannot be overridden that way: before any other git
+call in a repository devkit reads that repository's config (reading runs nothing) and refuses it
+with one line naming the key (:func:`unsafe_config`). copier's own git calls get the same
+environment (:func:`devkit.template` sets it for them).
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from devkit.errors import DevkitError
@@ -13,71 +26,248 @@ from devkit.util import CalledProcessError, cmd_output
 # Used only when the user has no identity configured, so the first commit never fails.
 _FALLBACK_IDENTITY = ("-c", "user.name=devkit", "-c", "user.email=devkit@localhost")
 
+#: Command-scope settings every git devkit starts runs with (git-config(1)): no hook
+#: (``core.hooksPath`` to an empty place: also the ``.git/hooks/`` of a repository received as a
+#: tarball), no fsmonitor command, no pager or editor (devkit captures output and never edits),
+#: no ``ext::`` transport (which runs a command as a "remote").
+OVERRIDES: tuple[tuple[str, str], ...] = (
+    ("core.hooksPath", os.devnull),
+    ("core.fsmonitor", "false"),
+    ("core.pager", "cat"),
+    ("core.editor", "true"),
+    ("sequence.editor", "true"),
+    ("protocol.ext.allow", "never"),
+)
 
-def _git(*args: str, cwd: Path) -> str:
-    if shutil.which("git") is None:
-        raise DevkitError("git not found on PATH: install git (e.g. `apt-get install git`)")
+# Kept for callers that also pass the two main settings on the command line.
+NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false")
+
+#: Repository config keys (lower-cased as git lists them) naming a command that no command-scope
+#: setting can switch off, with when git runs it. ``include.path``/``includeIf.<cond>.path``
+#: load another file, which could change under a running command (a template update writes the
+#: work tree): refused too.
+_CODE_KEYS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), why) for pattern, why in (
+        (r"filter\..+\.(clean|smudge|process)",
+         "which runs a command on every git status or checkout of a file .gitattributes gives it"),
+        (r"diff\..+\.(textconv|command)|diff\.external", "which runs a command to show a diff"),
+        (r"merge\..+\.driver", "which runs a command to merge files"),
+        (r"include\.path|includeif\..+\.path", "which loads another config file"),
+        (r"core\.(sshcommand|gitproxy|askpass|alternaterefscommand)|remote\..+\.(uploadpack|receivepack)",
+         "which runs a command to reach a remote"),
+        (r"credential\.(.+\.)?helper", "which runs a command to get credentials"),
+        (r"gpg\.(.+\.)?program|gpg\.ssh\.defaultkeycommand", "which runs a command to sign"),
+    ))
+
+#: The values ``git lfs install --local`` writes: git-lfs on the user's PATH, no repository code.
+_GIT_LFS = {"filter.lfs.clean": "git-lfs clean -- %f", "filter.lfs.smudge": "git-lfs smudge -- %f",
+            "filter.lfs.process": "git-lfs filter-process"}
+
+
+def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: ``os.environ``) plus :data:`OVERRIDES` as ``GIT_CONFIG_KEY_<n>`` /
+    ``GIT_CONFIG_VALUE_<n>`` entries after any the caller already has (later entries win), and
+    ``GIT_TERMINAL_PROMPT=0`` (never wait for a password). The environment for every git process
+    devkit starts, and for copier's."""
+    env = dict(os.environ if base is None else base)
     try:
-        return cmd_output("git", *args, cwd=cwd).stdout
-    except CalledProcessError as exc:
-        raise DevkitError(f"git {args[0]} failed in {cwd}: {exc.last_line()}") from exc
+        count = max(0, int(env.get("GIT_CONFIG_COUNT") or 0))
+    except ValueError:
+        count = 0
+    for i, (key, value) in enumerate(OVERRIDES, start=count):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + len(OVERRIDES))
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+#: One process's answer: ``(exit code, stdout, stderr)``; a negative code when it could not run.
+Runner = Callable[[Sequence[str], Path], tuple[int, str, str]]
+
+
+def _run_plain(cmd: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+    try:
+        proc = cmd_output(*cmd, cwd=cwd, env=environment(), check=False)
+    except OSError as exc:
+        return -1, "", f"cannot run git in {cwd}: {exc.strerror or exc}"
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
+    """Why git must not run in the repository holding ``path``, or None (also outside a repository
+    and without git).
+
+    Reads the repository's own config (``local`` and ``worktree`` scopes, with the files they
+    include: ``git config --list --show-scope --show-origin --includes``; reading runs nothing) and
+    names the first key from :data:`_CODE_KEYS`, e.g. ``/p/.git/config sets filter.evil.clean,
+    which runs a command on every git status…; remove it after review (git -C /p config --unset
+    filter.evil.clean) or run the command yourself``. The user's global and system config are
+    theirs, not the repository's, and are not judged. ``runner`` runs ``git ARGS`` in a directory
+    (default: directly, with :func:`environment`; ``devkit doctor`` passes its host's). A config
+    git cannot read is reported too. Raises nothing.
+    """
+    if runner is None:
+        if shutil.which("git") is None:
+            return None
+        runner = _run_plain
+    gitdir = _GITDIRS.get(str(path)) if runner is _run_plain else None
+    if gitdir is None or not os.path.isdir(gitdir) or (
+            gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git"))):
+        code, out, _ = runner(("git", "rev-parse", "--absolute-git-dir"), path)
+        if code != 0:
+            return None  # not a repository (or git cannot run): nothing of it is read
+        gitdir = out.strip()
+        if runner is _run_plain:
+            _GITDIRS[str(path)] = gitdir
+    key = (gitdir, _config_stamp(gitdir))
+    if key in _JUDGED:
+        return _JUDGED[key]
+    code, out, err = runner(("git", f"--git-dir={gitdir}", "config", "--list", "--show-scope",
+                             "--show-origin", "--includes", "-z"), path)
+    if code != 0:
+        lines = err.strip().splitlines()
+        return f"cannot read the git config of {path}: {lines[-1] if lines else 'git failed'}"
+    _JUDGED[key] = reason = _judge(out, gitdir)
+    return reason
+
+
+#: The git directory of each path :func:`unsafe_config` looked at in this process (asked again
+#: when it is gone, or when the path got a ``.git`` of its own).
+_GITDIRS: dict[str, str] = {}
+
+#: :func:`unsafe_config`'s verdicts in this process, by git directory and the state of its config
+#: files (an included file is itself refused, so these files are all a verdict depends on).
+_JUDGED: dict[tuple[str, tuple[tuple[int, int, int], ...]], str | None] = {}
+
+
+def _config_stamp(gitdir: str) -> tuple[tuple[int, int, int], ...]:
+    """(inode, size, ctime ns) of the repository's ``config`` and ``config.worktree`` (and of the
+    common directory's, for a linked worktree); zeros for an absent file."""
+    stamps = []
+    for name in ("config", "config.worktree", "commondir", "../../config",
+                 "../../config.worktree"):
+        try:
+            st = os.stat(os.path.join(gitdir, name))
+            stamps.append((st.st_ino, st.st_size, st.st_ctime_ns))
+        except OSError:
+            stamps.append((0, 0, 0))
+    return tuple(stamps)
+
+
+def _judge(listing: str, gitdir: str) -> str | None:
+    """The refusal for the first code-running key in ``git config --list --show-scope
+    --show-origin -z`` output ``listing`` of the repository at ``gitdir``, or None."""
+    fields = listing.split("\0")
+    for scope, origin, entry in zip(fields[0::3], fields[1::3], fields[2::3], strict=False):
+        if scope not in ("local", "worktree"):
+            continue
+        key, _, value = entry.partition("\n")
+        key = key.lower()
+        if _GIT_LFS.get(key) == value:
+            continue
+        for pattern, why in _CODE_KEYS:
+            if pattern.fullmatch(key):
+                where = os.path.normpath(origin.removeprefix("file:"))
+                top = Path(gitdir).parent if Path(gitdir).name == ".git" else Path(gitdir)
+                fix = f"git -C {shlex.quote(str(top))} config --unset {key}"
+                return (f"{where} sets {key}, {why}; devkit runs no git there: remove it after "
+                        f"review ({fix}) or run the command yourself")
+    return None
+
+
+def refuse_unsafe(path: Path) -> None:
+    """Raise DevkitError with :func:`unsafe_config`'s line when git must not run in ``path``."""
+    reason = unsafe_config(path)
+    if reason:
+        raise DevkitError(reason)
 
 
 def has_identity(cwd: Path) -> bool:
     """True when ``user.name`` and ``user.email`` are configured for ``cwd``."""
     return all(
-        cmd_output("git", "config", key, cwd=cwd, check=False).stdout.strip()
+        cmd_output("git", "config", key, cwd=cwd, env=environment(), check=False).stdout.strip()
         for key in ("user.name", "user.email")
     )
 
 
 def init_and_commit(path: Path, message: str) -> None:
-    """``git init`` (branch ``main``) ``path``, add everything and commit. Raises DevkitError."""
-    if not (path / ".git").exists():
-        _git("init", "-q", "-b", "main", cwd=path)
+    """``git init`` (branch ``main``) ``path``, add everything and commit. Raises DevkitError
+    (also when a repository holding ``path`` has config that runs commands)."""
+    if not (path / ".git").exists():  # `git init` reads no config of an enclosing repository
+        run("init", "-q", "-b", "main", cwd=path, verified=True)
     commit_all(path, message)
 
 
 def commit_all(path: Path, message: str) -> None:
     """Stage everything in ``path`` and commit if anything changed. Raises DevkitError."""
-    _git("add", "-A", cwd=path)
-    if not _git("status", "--porcelain", cwd=path).strip():
+    refuse_unsafe(path)
+    run("add", "-A", cwd=path, verified=True)
+    if not run("status", "--porcelain", cwd=path, verified=True).strip():
         return
     identity = () if has_identity(path) else _FALLBACK_IDENTITY
-    _git(*identity, "commit", "-q", "--no-verify", "-m", message, cwd=path)
+    run(*identity, "commit", "-q", "--no-verify", "-m", message, cwd=path, verified=True)
 
 
 def config_get(path: Path, key: str) -> str | None:
-    """The value of git config ``key`` as seen from ``path``, or None when unset or not a repo."""
+    """The value of git config ``key`` as seen from ``path``, or None when unset or not a repo.
+
+    Raises DevkitError when the repository's config runs commands (:func:`unsafe_config`).
+    """
     if shutil.which("git") is None:
         return None
-    proc = cmd_output("git", "config", "--get", key, cwd=path, check=False)
+    refuse_unsafe(path)
+    proc = cmd_output("git", "config", "--get", key, cwd=path, env=environment(), check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def check_attr(path: Path, attr: str, file: str) -> str | None:
-    """``git check-attr ATTR FILE`` value (``lf``, ``unspecified``…), or None outside a repo."""
+    """``git check-attr ATTR FILE`` value (``lf``, ``unspecified``…), or None outside a repo.
+
+    Raises DevkitError when the repository's config runs commands (:func:`unsafe_config`).
+    """
     if shutil.which("git") is None:
         return None
-    proc = cmd_output("git", "check-attr", attr, "--", file, cwd=path, check=False)
+    refuse_unsafe(path)
+    proc = cmd_output("git", "check-attr", attr, "--", file, cwd=path, env=environment(),
+                      check=False)
     if proc.returncode != 0 or ": " not in proc.stdout:
         return None
     return proc.stdout.strip().rsplit(": ", 1)[-1]
 
 
-# Options that keep a repository's own config from running code: no hooks, no fsmonitor command
-# (git-config(1): core.hooksPath, core.fsmonitor). Used for every call in a repository devkit owns.
-NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false")
+def tracked(path: Path, pathspec: str) -> list[str]:
+    """Files under ``pathspec`` (relative to ``path``) that git tracks (``git ls-files -z``); empty
+    outside a repository. Raises DevkitError when the repository is refused
+    (:func:`unsafe_config`) or git fails otherwise."""
+    if shutil.which("git") is None:
+        return []
+    refuse_unsafe(path)
+    proc = cmd_output("git", "ls-files", "-z", "--", pathspec, cwd=path, env=environment(),
+                      check=False)
+    if proc.returncode != 0:
+        if "not a git repository" in proc.stderr:
+            return []
+        lines = proc.stderr.strip().splitlines()
+        raise DevkitError(f"git ls-files failed in {path}: {lines[-1] if lines else 'no output'}")
+    return [name for name in proc.stdout.split("\0") if name]
 
 
-def run(*args: str, cwd: Path, extra_env: Mapping[str, str] | None = None) -> str:
-    """``git ARGS`` in ``cwd`` with ``extra_env`` added to the environment; returns stdout.
+def run(*args: str, cwd: Path, extra_env: Mapping[str, str] | None = None,
+        verified: bool = False) -> str:
+    """``git ARGS`` in ``cwd`` with :func:`environment` and ``extra_env``; returns stdout.
 
-    Raises DevkitError when git is missing or exits non-zero (with git's last line).
+    First refuses a repository whose config runs commands (:func:`unsafe_config`), unless
+    ``verified``: the caller checked the config of the repository git will use (the store's
+    template repository, whose config is devkit's text; a repository already checked).
+    Raises DevkitError when git is missing, the repository is refused, or git exits non-zero
+    (with git's last line).
     """
     if shutil.which("git") is None:
         raise DevkitError("git not found on PATH: install git (e.g. `apt-get install git`)")
-    env = {**os.environ, **extra_env} if extra_env else None
+    if not verified:
+        refuse_unsafe(cwd)
+    env = environment({**os.environ, **(extra_env or {})})
     try:
         return cmd_output("git", *args, cwd=cwd, env=env).stdout
     except CalledProcessError as exc:
@@ -89,9 +279,11 @@ def status(path: Path) -> list[tuple[str, str]]:
     """``(XY, path)`` for every changed, untracked or unmerged file under ``path``
     (``git status --porcelain=v1 -z --untracked-files=all``; paths relative to ``path``).
 
-    Raises DevkitError outside a work tree.
+    Raises DevkitError outside a work tree, and when the repository's config runs commands.
     """
-    out = run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", cwd=path)
+    refuse_unsafe(path)
+    out = run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", cwd=path,
+              verified=True)
     fields = out.split("\0")
     entries: list[tuple[str, str]] = []
     i = 0
@@ -104,5 +296,5 @@ def status(path: Path) -> list[tuple[str, str]]:
         if code[0] in "RC":  # a rename/copy is followed by its source path
             i += 1
         entries.append((code, name))
-    prefix = run("rev-parse", "--show-prefix", cwd=path).strip()
+    prefix = run("rev-parse", "--show-prefix", cwd=path, verified=True).strip()
     return [(c, n.removeprefix(prefix)) for c, n in entries]

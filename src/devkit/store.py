@@ -18,8 +18,12 @@ The rule (mirrored line for line in the template's ``.envrc.sh``):
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import filelock
@@ -35,12 +39,15 @@ This directory is devkit's shared store ({url}).
   uv/python/      uv-managed Python installs (UV_PYTHON_INSTALL_DIR)
   projects.json   the registry of workspaces that share this store
   align.json      the versions `devkit align` last settled on
+  venvs.json      the .venv devkit made in each workspace (it runs the interpreter of no other)
   verified.json   what uv last verified per project (a cache: safe to delete)
   template/       a git copy of devkit's bundled template, so `copier update` works
   bin/            links to the uv and uvx devkit uses (first on PATH inside workspaces)
 
 Keep it on the same filesystem as your projects: uv links venv files to the cache only there.
 """
+
+WORKSPACE_WAIT = 300.0  # seconds a command waits for another one working on the same workspace
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -113,6 +120,21 @@ class Store:
         return self.home / "template"
 
     @property
+    def rebuilds_dir(self) -> Path:
+        """One JSON record per ``.venv`` a ``devkit sync`` moved aside to rebuild it
+        (:mod:`devkit.venvsync`): the proof that a leftover ``.venv.devkit-old-<pid>`` is devkit's,
+        kept where a cloned repository cannot forge it."""
+        return self.home / "rebuilds"
+
+    def update_record(self, workspace: Path) -> Path:
+        """The record of a ``devkit update`` in progress in ``workspace`` (its pid and the
+        snapshot taken before copier ran, :class:`devkit.commands.update.Snapshot`), named by a
+        hash of the resolved path under ``updates/``; left behind only by a SIGKILL, so the next
+        update can say which changes are the interrupted update's and how to undo them."""
+        key = hashlib.sha256(str(workspace.absolute().resolve()).encode()).hexdigest()[:16]
+        return self.home / "updates" / f"{key}.json"
+
+    @property
     def rendered_file(self) -> Path:
         """SHA-256 of every loader config (``.mise.toml``, ``.envrc``) devkit rendered itself.
 
@@ -120,6 +142,16 @@ class Store:
         devkit trust a config, never a comment inside it (see :mod:`devkit.trust`).
         """
         return self.home / "rendered.json"
+
+    @property
+    def venvs_file(self) -> Path:
+        """The ``.venv`` devkit itself created in each workspace (:mod:`devkit.workspace_code`).
+
+        ``{"version": 1, "venvs": {"/abs/ws/.venv": {"dev": int, "ino": int, "ctime_ns": int}}}``:
+        the identity of that venv's ``pyvenv.cfg``, which a committed or unpacked ``.venv`` cannot
+        have (the kernel sets ``st_ctime``).
+        """
+        return self.home / "venvs.json"
 
     def mutex(self, name: str, *, timeout: float) -> filelock.FileLock:
         """An inter-process file mutex ``$DEVKIT_HOME/.<name>.lock`` (mode 0600); ``timeout`` in seconds.
@@ -140,6 +172,63 @@ class Store:
         """
         self.ensure_home()
         return filelock.FileLock(str(self.lock_file), timeout=timeout, mode=PRIVATE_FILE_MODE)
+
+    @contextlib.contextmanager
+    def workspace_mutex(self, path: Path, *, command: str,
+                        timeout: float | None = None) -> Iterator[None]:
+        """Hold the per-workspace mutex of ``path`` while the block runs.
+
+        Every command that writes inside a workspace takes it (``update`` around copier, ``align``
+        while it relocks and syncs, ``sync``, ``adopt``, ``doctor --fix``), so two of them never
+        interleave on one workspace. The mutex is ``$DEVKIT_HOME/.ws-<sha256 of the resolved
+        path>.lock`` (mode 0600); ``command`` (e.g. ``"devkit update"``) is recorded next to it
+        while held, so a command that has to wait can say who it waits for (one line on stderr).
+        ``timeout`` in seconds (default :data:`WORKSPACE_WAIT`). Not re-entrant: a holder must not
+        ask again. Raises DevkitError (one line naming the holder) after the wait, and when the
+        store cannot be created.
+        """
+        where = path.expanduser().absolute().resolve()
+        key = "ws-" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+        wait = WORKSPACE_WAIT if timeout is None else timeout
+        lock = self.mutex(key, timeout=wait)
+        holder = self.home / f".{key}.holder"
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            who = _holder(holder)
+            print(f"devkit: waiting for {who} to finish with {where}", file=sys.stderr)
+            try:
+                lock.acquire(timeout=wait)
+            except filelock.Timeout:
+                raise DevkitError(f"{where} is busy: {who} has been working on it for over "
+                                  f"{wait:.0f} s; try again when it is done") from None
+        try:
+            with contextlib.suppress(OSError):
+                atomic_write_text(holder, json.dumps(
+                    {"command": command, "pid": os.getpid(), "path": str(where)}) + "\n")
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                holder.unlink()
+            lock.release()
+
+    def check_outside(self, path: Path, *, action: str) -> None:
+        """Refuse a workspace ``path`` inside the store: ``DEVKIT_HOME``, the uv cache or the
+        Python install directory (symlinks resolved, on both sides).
+
+        Their contents belong to devkit and uv (a template refresh rebuilds ``template/``, a
+        ``uv cache clean`` empties the cache), so work kept there would be deleted. ``action``
+        words the error (``"create a workspace"``). Raises DevkitError (one line).
+        """
+        target = path.expanduser().absolute().resolve()
+        for label, place in (("the uv cache", self.uv_cache_dir),
+                             ("the uv Python install directory", self.python_install_dir),
+                             ("the devkit store", self.home)):
+            root = place.resolve()
+            if target == root or root in target.parents:
+                raise DevkitError(f"cannot {action} in {target}: it is inside {label} {root}, "
+                                  "whose contents devkit and uv replace or delete; choose a "
+                                  "directory outside it")
 
     @property
     def log_file(self) -> Path:
@@ -215,3 +304,12 @@ class Store:
         env = {**self._environ, **self.env(), **(extra or {})}
         env.pop("VIRTUAL_ENV", None)
         return env
+
+
+def _holder(file: Path) -> str:
+    """Who holds a workspace mutex, from its holder file: ``devkit update (pid 123)``."""
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+        return f"`{doc['command']}` (pid {int(doc['pid'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another devkit command"

@@ -21,8 +21,12 @@ It is built to be read while another process writes it:
 * It is private (mode 0700/0600 whatever the umask: ``core.sharedRepository = 0600``) and its
   config is devkit's own text: when the config differs (a planted ``core.fsmonitor``, an older
   devkit's layout), the repository is rebuilt beside it and swapped in, keeping every tag and
-  commit that workspaces may name in ``_commit``. devkit runs git there with
-  ``core.hooksPath=/dev/null`` and ``core.fsmonitor=false``.
+  commit that workspaces may name in ``_commit``. devkit runs git there, as everywhere, with
+  :func:`devkit.git.environment` (no hooks, no fsmonitor command).
+
+copier runs git itself (through plumbum): :func:`render` and :func:`update` give it the same
+environment, and first refuse a workspace or local template source whose own git config names a
+command (:func:`devkit.git.unsafe_config`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import stat
 import tempfile
@@ -155,9 +160,10 @@ def _series_index(tag: str, version: str) -> int | None:
 # -- the store's template repository -------------------------------------------------------------
 def _store_git(repo: Path, *args: str, cwd: Path | None = None,
                extra_env: Mapping[str, str] | None = None) -> str:
-    """git in the store's template repository, never running its hooks or fsmonitor."""
+    """git in the store's template repository, never running its hooks or fsmonitor; its config
+    is devkit's own text (:func:`_is_devkits`, or written by :func:`_rebuild`)."""
     return git.run(*git.NO_HOOKS, f"--git-dir={repo / '.git'}", *args, cwd=cwd or repo,
-                   extra_env=extra_env)
+                   extra_env=extra_env, verified=True)
 
 
 def _is_devkits(repo: Path) -> bool:
@@ -216,7 +222,9 @@ def _rebuild(repo: Path, store: Store) -> None:
     """
     new = Path(tempfile.mkdtemp(prefix=".template-new-", dir=store.home))
     try:
-        git.run(*git.NO_HOOKS, "init", "-q", "--template=", str(new), cwd=store.home)
+        # `git init DIR` reads no repository config of its working directory
+        git.run(*git.NO_HOOKS, "init", "-q", "--template=", str(new), cwd=store.home,
+                verified=True)
         (new / ".git" / "config").write_text(STORE_CONFIG, encoding="utf-8")
         if (repo / ".git").is_dir() or (repo / "HEAD").is_file():
             with contextlib.suppress(DevkitError):  # an unreadable old repository is dropped
@@ -392,6 +400,58 @@ def local_target(src: str) -> str | None:
         return None
 
 
+def store_tag_of(src: str, commit: str, store: Store) -> str | None:
+    """The tag of the store's template repository holding byte for byte the template that the
+    local git template ``src`` (a clone of devkit, say) has at ``commit``, or None.
+
+    Compares git object ids, which hash the content (gitglossary "object name"): ``copier.yml``
+    and the ``templates`` tree, names and file modes included. Reads objects only (``git
+    rev-parse`` without hooks or fsmonitor): nothing of ``src`` runs. When it matches, copier
+    renders the same files from ``store.template_repo`` at that tag as from ``src`` at
+    ``commit``, so the workspace can move onto the store without changing its merge base.
+    """
+    if not is_local(src) or not commit or not re.fullmatch(r"[\w.+-]+", commit) \
+            or commit.startswith("-") or not _is_devkits(store.template_repo):
+        return None
+    where = Path(src).expanduser()
+    if not where.is_dir():
+        return None
+    try:
+        mine = git.run(*git.NO_HOOKS, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                       f"{commit}^{{commit}}:copier.yml", cwd=where).strip()
+        mine_tree = git.run(*git.NO_HOOKS, "rev-parse", "--verify", "--quiet",
+                            "--end-of-options", f"{commit}^{{commit}}:templates",
+                            cwd=where).strip()
+        tags = sorted(_tags(store.template_repo), key=lambda t: (_parse(t) or Version("0"), t),
+                      reverse=True)
+        if not tags:
+            return None
+        refs = [f"refs/tags/{t}^{{commit}}:{part}" for t in tags
+                for part in ("copier.yml", "templates")]
+        ids = _store_git(store.template_repo, "rev-parse", *refs).split()
+    except DevkitError:
+        return None
+    for i, tag in enumerate(tags):
+        if ids[2 * i:2 * i + 2] == [mine, mine_tree]:
+            return tag
+    return None
+
+
+def repoint_command(workspace: Path, store: Store, tag: str) -> str:
+    """The one command that moves ``workspace`` onto the store's template at ``tag`` when the
+    template it was made from is gone: copier applied over the existing project with its
+    recorded answers (copier docs, FAQ "Can Copier be applied over a preexisting project?";
+    like ``copier recopy``, it overwrites the template's files, so local edits to them show up
+    in ``git diff`` to restore). Runs copier with the Python running devkit (copier's
+    ``python -m copier``), so it works whatever put devkit on ``PATH``.
+    """
+    import sys
+
+    q = shlex.quote
+    return (f"{q(sys.executable)} -m copier copy --defaults --overwrite --quiet "
+            f"--vcs-ref {q(tag)} {q(str(store.template_repo))} {q(str(workspace))}")
+
+
 # Sources ``devkit update`` accepts from an answers file: local paths and the URL forms copier
 # documents (https, ssh, git, file, git+…, git@host:, gh:, gl:). Anything else (``ext::…``,
 # ``fd::…`` git transports that run commands) is refused.
@@ -427,22 +487,26 @@ def resolve_source(template: str | None, store: Store) -> tuple[str, str | None]
 
 # -- copier --------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _copier_git_safety() -> Iterator[None]:
-    """Make every git that copier runs see this process's environment plus ``GIT_CONFIG_COUNT``
-    entries (git-config(1) "ENVIRONMENT") that disable hooks and fsmonitor commands, and never
-    prompt for credentials. Not thread-safe (plumbum's environment is process-wide)."""
+def _copier_git_safety(*paths: str | Path) -> Iterator[None]:
+    """Make every git that copier runs see this process's environment plus the command-scope
+    settings of :func:`devkit.git.environment` (no hooks, no fsmonitor command, no prompt).
+
+    First refuses (DevkitError, one line) any of ``paths`` — the workspace, a local template
+    source — inside a repository whose own config names a command no setting can switch off
+    (:func:`devkit.git.unsafe_config`: a ``filter.<driver>.clean``…). Not thread-safe (plumbum's
+    environment is process-wide).
+    """
     from plumbum import local
 
-    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
-    extra = {"GIT_CONFIG_COUNT": str(count + 2),
-             f"GIT_CONFIG_KEY_{count}": "core.hooksPath", f"GIT_CONFIG_VALUE_{count}": os.devnull,
-             f"GIT_CONFIG_KEY_{count + 1}": "core.fsmonitor",
-             f"GIT_CONFIG_VALUE_{count + 1}": "false",
-             "GIT_TERMINAL_PROMPT": "0"}
+    for path in paths:
+        if isinstance(path, Path) or _is_local(path):
+            where = Path(path).expanduser()
+            if where.is_dir():
+                git.refuse_unsafe(where)
     with local.env():
         # plumbum copies os.environ once, when first imported: give copier's git today's.
         local.env.clear()
-        local.env.update(**os.environ, **extra)
+        local.env.update(**git.environment())
         yield
 
 
@@ -482,7 +546,7 @@ def render(
     from copier.errors import DirtyLocalWarning
 
     try:
-        with warnings.catch_warnings(), _copier_git_safety():
+        with warnings.catch_warnings(), _copier_git_safety(src):
             warnings.simplefilter("ignore", DirtyLocalWarning)
             worker = copier.run_copy(
                 src,
@@ -514,7 +578,8 @@ def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers f
     import copier
 
     try:
-        with warnings.catch_warnings(), _copier_git_safety():
+        local_src = [src] if src.startswith(("/", "~")) else []
+        with warnings.catch_warnings(), _copier_git_safety(dst, *local_src):
             warnings.simplefilter("ignore")
             copier.run_update(
                 str(dst),

@@ -257,12 +257,12 @@ def store_problem(store: Store) -> str | None:
 # -- the approval rule ---------------------------------------------------------------------------
 def _tracked(workspace: Path, name: str) -> bool:
     """Is ``name`` committed in the git repository holding ``workspace``? (``git ls-files``,
-    with the repository's hooks and fsmonitor switched off.) False outside a repository."""
+    with :func:`devkit.git.environment`.) False outside a repository; True when git cannot tell
+    (a repository whose own config runs commands is refused: not proven uncommitted)."""
     try:
-        out = git.run(*git.NO_HOOKS, "ls-files", "-z", "--", name, cwd=workspace)
+        return bool(git.tracked(workspace, name))
     except (DevkitError, OSError):
-        return False
-    return bool(out.strip("\0"))
+        return True
 
 
 def _local_problem(workspace: Path, command: str, *, adopting: bool) -> str | None:

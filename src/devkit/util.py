@@ -131,6 +131,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (``kill(pid, 0)``; EPERM means another user's: it
+    exists). A reused pid reads as alive: callers only ever keep something they would remove."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def format_bytes(n: int) -> str:
     """``n`` bytes as text with binary units: ``512 B``, ``1.5 KiB``, ``7.3 MiB``, ``10.6 GiB``."""
     value = float(n)

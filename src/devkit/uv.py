@@ -199,11 +199,16 @@ def lock(
     check: bool = False,
     dry_run: bool = False,
     offline: bool = False,
+    read_only: bool = False,
 ) -> str:
     """``uv lock`` in ``project``; each ``upgrade_packages`` entry (``NAME==VER``) becomes one ``-P``.
 
     ``-P NAME==VER`` is a hard pin for this run; on a conflict uv exits 1 and leaves ``uv.lock``
-    byte-identical (uv docs, concepts/projects/sync). Returns uv's output.
+    byte-identical (uv docs, concepts/projects/sync). ``read_only`` (``devkit align --dry-run`` /
+    ``--check``) adds ``--offline --no-build``: no network, no build of any package (uv still
+    calls a project's own backend for dynamic metadata: callers ask
+    :func:`devkit.workspace_code.uv_blocker` first, which also refuses a ``.venv`` devkit did
+    not create: uv queries its interpreter). Returns uv's output.
     Raises UvError with the resolver's explanation.
     """
     args = ["lock", "--project", str(project)]
@@ -213,8 +218,10 @@ def lock(
         args.append("--check")
     if dry_run:
         args.append("--dry-run")
-    if offline:
+    if offline or read_only:
         args.append("--offline")
+    if read_only:
+        args.append("--no-build")
     return run(*args, cwd=project, env=env, what=f"uv lock in {project}")
 
 
@@ -228,14 +235,16 @@ def lock_cache_first(project: Path, *, env: Mapping[str, str], upgrade_packages:
     package (:func:`needs_network`); only then is the run repeated online. The locks uv finds
     offline satisfy the same requirements; a newer release this machine never fetched is seen
     only once a run needs the network. ``on_run`` is called before each uv run (1 or 2).
+    A ``dry_run`` is read-only: one run, ``--offline --no-build`` (see :func:`lock`).
     Returns uv's output; raises UvError as :func:`lock`.
     """
     specs = list(upgrade_packages)
     try:
         on_run()
-        return lock(project, env=env, upgrade_packages=specs, dry_run=dry_run, offline=True)
+        return lock(project, env=env, upgrade_packages=specs, dry_run=dry_run, offline=True,
+                    read_only=dry_run)
     except UvError as exc:
-        if not needs_network(exc.output):
+        if dry_run or not needs_network(exc.output):
             raise
     on_run()
     return lock(project, env=env, upgrade_packages=specs, dry_run=dry_run)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -19,12 +21,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from devkit import usage, uv, uvcache, verified
+from devkit import usage, uv, uvcache, verified, workspace_code
 from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
+from devkit.util import atomic_write_text, pid_alive
 
 STATUSES = ("synced", "current", "failed", "skipped")
+ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
 
 
 @dataclasses.dataclass
@@ -127,19 +131,35 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
     if not has_lock and not lock_if_missing:
         result.reason = f"{path} has no uv.lock yet; create it with: cd {quoted} && uv lock"
         return
+    result.notes += clean_leftovers(path, store)
     env = store.subprocess_env()
     venv = path / ".venv"
-    rebuild = _built_elsewhere(venv, cache, result)
+    pinned = workspace_code.pinned_request(path)
+    if pinned is not None and not workspace_code.is_version_request(pinned):
+        result.status = "failed"
+        result.reason = (f".python-version holds {pinned!r}, not a Python version: devkit does not "
+                         f"pass it to uv (a path there is a program uv would run); fix: cd {quoted} "
+                         "&& uv python pin 3.11")
+        return
+    foreign = workspace_code.foreign_venv(path, store)
+    if foreign and foreign.tracked:
+        result.status = "failed"
+        result.reason = foreign.reason + (f"; review it, then: {foreign.fix}" if foreign.fix else "")
+        return
+    if foreign:
+        result.notes.append(f"rebuilt .venv without running it: {foreign.reason}")
+    rebuild = bool(foreign) or _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
         current, _ = verified.sync_check(path, env=env, memo=memo)
         if current:
             result.status = "current"
             return
     if rebuild:
-        output = _rebuild(path, env=env, locked=has_lock)
+        output = _rebuild(path, store=store, env=env, locked=has_lock)
         result.rebuilt = True
     else:
         output = uv.sync(path, env=env, locked=has_lock)
+    workspace_code.record_venv(path, store)
     result.changes = uv.parse_changes(output)
     result.status = "synced"
 
@@ -182,19 +202,81 @@ def store_dir(cache: CacheFacts) -> Path:
     return cache.inodes.cache_dir
 
 
-def _rebuild(path: Path, *, env: dict[str, str], locked: bool) -> str:
-    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure."""
+def _record(store: Store, aside: Path) -> Path:
+    """The store's record of ``aside`` (see :attr:`devkit.store.Store.rebuilds_dir`)."""
+    key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
+    return store.rebuilds_dir / f"{key}.json"
+
+
+def leftovers(path: Path, store: Store) -> list[Path]:
+    """The old venvs an interrupted rebuild left in workspace ``path``: directories
+    ``.venv.devkit-old-<pid>`` that the store records as moved aside by that pid, whose process
+    is gone (a SIGKILL between moving ``.venv`` aside and deleting or putting it back). A
+    directory of that name without the store's record (e.g. committed to the repository) is
+    never one. Raises nothing."""
+    found = []
+    with contextlib.suppress(OSError):
+        for aside in sorted(path.glob(ASIDE_PREFIX + "*")):
+            pid = aside.name.removeprefix(ASIDE_PREFIX)
+            if aside.is_symlink() or not aside.is_dir() or not pid.isdigit():
+                continue
+            try:
+                record = json.loads(_record(store, aside).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and record.get("pid") == int(pid) \
+                    and record.get("aside") == str(aside.absolute()) \
+                    and not pid_alive(int(pid)):
+                found.append(aside)
+    return found
+
+
+def clean_leftovers(path: Path, store: Store) -> list[str]:
+    """Finish what an interrupted rebuild of ``path/.venv`` left (:func:`leftovers`): with no
+    ``.venv``, the old one is put back (complete, then synced as usual); otherwise it is deleted.
+    The caller holds the workspace mutex. Returns one line per leftover. Raises OSError."""
+    notes = []
     venv = path / ".venv"
-    aside = path / f".venv.devkit-old-{os.getpid()}"
-    os.replace(venv, aside)
-    try:
-        output = uv.sync(path, env=env, locked=locked)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(venv, ignore_errors=True)
+    for aside in leftovers(path, store):
+        if not venv.exists() and not venv.is_symlink():
             os.replace(aside, venv)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+            notes.append(f"put back .venv from {aside.name}, moved aside by an interrupted "
+                         "devkit sync")
+        else:
+            shutil.rmtree(aside)
+            notes.append(f"removed {aside.name}, the old .venv an interrupted devkit sync left")
+        _record(store, aside).unlink(missing_ok=True)
+    return notes
+
+
+def _rebuild(path: Path, *, store: Store, env: dict[str, str], locked: bool) -> str:
+    """Move ``.venv`` aside, ``uv sync``, delete the old one; put it back on any failure.
+
+    The move is recorded in the store first (:attr:`devkit.store.Store.rebuilds_dir`, with this
+    process's pid), so after a SIGKILL the next sync knows the leftover is devkit's
+    (:func:`leftovers`). uv never looks at the moved-aside venv, so a foreign one is replaced
+    without being run."""
+    venv = path / ".venv"
+    aside = path / f"{ASIDE_PREFIX}{os.getpid()}"
+    record = _record(store, aside)
+    atomic_write_text(record, json.dumps({"pid": os.getpid(), "aside": str(aside.absolute()),
+                                          "venv": str(venv.absolute())}) + "\n")
+    try:
+        os.replace(venv, aside)
+        try:
+            output = uv.sync(path, env=env, locked=locked)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(venv, ignore_errors=True)
+                os.replace(aside, venv)
+            raise
+        if aside.is_symlink():  # a foreign .venv may be a link: remove the link only
+            aside.unlink()
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        if not aside.exists():
+            record.unlink(missing_ok=True)
     return output
 
 
@@ -219,8 +301,21 @@ def cached_now(cache_dir: Path) -> set[tuple[str, str]]:
         return set()
 
 
+def _sync_one(path: Path, *, store: Store, cache: CacheFacts, memo: verified.Verified | None,
+              command: str | None) -> SyncResult:
+    """:func:`sync_workspace`, under the workspace mutex when ``command`` names the holder."""
+    if command is None:
+        return sync_workspace(path, store=store, cache=cache, memo=memo)
+    try:
+        with store.workspace_mutex(path, command=command):
+            return sync_workspace(path, store=store, cache=cache, memo=memo)
+    except DevkitError as exc:
+        return SyncResult(path, status="failed", reason=str(exc))
+
+
 def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: int,
              memo: verified.Verified | None = None,
+             command: str | None = None,
              on_done: Callable[[SyncResult], None] = lambda result: None) -> list[SyncResult]:
     """Sync ``paths`` ``jobs`` at a time, never two that may unpack the same wheel at once.
 
@@ -229,8 +324,10 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
     only when none of the syncs running needs one of the wheels it needs and the cache lacks
     (the lock's ``(name, version)`` against :func:`devkit.uvcache.present`), re-read after each
     sync; when nothing is missing they all run in parallel. A venv ``memo`` knows to be current
-    needs nothing (its lock is not read). ``on_done`` is called with each result as it finishes.
-    Returns the results in the order of ``paths``.
+    needs nothing (its lock is not read). With ``command`` (``"devkit sync"``) each workspace is
+    synced under its mutex (:meth:`devkit.store.Store.workspace_mutex`), one kept busy too long
+    being ``failed``. ``on_done`` is called with each result as it finishes. Returns the
+    results in the order of ``paths``.
     """
     present = cached_now(cache.inodes.cache_dir)
     needs = {path: set() if memo is not None and memo.known("sync", path, memo.key("sync", path))
@@ -250,7 +347,8 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
                     continue
                 pending.remove(path)
                 busy |= needs[path]
-                running[pool.submit(sync_workspace, path, store=store, cache=cache, memo=memo)] = path
+                running[pool.submit(_sync_one, path, store=store, cache=cache, memo=memo,
+                                    command=command)] = path
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 path = running.pop(future)

@@ -174,6 +174,19 @@ def exclusive_run(store: Store, *, enabled: bool) -> Iterator[None]:
         mutex.release()
 
 
+@contextlib.contextmanager
+def _hold_workspaces(paths: Sequence[Path], store: Store, *, enabled: bool) -> Iterator[None]:
+    """Hold the workspace mutex of every project a writing run aligns (in path order, so two
+    holders of several never deadlock), for the whole run: an ``update``, ``sync``, ``adopt`` or
+    ``doctor --fix`` of one of them waits until its new lock and venv are complete. Raises
+    DevkitError when one stays busy (:meth:`devkit.store.Store.workspace_mutex`)."""
+    with contextlib.ExitStack() as stack:
+        if enabled:
+            for path in sorted({p for p, _ in members(paths, store)}):
+                stack.enter_context(store.workspace_mutex(path, command="devkit align"))
+        yield
+
+
 def run(
     paths: Sequence[Path],
     *,
@@ -216,7 +229,8 @@ def run(
     if allow_downgrade not in planner.DOWNGRADE_POLICIES:
         raise DevkitError(f"unknown downgrade policy {allow_downgrade!r}: use patch, minor or major")
     dry_run = dry_run or check
-    with exclusive_run(store, enabled=not dry_run):
+    with exclusive_run(store, enabled=not dry_run), \
+            _hold_workspaces(paths, store, enabled=not dry_run):
         return _run(paths, store=store, dry_run=dry_run, check=check, strategy=strategy,
                     allow_downgrade=allow_downgrade, jobs=jobs, sync=sync and not dry_run,
                     show_progress=show_progress, only=only, test=test, override=override)
@@ -229,7 +243,8 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
     started = time.monotonic()
     backups = Backups(store.align_backup_dir)
     notes = [] if dry_run else backups.recover()
-    outcomes, before, project_locks = _load(_with_only(paths, only, store), read_only=dry_run)
+    outcomes, before, project_locks = _load(_with_only(paths, only, store), read_only=dry_run,
+                                            store=store)
     if only:  # planned with everyone, moved and reported alone
         chosen = {p.resolve() for p in only}
         outcomes = [o for o in outcomes if o.path in chosen]
@@ -277,7 +292,7 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
         if outcome.path in before and outcome.after is not None and outcome.status != "failed":
             after[outcome.path] = outcome.after
     venvs = _venvs([o for o in outcomes if o.path in before], ctx.env, sync=sync,
-                   memo=ctx.verified)
+                   memo=ctx.verified, store=store)
     if ctx.verified is not None:
         ctx.verified.save()  # once per run; a run that failed half-way saves nothing (a cache)
     if not dry_run:
@@ -351,7 +366,7 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
         _run_pass(todo, ctx, jobs, check_first=False, progress=bar.advance)
 
 
-def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
+def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tuple[
         list[Outcome], dict[Path, lockfile.Lock], dict[Path, planner.ProjectLock]]:
     """Read every project's lock. ``read_only`` (``--dry-run``, ``--check``): a project where uv
     would run the project's own code (a build backend for dynamic metadata, an interpreter path in
@@ -385,8 +400,8 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool) -> tuple[
             outcome.loaded = (hashlib.sha256(data).hexdigest(), locks[path])
             del data
         sources = [(path / rel).resolve() for rel in locks[path].local_sources]
-        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources) \
-            if read_only else None
+        blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources,
+                                            store=store) if read_only else None
         if blocker:
             outcome.status = "failed"
             outcome.error = (f"skipped: cannot check without building or running the project's "
@@ -467,14 +482,21 @@ def _replan(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
 
 
 def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
-           memo: verified.Verified | None = None) -> list[VenvState]:
+           memo: verified.Verified | None = None, store: Store) -> list[VenvState]:
     """``uv sync --check`` for every project with a ``.venv``; with ``sync``, sync stale ones.
 
     With ``memo``, a venv byte-identical to when uv last said "current" is not checked again.
+    A ``.venv`` devkit did not create is neither checked nor synced (uv would run its
+    interpreter: :func:`devkit.workspace_code.foreign_venv`); ``devkit sync`` replaces it.
     """
     states = []
     for outcome in outcomes:
         if not (outcome.path / ".venv").is_dir() or not (outcome.path / "uv.lock").is_file():
+            continue
+        foreign = workspace_code.foreign_venv(outcome.path, store)
+        if foreign:
+            states.append(VenvState(outcome.path, outcome.name, False, [],
+                                    error=f"not checked: {foreign.reason}"))
             continue
         try:
             current, changes = verified.sync_check(outcome.path, env=env, memo=memo)
@@ -484,6 +506,7 @@ def _venvs(outcomes: list[Outcome], env: dict[str, str], *, sync: bool,
         if sync and not state.current:
             try:
                 uv.sync(outcome.path, env=env)
+                workspace_code.record_venv(outcome.path, store)
                 state.synced, state.current = True, True
                 outcome.synced = True
             except DevkitError as exc:

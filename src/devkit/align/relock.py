@@ -682,16 +682,17 @@ def holds(lock: lockfile.Lock) -> dict[str, str]:
 
 
 def check_state(path: Path, env: dict[str, str], verified: Verified | None = None,
-                key: str | None = None) -> bool:
+                key: str | None = None, *, read_only: bool = False) -> bool:
     """True when ``uv lock --check`` says the lock is stale. Raises uv.UvError on other failures.
 
     With ``verified``, a "locked" verdict is remembered against ``key`` (the state before the run,
-    default: computed here) and a "stale" one forgotten.
+    default: computed here) and a "stale" one forgotten. ``read_only`` (a dry run) adds
+    ``--offline --no-build``.
     """
     if verified is not None and key is None:
         key = verified.key("lock", path)
     try:
-        uv.lock(path, env=env, check=True)
+        uv.lock(path, env=env, check=True, read_only=read_only)
     except uv.UvError as exc:
         if uv.is_stale(exc.output):
             if verified is not None:
@@ -727,7 +728,8 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if check_first and ctx.verified is not None and ctx.verified.known("lock", outcome.path, key):
             outcome.stale = False  # byte-identical to when uv last said "locked"
         elif check_first:
-            outcome.stale = check_state(outcome.path, ctx.env, ctx.verified, key)
+            outcome.stale = check_state(outcome.path, ctx.env, ctx.verified, key,
+                                        read_only=ctx.dry_run)
             outcome.uv_runs += 1
         if not project_plan.pins and not outcome.stale:
             outcome.after = before

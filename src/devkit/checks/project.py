@@ -60,14 +60,27 @@ def uv_blocker(ctx: Context) -> str | None:
     """Why uv must not run in the workspace (it would execute workspace code), or None (memoised).
 
     Reasons: ``.python-version`` is not a plain version request (a path there is an interpreter
-    uv runs); ``.venv/bin/python`` resolves inside the workspace (uv queries it); the project or a
-    local package in ``uv.lock`` has dynamic metadata uv can only get by building.
+    uv runs); ``.venv`` is not the one devkit created, or ``.venv/bin/python`` resolves inside
+    the workspace (uv queries it); the project or a local package (``uv.lock``, ``pyproject.toml``
+    sources) has dynamic metadata uv can only get by building. See
+    :func:`devkit.workspace_code.uv_blocker`.
     """
     return ctx.memo(("uv-blocker", str(_ws(ctx))), lambda: _uv_blocker(ctx))
 
 
 def _uv_blocker(ctx: Context) -> str | None:
-    return workspace_code.uv_blocker(_ws(ctx), pinned_python(ctx))
+    foreign = foreign_venv(ctx)
+    if foreign:
+        return foreign.reason
+    return workspace_code.uv_blocker(_ws(ctx), pinned_python(ctx), store=ctx.store,
+                                     venv_checked=True)
+
+
+def foreign_venv(ctx: Context) -> workspace_code.ForeignVenv | None:
+    """:func:`devkit.workspace_code.foreign_venv` for the workspace (memoised)."""
+    ws = _ws(ctx)
+    return ctx.memo(("foreign-venv", str(ws)),
+                    lambda: workspace_code.foreign_venv(ws, ctx.store))
 
 
 def _blocked(ctx: Context, reason: str) -> Outcome:
@@ -118,10 +131,19 @@ def python_available(ctx: Context) -> Outcome:
 
 @check("workspace.venv", ".venv matches the pinned Python", workspace=True)
 def venv_check(ctx: Context) -> Outcome:
-    """``.venv`` exists, its interpreter is present and its version matches ``.python-version``."""
+    """``.venv`` exists, its interpreter is present and its version matches ``.python-version``
+    (read from ``pyvenv.cfg``: nothing runs), and devkit created it (else uv, which runs its
+    interpreter, is not run there: :func:`devkit.workspace_code.foreign_venv`)."""
+    from devkit.venvsync import leftovers
+
     ws = _ws(ctx)
     venv = ws / ".venv"
     resync = f"cd {shlex.quote(str(ws))} && rm -rf .venv && uv sync"
+    left = [p.name for p in leftovers(ws, ctx.store)]
+    if left:  # `devkit sync` puts the old venv back or deletes it, under the workspace mutex
+        missing = "" if venv.exists() else "; .venv itself is missing"
+        return warn(f"an interrupted devkit sync left the old .venv in {', '.join(left)}"
+                    f"{missing}", f"devkit sync {shlex.quote(str(ws))}")
     if not venv.exists():
         return fail(".venv does not exist", f"cd {shlex.quote(str(ws))} && uv sync")
     cfg = read_pyvenv_cfg(venv)
@@ -136,6 +158,10 @@ def venv_check(ctx: Context) -> Outcome:
         pinned = None
     if pinned and actual and not version_matches(pinned, actual):
         return fail(f".venv runs Python {actual}, the workspace pins {pinned}", resync)
+    foreign = foreign_venv(ctx)
+    if foreign:
+        return warn(f"{foreign.reason}; review it, then replace it" if foreign.fix
+                    else foreign.reason, foreign.fix or None)
     return ok(f".venv runs Python {actual or '?'}" + (f" (pinned {pinned})" if pinned else ""))
 
 

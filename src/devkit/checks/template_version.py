@@ -17,21 +17,43 @@ from devkit.errors import DevkitError
 
 
 def other_source(ctx: Context, src: str, commit: str) -> Outcome:
-    """What ``devkit update`` does for a workspace made from ``src`` (not the store's template):
-    copier's update from that source's newest PEP 440 tag, or its HEAD when it has none; a local
-    path works only while it exists. Runs ``git tag --list`` in a local source (no hooks run)."""
+    """What ``devkit update`` does for a workspace made from ``src`` (not the store's template),
+    in the words ``devkit update`` uses: a local source holding devkit's template at ``commit``
+    (:func:`devkit.template.store_tag_of`) is moved onto the store's template; a devkit
+    workspace whose local source is gone gets the one command that moves it there
+    (:func:`devkit.template.repoint_command`); otherwise copier's update from that source's
+    newest PEP 440 tag, or its HEAD when it has none. Runs git in a local source (reading
+    objects and tags only, no hooks run)."""
+    ws = ctx.workspace.path if ctx.workspace else Path(".")
+    fix = f"devkit update {shlex.quote(str(ws))}"
     if not template.is_local(src):
         return ok(f"made from {src} at {commit}; `devkit update` brings its newest tag")
     path = Path(src).expanduser()
-    fix = f"devkit update {shlex.quote(str(ctx.workspace.path if ctx.workspace else '.'))}"
+    devkits = bool(ctx.workspace and "env_loader" in ctx.workspace.answers)
     if not path.is_dir():
+        if devkits:
+            try:
+                tag = template.available_version(ctx.store).tag
+            except DevkitError as exc:
+                return warn(f"its template {src} no longer exists, and the store's template "
+                            f"repository cannot be read: {exc}", fix)
+            q = shlex.quote(str(ws))
+            return warn(f"its template {src} no longer exists: move it onto devkit's template "
+                        f"(copier re-renders it with its answers; review `git -C {q} diff`); "
+                        "`devkit update` says the same",
+                        template.repoint_command(ws, ctx.store, tag))
         return warn(f"made from the local template {src}, which no longer exists: `devkit update` "
                     "cannot update this workspace", f"put the template back at {shlex.quote(src)}, "
                     f"then {fix}")
+    same = template.store_tag_of(src, commit, ctx.store)
+    if same:
+        return warn(f"made from {src} at {commit}, the same files as devkit's {same}: "
+                    f"`devkit update` moves it onto devkit's template ({ctx.store.template_repo}), "
+                    "so updates no longer need that path", fix)
     result = ctx.run("git", "-C", str(path), "tag", "--list")
-    tag = template.newest_tag(result.stdout.split()) if result.ok else None
-    where = f"its newest tag {tag}" if tag else "its HEAD (it has no version tags)"
-    if tag and tag == commit:
+    newest = template.newest_tag(result.stdout.split()) if result.ok else None
+    where = f"its newest tag {newest}" if newest else "its HEAD (it has no version tags)"
+    if newest and newest == commit:
         return ok(f"made from the local template {src} at {commit}, its newest tag; updates "
                   f"come from that path while it exists")
     return ok(f"made from the local template {src} at {commit}; `devkit update` brings {where}, "

@@ -15,10 +15,12 @@ from devkit.hostfacts import RunResult
 # - mise 2026.5: the template sets `python.uv_venv_auto = "source"`; mise 2025.5 took only a boolean
 #   there (src/uv.rs, docs.rs/crate/mise/2025.5.7), 2026.5.5 has the "source"/"create|source"
 #   values (docs.rs/crate/mise/2026.5.5, src/uv.rs). Tested with 2026.9.15.
-# - git 2.30: `git init -b main` needs 2.28; 2.30 is the oldest in the supported distributions.
+# - git 2.31: devkit neutralises a repository's code-running settings through GIT_CONFIG_COUNT /
+#   GIT_CONFIG_KEY_<n> (git-config(1) ENVIRONMENT), which git reads since 2.31 (older ones ignore
+#   them); `git init -b main` needs 2.28.
 # - direnv 2.30: `source_env` and the `direnv status` "Found RC allowed" line devkit parses.
 MIN_VERSIONS: dict[str, tuple[int, ...]] = {
-    "uv": (0, 9), "mise": (2026, 5), "git": (2, 30), "direnv": (2, 30),
+    "uv": (0, 9), "mise": (2026, 5), "git": (2, 31), "direnv": (2, 30),
 }
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")

@@ -8,6 +8,7 @@ and ``direnv status`` (neither loads the config), ``mise env`` runs only on a tr
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from devkit import git, trust, workspaces
@@ -39,6 +40,12 @@ def _ws(ctx: Context) -> Path:
     return ctx.workspace.path
 
 
+def git_env(ctx: Context) -> dict[str, str]:
+    """Environment for git calls: the user's own with :func:`devkit.git.environment`'s settings
+    (no hook, fsmonitor command, pager or editor of the repository runs)."""
+    return git.environment(ctx.host.env)
+
+
 def mise_env(ctx: Context) -> dict[str, str]:
     """Environment for mise calls: the user's own, offline (no version-list fetches)."""
     return {**ctx.host.env, "MISE_OFFLINE": "1"}
@@ -54,7 +61,8 @@ def direnv_env(ctx: Context) -> dict[str, str]:
 def autocrlf(ctx: Context) -> Outcome:
     """``core.autocrlf=true`` checks ``.envrc.sh`` out with CRLF: every value then ends in ``\\r``."""
     cwd = _ws(ctx) if ctx.workspace else Path(ctx.host.home)
-    result = ctx.run("git", "config", "--show-origin", "--get", "core.autocrlf", cwd=cwd)
+    result = ctx.run("git", "config", "--show-origin", "--get", "core.autocrlf", cwd=cwd,
+                     env=git_env(ctx))
     if result.returncode == 1 and not result.stdout:
         return ok("core.autocrlf is not set")
     if not result.ok:
@@ -70,15 +78,25 @@ def autocrlf(ctx: Context) -> Outcome:
 
 @check("workspace.git", "workspace is a git repository", requires=("tools.git",), workspace=True)
 def git_repository(ctx: Context) -> Outcome:
-    """``git rev-parse --show-toplevel``: ``devkit update`` (copier update) needs a repository."""
+    """``git rev-parse --show-toplevel``: ``devkit update`` (copier update) needs a repository,
+    whose own config names no command git would run (:func:`devkit.git.unsafe_config`: a
+    ``filter.<driver>.clean``, ``diff.<driver>.textconv``… runs on the next ``git status``)."""
     ws = _ws(ctx)
-    result = ctx.run("git", "rev-parse", "--show-toplevel", cwd=ws)
+    result = ctx.run("git", "rev-parse", "--show-toplevel", cwd=ws, env=git_env(ctx))
     fix = workspaces.git_init_command(ws)
     if result.error:
         return warn(f"cannot run git: {result.error}", None)
     if not result.ok:
         return fail(f"{ws} is not a git repository: `devkit update` (copier update) needs one", fix)
     top = Path(result.stdout.strip())
+
+    def runner(cmd: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+        found = ctx.run(*cmd, cwd=cwd, env=git_env(ctx))
+        return (-1 if found.error else found.returncode), found.stdout, found.stderr
+
+    unsafe = git.unsafe_config(ws, runner)
+    if unsafe:
+        return fail(unsafe, None)
     if top.resolve() != ws.resolve():
         return ok(f"inside the git repository {top}")
     return ok(f"{ws} is a git repository")

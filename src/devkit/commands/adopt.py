@@ -45,6 +45,22 @@ DEVKIT_QUESTIONS = frozenset({"project_name", "env_loader", "python_version", "u
 
 
 def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = True) -> int:
+    """Adopt the project at ``path`` (see :func:`adopt_project`) under its workspace mutex
+    (:meth:`devkit.store.Store.workspace_mutex`: ``update``, ``align``, ``sync`` and
+    ``doctor --fix`` take it too). Raises DevkitError, before anything is written or
+    registered, for a path inside the store (``DEVKIT_HOME``, the uv cache or Python
+    directory), and when another command keeps the workspace busy.
+    """
+    root = path.expanduser().absolute()
+    store.check_outside(root, action="adopt a project")
+    if not root.is_dir():
+        raise DevkitError(f"{path} is not a directory")
+    with store.workspace_mutex(root, command="devkit adopt"):
+        return adopt_project(path, store=store, loader=loader, sync=sync)
+
+
+def adopt_project(path: Path, *, store: Store, loader: str | None = None,
+                  sync: bool = True) -> int:
     """Adopt the project at ``path``; returns 0, or 1 when ``uv sync`` failed.
 
     ``loader`` is ``mise``, ``direnv`` or ``both`` (None: the answers file's, else ``direnv`` for

@@ -9,7 +9,6 @@ Exit 0 when no check failed, 1 otherwise.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -85,17 +84,21 @@ FIX_MUTEX_TIMEOUT = 120.0  # seconds to wait for another `doctor --fix` on the s
 
 @contextlib.contextmanager
 def fix_mutex(store: Store, ctx: Context) -> Iterator[None]:
-    """Hold ``Store.mutex("fix-<sha256 of the workspace path>")`` (``fix-machine`` outside a
-    workspace). Raises DevkitError when another ``doctor --fix`` holds it for 120 s."""
+    """Hold the workspace's mutex (:meth:`devkit.store.Store.workspace_mutex`), or
+    ``Store.mutex("fix-machine")`` outside a workspace. Raises DevkitError when another command
+    holds it for 120 s."""
     import filelock
 
-    where = str(ctx.workspace.path) if ctx.workspace else "machine"
-    name = "fix-" + hashlib.sha256(where.encode()).hexdigest()[:16] if ctx.workspace else "fix-machine"
+    if ctx.workspace:  # the mutex every command writing in the workspace takes
+        with store.workspace_mutex(ctx.workspace.path, command="devkit doctor --fix",
+                                   timeout=FIX_MUTEX_TIMEOUT):
+            yield
+        return
     try:
-        with store.mutex(name, timeout=FIX_MUTEX_TIMEOUT):
+        with store.mutex("fix-machine", timeout=FIX_MUTEX_TIMEOUT):
             yield
     except filelock.Timeout as exc:
-        raise DevkitError(f"another `devkit doctor --fix` is still fixing {where}: try again "
+        raise DevkitError("another `devkit doctor --fix` is still fixing machine: try again "
                           "when it is done") from exc
 
 

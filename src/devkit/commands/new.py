@@ -32,20 +32,21 @@ import datetime as dt
 import difflib
 import errno
 import glob
+import io
 import json
 import os
 import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TextIO
 
 import filelock
 
-from devkit import git, template, trust, usage, uv
+from devkit import git, template, trust, usage, uv, workspace_code
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -144,13 +145,15 @@ def new(
     its loader configs failed (the workspace is complete, the problem printed).
 
     ``force`` replaces a workspace an interrupted ``devkit new`` left at ``path`` (proved by its
-    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file or
-    a non-empty directory, the store is not usable, the registry is corrupt or a ``--data`` key is
-    unknown; and when rendering, ``uv lock`` or ``uv sync`` fails (a Python uv cannot get is
-    named, with its fixes). Nothing is left behind then, nor on Ctrl-C or SIGTERM
+    marker), never anything else. Raises DevkitError, before any work, when ``path`` is a file,
+    a non-empty directory or inside the store (``Store.check_outside``), the store is not usable,
+    the registry is corrupt or a ``--data`` key is unknown; and when rendering, ``uv lock`` or
+    ``uv sync`` fails (a Python uv cannot get is named, with its fixes). Nothing is left behind
+    then, nor on Ctrl-C or SIGTERM
     (KeyboardInterrupt propagates after the clean-up).
     """
     dst = path.expanduser().absolute()
+    store.check_outside(dst, action="create a workspace")
     check_destination(dst)
     if not template_src:  # the bundled template: checked before the store is even created
         check_data_keys(data, str(template.bundled_template_dir()))
@@ -247,24 +250,84 @@ def _create(creation: Creation, src: str, ref: str | None, data: Mapping[str, st
             problems.append(str(exc).replace(str(work), str(dst)))
     git.init_and_commit(work, "Initial commit from devkit")
     creation.publish()
-    synced = ""
-    if sync:
-        try:
-            uv.sync(dst, env=env)
-        except DevkitError as exc:
-            raise DevkitError(f"{exc}; nothing was created (`devkit new --no-sync` creates the "
-                              "workspace without locking and syncing)") from exc
-        linked, total = usage.count_linked(dst / ".venv")
-        synced = f"Synced .venv: {linked} of {total} files are links into the shared cache"
-    print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
-    if synced:
-        print(synced)
-    problems += _approve_loaders(dst, answers, store)
-    creation.commit(str(answers.get("project_name", dst.name)))
-    _print_next_steps(dst, answers, synced=sync and not problems)
+    # From here on a closed stdout (`devkit new X | head -1`) must not undo what was said done:
+    # the workspace is finished and registered, then the closed pipe is reported (exit 141).
+    with _stdout_may_close() as closed:
+        synced = ""
+        if sync:
+            try:
+                uv.sync(dst, env=env)
+                workspace_code.record_venv(dst, store)  # the one .venv devkit runs uv against
+            except DevkitError as exc:
+                raise DevkitError(f"{exc}; nothing was created (`devkit new --no-sync` creates "
+                                  "the workspace without locking and syncing)") from exc
+            linked, total = usage.count_linked(dst / ".venv")
+            synced = f"Synced .venv: {linked} of {total} files are links into the shared cache"
+        print(f"Created workspace {answers.get('project_name', dst.name)} in {dst}")
+        if synced:
+            print(synced)
+        problems += _approve_loaders(dst, answers, store)
+        creation.commit(str(answers.get("project_name", dst.name)))
+        _print_next_steps(dst, answers, synced=sync and not problems)
     for problem in problems:
         print(f"devkit: warning: {problem}", file=sys.stderr)
+    if closed:
+        raise BrokenPipeError(errno.EPIPE, "stdout was closed")
     return 1 if problems else 0
+
+
+class _ClosablePipe(io.TextIOBase):
+    """``sys.stdout`` whose reader may go away: the first BrokenPipeError points file
+    descriptor 1 at /dev/null (Python's docs, library/signal.html "Note on SIGPIPE") and is
+    remembered instead of raised, so the output that follows is dropped quietly."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.broken = False
+
+    def _closed_pipe(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        """Write ``text`` (dropped once the pipe is closed); returns its length."""
+        if not self.broken:
+            try:
+                self.stream.write(text)
+                if self.stream.line_buffering and "\n" in text:
+                    self.stream.flush()
+            except BrokenPipeError:
+                self._closed_pipe()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the real stream, unless its pipe is closed."""
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._closed_pipe()
+
+
+@contextlib.contextmanager
+def _stdout_may_close() -> Iterator[list[bool]]:
+    """While the block runs, a closed stdout raises nothing (:class:`_ClosablePipe`); yields a
+    list that holds ``True`` afterwards when it was closed."""
+    real = sys.stdout
+    pipe = _ClosablePipe(real)
+    found: list[bool] = []
+    sys.stdout = pipe
+    try:
+        yield found
+    finally:
+        sys.stdout = real
+        pipe.flush()
+        if pipe.broken:
+            found.append(True)
 
 
 def _with_value(exc: DevkitError, data: Mapping[str, str],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import stat
 import sys
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
     if not projects:
         print("No registered projects. Add one with `devkit projects add PATH` or `devkit new PATH`.")
         return 0
-    status = {p.path: "ok" if p.exists else "missing" for p in projects}
+    status = {p.path: "ok" if p.exists else reachability(p.path) for p in projects}
     if sys.stdout.isatty() and len(projects) <= RICH_MAX_ROWS:
         from rich.console import Console  # only here: importing rich costs more than the rows
         from rich.markup import escape
@@ -34,16 +36,21 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
 
         table = Table("name", "path", "added", "status", box=None)
         for p in projects:
+            state = status[p.path]
             table.add_row(escape(p.name), escape(str(p.path)), p.added,
-                          "[red]missing[/red]" if status[p.path] == "missing" else "ok")
+                          state if state == "ok" else f"[red]{state}[/red]")
         Console(highlight=False).print(table)
     else:
         _plain_table(["name", "path", "added", "status"],
                      [[p.name, str(p.path), p.added, status[p.path]] for p in projects])
-    missing = [p for p in projects if status[p.path] == "missing"]
+    missing = sum(state == "missing" for state in status.values())
     if missing:
-        print(f"{len(missing)} registered path(s) no longer exist; forget them with: "
+        print(f"{missing} registered path(s) no longer exist; forget them with: "
               "devkit projects prune")
+    unreachable = sum(state == "unreachable" for state in status.values())
+    if unreachable:
+        print(f"{unreachable} registered path(s) cannot be reached (an unmounted disk?): kept; "
+              "forget one with: devkit projects remove PATH")
     return 0
 
 
@@ -58,11 +65,13 @@ def _plain_table(header: list[str], rows: list[list[str]]) -> None:
 def add(paths: list[Path], *, store: Store, as_json: bool = False) -> int:
     """Register each of ``paths``.
 
-    Raises DevkitError, before registering anything, for a path that is not a directory or has no
-    ``pyproject.toml`` (a registered project is one uv can lock and sync).
+    Raises DevkitError, before registering anything, for a path that is not a directory, has no
+    ``pyproject.toml`` (a registered project is one uv can lock and sync) or is inside the store
+    (``Store.check_outside``).
     """
     for path in paths:
         target = path.expanduser()
+        store.check_outside(target, action="register a project")
         if not target.is_dir():
             raise DevkitError(f"{path} is not a directory")
         if not (target / "pyproject.toml").is_file():
@@ -96,6 +105,9 @@ def remove(paths: list[Path], *, store: Store, as_json: bool = False, missing: b
 def prune(*, store: Store, dry_run: bool = False, as_json: bool = False) -> int:
     """Unregister every project whose directory no longer exists (``--dry-run``: only list them).
 
+    An unreachable one (:func:`reachability`: e.g. on an unmounted disk) is kept, and said so
+    on stderr.
+
     Returns 0. With ``as_json`` prints ``{"version": 1, "dry_run": bool, "removed": [project…]}``.
     """
     removed = _remove_missing(Registry(store), dry_run=dry_run)
@@ -112,8 +124,35 @@ def prune(*, store: Store, dry_run: bool = False, as_json: bool = False) -> int:
     return 0
 
 
+def reachability(path: Path) -> str:
+    """``ok`` (a directory), ``missing`` (provably gone) or ``unreachable`` for a registered path.
+
+    A path is ``missing`` only when it is not a directory, or is absent while its parent
+    directory exists and can be listed: the leaf was removed. When the parent is missing too or
+    cannot be read, or the path cannot be examined (permission denied, an I/O error, a stale
+    network mount), it is ``unreachable``: an unmounted disk or share looks like that, and its
+    workspace must not be forgotten. Raises nothing.
+    """
+    try:
+        return "ok" if stat.S_ISDIR(os.stat(path).st_mode) else "missing"
+    except FileNotFoundError:
+        try:
+            os.listdir(path.parent)
+        except OSError:
+            return "unreachable"
+        return "missing"
+    except OSError:
+        return "unreachable"
+
+
 def _remove_missing(registry: Registry, *, dry_run: bool) -> list[Project]:
-    gone = [p for p in registry.projects() if not p.exists]
+    projects = registry.projects()
+    unreachable = [p for p in projects if not p.exists and reachability(p.path) == "unreachable"]
+    for project in unreachable:
+        print(f"Kept (unreachable, not provably gone): {project.path}: its parent directory is "
+              "missing or unreadable (an unmounted disk?); forget it with: devkit projects "
+              f"remove {shlex.quote(str(project.path))}", file=sys.stderr)
+    gone = [p for p in projects if not p.exists and p not in unreachable]
     if dry_run:
         return gone
     removed = []

@@ -65,8 +65,9 @@ def sync(
     uv.expose(store.bin_dir)  # the uv the workspaces' .envrc.sh puts on PATH
     cache = CacheFacts.of(store)
     memo = verified.for_uv(store, store.subprocess_env())
-    # never two syncs at once that may unpack the same uncached wheel (see venvsync.sync_all)
-    done = sync_all(chosen, store=store, cache=cache, jobs=jobs, memo=memo,
+    # never two syncs at once that may unpack the same uncached wheel (see venvsync.sync_all);
+    # each under its workspace mutex (update, align, adopt and doctor --fix take it too)
+    done = sync_all(chosen, store=store, cache=cache, jobs=jobs, memo=memo, command="devkit sync",
                     on_done=lambda result: None if as_json else _print(result))
     if memo is not None:
         memo.save()

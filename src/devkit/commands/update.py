@@ -2,8 +2,11 @@
 
 Flow: refresh the store's template repository to the installed devkit's template (an immutable
 tag, :func:`devkit.template.ensure_template_repo`); per workspace, check it can be updated
-(directory, answers file, template source, git, no uncommitted changes), then run copier's update
-with the recorded answers (:func:`devkit.template.update`) and report what changed. Copier changes
+(directory, answers file, template source, git, no uncommitted changes), then, under the
+workspace's mutex (:meth:`devkit.store.Store.workspace_mutex`), check again, snapshot what
+``git status`` lists, run copier's update with the recorded answers
+(:func:`devkit.template.update`) and report what changed: a failure puts back only the files
+changed since the snapshot, and the undo command printed names only those. Copier changes
 the process's working directory and warning filters while it runs, so each update runs in its own
 worker process (``--jobs`` of them at a time); one workspace's failure never stops the others.
 Nothing is committed: the user reviews with ``git diff`` and commits, or undoes.
@@ -17,6 +20,7 @@ import json
 import os
 import queue
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +34,7 @@ from devkit import git, template, workspaces
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
+from devkit.util import atomic_write_text, pid_alive, shielded
 
 JSON_VERSION = 1
 ANSWERS_FILE = template.ANSWERS_FILE
@@ -37,6 +42,7 @@ LOADER_CONFIGS = (".mise.toml", ".envrc")
 STATUSES = ("updated", "current", "conflicts", "skipped", "failed")
 CONFLICT_MARKERS = (b"<<<<<<< before updating", b">>>>>>> after updating")
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+WORKER_STOP_WAIT = 60.0  # seconds an interrupted run waits for each worker to restore its workspace
 
 
 @dataclasses.dataclass
@@ -56,13 +62,15 @@ class Result:
     loaders_rendered: bool = False  # a loader file changed without conflict: retrust() checks
     trust: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    undo: str | None = None  # the shell command that reverts this update's files, and only them
 
     def to_json(self) -> dict[str, Any]:
         """The ``projects[]`` shape of ``devkit update --json``."""
         return {"path": str(self.path), "name": self.name, "status": self.status,
                 "source": self.source, "from_version": self.from_version,
                 "to_version": self.to_version, "files": self.files, "conflicts": self.conflicts,
-                "reason": self.reason, "trust": self.trust, "seconds": round(self.seconds, 3)}
+                "reason": self.reason, "trust": self.trust, "undo": self.undo,
+                "seconds": round(self.seconds, 3)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Job:
     vcs_ref: str | None
     from_version: str
     dry_run: bool
+    repoint: str | None = None  # the store's tag with the same template as ``source``
+    home: str | None = None  # the store (its workspace mutexes); None: the environment's
 
 
 # -- choosing the workspaces ---------------------------------------------------------------------
@@ -155,24 +165,36 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
                          "(_src_path and _commit), so copier cannot update it")
         return result
     own = template.is_store_source(src, store)
-    problem = None if own else template.check_source(src)
+    repoint = None if own else template.store_tag_of(src, str(commit), store)
+    problem = None if own or repoint else template.check_source(src)
+    if problem and template.is_local(src) and "env_loader" in answers \
+            and not Path(src).expanduser().exists():
+        result.reason = (f"its template {src} no longer exists: move it onto devkit's template "
+                         f"(copier re-renders it with its answers; review `git -C {q} diff`) "
+                         f"with `{template.repoint_command(path, store, vcs_ref or current.tag)}`")
+        return result
     if problem:
         result.reason = f"foreign template: {problem}"
         return result
-    if own:
+    if own or repoint:
         result.to_version = vcs_ref or current.tag
+    unsafe = git.unsafe_config(path)  # before any other git call there
+    if unsafe:
+        result.reason = unsafe
+        return result
     try:
         inside = git.run("rev-parse", "--is-inside-work-tree", cwd=path).strip() == "true"
     except DevkitError:
         inside = False
+    except OSError as exc:
+        result.status, result.reason = "failed", f"cannot run git in {path}: {describe(exc)}"
+        return result
     if not inside:
         result.reason = (f"not a git repository: copier update needs one "
                          f"(`{workspaces.git_init_command(path)}`)")
         return result
-    try:
-        dirty = git.status(path)
-    except DevkitError as exc:
-        result.reason = f"cannot read git status: {exc}"
+    dirty = _dirty(result)
+    if dirty is None:
         return result
     if vcs_ref:
         at_target = str(commit) == vcs_ref
@@ -182,17 +204,14 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         target = template.local_target(src) if dirty else None
         at_target = bool(target) and (str(commit) == target or (
             len(str(commit)) >= 7 and str(target).startswith(str(commit))))
-    if dirty and at_target:  # e.g. an update made a moment ago and not committed yet
+    if dirty and at_target and interrupted_update(path, store) is None:
+        # e.g. an update made a moment ago and not committed yet
         result.status, result.to_version = "current", str(commit)
         result.files = sorted(p for _, p in dirty)
         result.reason = (f"already at {commit}; its {len(dirty)} uncommitted changed file(s) "
                          f"are yours to review (`git -C {q} diff HEAD`) and commit")
         return result
-    if dirty:
-        result.files = sorted(p for _, p in dirty)
-        result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
-                         f"or `git -C {q} stash`, run `devkit update {q}`, then "
-                         f"`git -C {q} stash pop`")
+    if _uncommitted(result, store, dirty):
         return result
     mine = template.commit_version(str(commit))
     if own and not vcs_ref and mine is not None and mine > current.version:
@@ -202,7 +221,70 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
     if own and not vcs_ref and str(commit) == current.tag:
         result.status, result.to_version = "current", current.tag
         return result
-    return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run)
+    if repoint:
+        return Job(path, name, src, vcs_ref or current.tag, str(commit), dry_run,
+                   repoint=repoint, home=str(store.home))
+    return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run,
+               home=str(store.home))
+
+
+def _dirty(result: Result) -> list[tuple[str, str]] | None:
+    """``git status`` of ``result.path``; None when it cannot be read (``result`` is then
+    ``failed``: a full disk, a broken index; never reported as a mere skip)."""
+    try:
+        return git.status(result.path)
+    except (DevkitError, OSError) as exc:
+        result.status, result.reason = "failed", f"cannot read git status: {describe(exc)}"
+        return None
+
+
+def _uncommitted(result: Result, store: Store,
+                 dirty: list[tuple[str, str]] | None = None) -> bool:
+    """True when ``result.path`` cannot be updated now: it has uncommitted changes (``result``
+    becomes ``skipped``, with the files; when a killed update left them, which and how to undo
+    them) or its git status cannot be read (``failed``). ``dirty``: its status, if read."""
+    q = shlex.quote(str(result.path))
+    if dirty is None:
+        dirty = _dirty(result)
+        if dirty is None:
+            return True
+    killed = interrupted_update(result.path, store)
+    if not dirty:
+        if killed:  # its changes were undone or committed since
+            store.update_record(result.path).unlink(missing_ok=True)
+        return False
+    result.status = "skipped"
+    result.files = sorted(p for _, p in dirty)
+    result.reason = (f"uncommitted changes ({len(dirty)} files), left untouched: commit them, "
+                     f"or `git -C {q} stash`, run `devkit update {q}`, then "
+                     f"`git -C {q} stash pop`")
+    if killed:
+        pid, snapshot = killed
+        try:
+            names = sorted(name for _, name in snapshot.changed(result.path))
+            undo = undo_command(result.path, names, _split_new(result.path, names)[1])
+        except (DevkitError, OSError):
+            names, undo = [], ""
+        if undo:
+            result.reason = (f"an interrupted `devkit update` (pid {pid}) left changes in "
+                             f"{', '.join(names)}: review them (`git -C {q} diff`), then undo "
+                             f"them with `{undo}` (or commit them) and run `devkit update {q}` "
+                             "again")
+    return True
+
+
+def interrupted_update(path: Path, store: Store) -> tuple[int, Snapshot] | None:
+    """``(pid, snapshot)`` of a ``devkit update`` of ``path`` that was killed while copier ran
+    (its :meth:`devkit.store.Store.update_record` is left and its process is gone), else None.
+    Raises nothing."""
+    try:
+        doc = json.loads(store.update_record(path).read_text(encoding="utf-8"))
+        pid, entries = doc["pid"], doc["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(pid, int) or not isinstance(entries, dict) or pid_alive(pid):
+        return None
+    return pid, Snapshot({str(k): None if v is None else str(v) for k, v in entries.items()})
 
 
 # -- running one update (in a worker process) ----------------------------------------------------
@@ -218,20 +300,92 @@ def _scratch_copy(path: Path) -> Iterator[Path]:
         yield clone / rel
 
 
-def undo_command(path: Path) -> str:
-    """The shell command that discards an update of ``path`` (which had no uncommitted changes):
-    unstage (also unmerged entries), restore the files, remove new untracked ones; limited to
-    ``path``, so the rest of a larger repository is left alone."""
+def _sha256(file: Path) -> str | None:
+    """SHA-256 of ``file``'s bytes (a symlink: of its target's name); None when absent."""
+    import hashlib
+
+    try:
+        if file.is_symlink():
+            return "link:" + os.readlink(file)
+        return hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else None
+    except OSError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A workspace's state just before copier touches it: every path ``git status`` lists
+    (relative to the workspace) with the SHA-256 of its bytes (None: absent). A path changed
+    since is copier's doing (the workspace mutex keeps other devkit commands out); every other
+    file is left alone by :func:`restore` and :func:`undo_command`."""
+
+    entries: dict[str, str | None]
+
+    @classmethod
+    def take(cls, path: Path) -> Snapshot:
+        """Read ``path``'s state. Raises DevkitError when git status cannot be read."""
+        return cls({name: _sha256(path / name) for _, name in git.status(path)})
+
+    def changed(self, path: Path) -> list[tuple[str, str]]:
+        """``(XY, path)`` git status entries whose content differs from the snapshot."""
+        return [(code, name) for code, name in git.status(path)
+                if name not in self.entries or _sha256(path / name) != self.entries[name]]
+
+
+def _split_new(path: Path, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``names`` (relative to ``path``) split into (in HEAD, not in HEAD)."""
+    if not names:
+        return [], []
+    out = git.run("--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", "HEAD", "--",
+                  *names, cwd=path)
+    known = set(filter(None, out.split("\0")))
+    return [n for n in names if n in known], [n for n in names if n not in known]
+
+
+def undo_command(path: Path, files: Sequence[str], new: Sequence[str] = ()) -> str:
+    """The shell command that discards an update of ``path`` and nothing else: ``files`` (paths
+    relative to ``path`` that the update changed) are unstaged (unmerged entries too) and put
+    back as in HEAD, except ``new`` ones (not in HEAD), which are deleted. Other files,
+    committed or not, are left alone. ``""`` when nothing changed."""
+    if not files:
+        return ""
     q = shlex.quote(str(path))
-    return f"git -C {q} reset -q -- . && git -C {q} checkout -- . && git -C {q} clean -fd"
+    git_ = f"git -C {q} --literal-pathspecs"
+    names = " ".join(shlex.quote(f) for f in files)
+    tracked = " ".join(shlex.quote(f) for f in files if f not in set(new))
+    steps = [f"{git_} reset -q -- {names}"]
+    if tracked:
+        steps.append(f"{git_} checkout -- {tracked}")
+    if new:
+        steps.append("rm -f -- " + " ".join(shlex.quote(str(path / f)) for f in new))
+    return " && ".join(steps)
 
 
-def _restore(path: Path) -> None:
-    """What :func:`undo_command` does, for a failed or interrupted update."""
-    with contextlib.suppress(DevkitError):
-        git.run(*git.NO_HOOKS, "reset", "-q", "--", ".", cwd=path)
-        git.run(*git.NO_HOOKS, "checkout", "--", ".", cwd=path)
-        git.run(*git.NO_HOOKS, "clean", "-fdq", "--", ".", cwd=path)
+def restore(path: Path, snapshot: Snapshot) -> list[str]:
+    """Put back what an update changed in ``path`` since ``snapshot``: files in HEAD from HEAD,
+    new files deleted (and the directories that held only them); every other file is left as
+    it is. Returns the paths put back. Never raises (a failed step leaves the rest as is)."""
+    try:
+        names = sorted(name for _, name in snapshot.changed(path))
+        tracked, new = _split_new(path, names)
+        if names:
+            git.run(*git.NO_HOOKS, "--literal-pathspecs", "reset", "-q", "--", *names, cwd=path)
+        if tracked:
+            git.run(*git.NO_HOOKS, "--literal-pathspecs", "checkout", "--", *tracked, cwd=path)
+    except (DevkitError, OSError):
+        return []
+    for name in new:
+        file = path / name
+        with contextlib.suppress(OSError):
+            file.unlink()
+        for parent in file.parents:
+            if parent == path or path not in parent.parents:
+                break
+            try:
+                parent.rmdir()  # only an empty directory: one the update made for new files
+            except OSError:
+                break
+    return names
 
 
 def _has_markers(file: Path) -> bool:
@@ -255,24 +409,122 @@ def _own_render(workspace: Path, answers: dict[str, Any], store: Store) -> dict[
         return trust.render_of(dst)
 
 
-def run_job(job: Job) -> Result:
-    """Run copier's update for ``job`` (in a scratch clone for a dry run) and classify the result.
+_SCRATCH_GIT = ("-c", "commit.gpgsign=false", "-c", "user.name=devkit",
+                "-c", "user.email=devkit@localhost")
 
-    Never raises for a workspace problem: a failure is ``failed`` with one line, and a real
-    workspace is put back to HEAD (it had no uncommitted changes before). Re-raises
+
+def _repoint(work: Path, tag: str, store: Store) -> None:
+    """In the scratch clone ``work``: name the store's repository at ``tag`` as the template in the
+    answers file (``_src_path``, ``_commit``) and commit it there. Only for a source whose files
+    at ``_commit`` are those of ``tag`` (:func:`devkit.template.store_tag_of`): copier's old side
+    of the merge renders the same files from either, and copier's update then rewrites both keys
+    itself. Raises DevkitError when the answers file lacks them."""
+    import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+
+    path = work / ANSWERS_FILE
+    values: dict[str, str] = {"_src_path": str(store.template_repo), "_commit": tag}
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        key = line.split(":", 1)[0]
+        if key in values:
+            line = yaml.safe_dump({key: values.pop(key)}, width=1 << 16)
+        lines.append(line)
+    if values:
+        raise DevkitError(f"{ANSWERS_FILE} has no top-level {', '.join(values)}")
+    path.write_text("".join(lines), encoding="utf-8")
+    git.run(*git.NO_HOOKS, *_SCRATCH_GIT, "commit", "-q", "--no-verify", "-m",
+            "devkit: the same template, from devkit's store", "--", ANSWERS_FILE, cwd=work)
+
+
+def _carry_back(work: Path, job: Job) -> None:
+    """Move the scratch clone's changes, counted from the workspace's HEAD, into ``work``'s index
+    (the re-point commit is undone, keeping its change) and, unless a dry run, apply the same
+    patch (``git diff --binary``, ``git apply``) to the real workspace, which is clean."""
+    git.run(*git.NO_HOOKS, "add", "-A", "--", ".", cwd=work)
+    git.run(*git.NO_HOOKS, "reset", "-q", "--soft", "HEAD~1", cwd=work)
+    if job.dry_run:
+        return
+    with tempfile.TemporaryDirectory(prefix="devkit-patch-") as tmp:
+        patch = Path(tmp) / "update.patch"
+        git.run(*git.NO_HOOKS, "diff", "--cached", "--binary", "--no-color", "--no-ext-diff",
+                f"--output={patch}", "--", ".", cwd=work)
+        top = Path(git.run("rev-parse", "--show-toplevel", cwd=job.path).strip())
+        if patch.stat().st_size:
+            git.run(*git.NO_HOOKS, "apply", "--binary", "--whitespace=nowarn", str(patch),
+                    cwd=top)
+
+
+def recheck(job: Job) -> Result | None:
+    """Check again, right before copier runs (the caller holds the workspace mutex), that
+    ``job``'s workspace can be updated: it may have changed since :func:`plan` (an edit, a
+    ``devkit align``). Returns the ``skipped``/``failed``/``current`` result, or None."""
+    result = Result(job.path, job.name, status="skipped", source=job.source,
+                    from_version=job.from_version)
+    if not job.path.is_dir():
+        result.reason = f"missing directory: {job.path} no longer exists"
+        return result
+    try:
+        commit = template.read_answers(job.path).get("_commit")
+    except DevkitError as exc:
+        result.reason = str(exc)
+        return result
+    if str(commit) != job.from_version:
+        result.status, result.to_version = "current", str(commit)
+        result.reason = f"updated to {commit} meanwhile (by another run)"
+        return result
+    return result if _uncommitted(result, Store(Path(job.home) if job.home else None)) else None
+
+
+def run_job(job: Job) -> Result:
+    """Run copier's update for ``job`` (in a scratch clone for a dry run or a re-point, whose
+    changes are then applied to the workspace: :func:`_carry_back`) and classify the result.
+
+    A real workspace is updated under its mutex (:meth:`devkit.store.Store.workspace_mutex`,
+    which ``align``, ``sync``, ``adopt`` and ``doctor --fix`` take too) and checked again first
+    (:func:`recheck`). Never raises for a workspace problem: a failure is ``failed`` with one
+    line, and only the files copier changed (compared with a :class:`Snapshot` taken just
+    before it ran) are put back: anything else in the workspace is left alone. Re-raises
     KeyboardInterrupt after restoring.
     """
     start = time.perf_counter()
     result = Result(job.path, job.name, source=job.source, from_version=job.from_version)
     with contextlib.ExitStack() as stack:
         try:
-            work = stack.enter_context(_scratch_copy(job.path)) if job.dry_run else job.path
+            scratch = job.dry_run or job.repoint is not None
+            work = stack.enter_context(_scratch_copy(job.path)) if scratch else job.path
+            store = Store(Path(job.home) if job.home else None)
+            if not job.dry_run:
+                stack.enter_context(store.workspace_mutex(job.path, command="devkit update"))
+                refused = recheck(job)
+                if refused is not None:
+                    refused.seconds = time.perf_counter() - start
+                    return refused
+            if job.repoint:
+                _repoint(work, job.repoint, store)
+            before = Snapshot.take(work)  # what copier changes in ``work``
+            # what a failure puts back in the real workspace (a re-point changes it by a patch)
+            real = before if work == job.path else Snapshot.take(job.path)
+            if not job.dry_run:  # removed when done, whatever happens short of a SIGKILL
+                record = store.update_record(job.path)
+                stack.callback(record.unlink, missing_ok=True)
+                atomic_write_text(record, json.dumps(
+                    {"pid": os.getpid(), "path": str(job.path), "entries": real.entries}) + "\n")
+        except (DevkitError, OSError) as exc:
+            result.status, result.reason = "failed", describe(exc)
+            result.seconds = time.perf_counter() - start
+            return result
+        try:
             template.update(work, vcs_ref=job.vcs_ref, src=job.source)
-            changed = git.status(work)
+            changed = before.changed(work)
             answers = template.read_answers(work)
+            unmerged = {p for code, p in changed if code in _UNMERGED}
+            if job.repoint:
+                _carry_back(work, job)
+                changed = git.status(work if job.dry_run else job.path)
         except BaseException as exc:
             if not job.dry_run:
-                _restore(job.path)
+                with shielded():  # a second Ctrl-C must not cut the restore short
+                    restore(job.path, real)
             if not isinstance(exc, (DevkitError, OSError)):
                 raise
             result.status, result.reason = "failed", describe(exc)
@@ -280,13 +532,22 @@ def run_job(job: Job) -> Result:
             return result
         result.to_version = str(answers.get("_commit") or "") or None
         result.files = sorted(p for _, p in changed)
-        conflicts = {p for code, p in changed if code in _UNMERGED or p.endswith(".rej")}
-        conflicts |= {p for code, p in changed if code != "D " and _has_markers(work / p)}
+        conflicts = unmerged | {p for code, p in changed if code in _UNMERGED or p.endswith(".rej")}
+        where = job.path if job.repoint and not job.dry_run else work
+        conflicts |= {p for code, p in changed if code != "D " and _has_markers(where / p)}
         result.conflicts = sorted(conflicts)
         if result.conflicts:
             result.status = "conflicts"
         elif result.files:
             result.status = "updated"
+        if job.repoint and result.status != "current":
+            result.reason = (f"{'would move' if job.dry_run else 'moved'} from the template "
+                             f"{job.source} (the same files as devkit's {job.repoint}) onto "
+                             "devkit's template, so updates no longer need that path")
+        if result.files and not job.dry_run:
+            with contextlib.suppress(DevkitError, OSError):
+                result.undo = undo_command(job.path, result.files,
+                                           _split_new(job.path, result.files)[1])
         touched = set(result.files) & {*LOADER_CONFIGS, ".envrc.sh"}
         if touched and not job.dry_run and not set(result.conflicts) & touched:
             result.loaders_rendered = True  # retrust() decides, from devkit's own render
@@ -348,6 +609,7 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
         pending.put(i)
     results: list[Result | None] = [None] * len(jobs)
     env = _worker_env()
+    live: list[subprocess.Popen[str]] = []
 
     def serve() -> None:
         while not pending.empty():  # a worker that died is replaced for the jobs left
@@ -356,6 +618,7 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
                     [sys.executable, "-m", "devkit.commands.update", "--worker"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
                     env=env)
+                live.append(proc)
                 try:
                     _feed(proc, err)
                 finally:
@@ -394,8 +657,18 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
                for _ in range(max(1, min(workers, len(jobs))))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # Ctrl-C or SIGTERM here: each worker restores its workspace first
+        with shielded():
+            for proc in live:
+                with contextlib.suppress(OSError):
+                    proc.send_signal(signal.SIGINT)
+            for proc in live:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=WORKER_STOP_WAIT)
+        raise
     return [r if r is not None else
             Result(j.path, j.name, status="failed", source=j.source, from_version=j.from_version,
                    reason="no update process could be started")
@@ -500,6 +773,8 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      files: {', '.join(r.files)}")
         if r.conflicts:
             print(f"      conflicts (look for <<<<<<< before updating): {', '.join(r.conflicts)}")
+        if r.undo and not dry_run:
+            print(f"      undo: {r.undo}")
         if r.reason:
             print(f"      {r.reason}")
         for line in r.trust:
@@ -508,17 +783,22 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
     changed = [r for r in results if r.status in ("updated", "conflicts")]
     if changed and not dry_run:
-        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo a "
-              "workspace's update:")
-        for r in changed:
-            print(f"  {r.name}: {undo_command(r.path)}")
+        print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
+              "workspace's update (only the files it changed), run its `undo:` line.")
     if summary["conflicts"] and not dry_run:
         print("Conflicts: edit the files listed above (both versions are kept between the "
               "markers), then `git add` them and commit.")
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
-    raise SystemExit(worker_main())
+    from devkit.util import terminate_as_interrupt
 
-__all__ = ["Job", "Result", "document", "plan", "retrust", "run_job", "targets", "update",
-           "workspace_root"]
+    try:
+        with terminate_as_interrupt():  # SIGTERM, too, restores the workspace being updated
+            _code = worker_main()
+    except KeyboardInterrupt:
+        _code = 130
+    raise SystemExit(_code)
+
+__all__ = ["Job", "Result", "Snapshot", "document", "interrupted_update", "plan", "recheck",
+           "restore", "retrust", "run_job", "targets", "undo_command", "update", "workspace_root"]
