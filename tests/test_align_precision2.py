@@ -1,6 +1,6 @@
 """align's precision, second round: uv's full explanation with align's holds named as holds,
-link counts right after a sync, a ``>=`` parent released upward, and a dry run that plans what
-the real run does. Real uv against a local index of tiny wheels, offline."""
+link counts right after a sync, and a ``>=`` parent released upward with the holds its newer
+release needs. Real uv against a local index of tiny wheels, offline."""
 
 from __future__ import annotations
 
