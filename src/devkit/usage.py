@@ -194,20 +194,43 @@ class CacheInodes:
         """``cache_dir``: the uv cache (``Store.uv_cache_dir``); it need not exist."""
         self.cache_dir = cache_dir
         self._index: dict[str, list[str]] | None = None
+        self._seen: set[str] = set()  # archive directories already in the index
         self._scanned: dict[str, frozenset[tuple[int, int]]] = {}
         self._lock = threading.Lock()
 
     def _archives(self) -> dict[str, list[str]]:
         if self._index is None:
-            index: dict[str, list[str]] = {}
-            for archive in sorted(self.cache_dir.glob("archive-v*")):
-                for entry in _subdirs(str(archive)):
-                    for child in _subdirs(entry):
-                        name = os.path.basename(child)
-                        if name.endswith(".dist-info"):
-                            index.setdefault(name, []).append(entry)
-            self._index = index
+            self._index = {}
+            self._add_new()
         return self._index
+
+    def _add_new(self) -> None:
+        """Index the archive directories not indexed yet: one ``scandir`` of each bucket, and
+        the first two levels of the new directories only (an archive never changes once uv
+        has renamed it into place)."""
+        index = self._index if self._index is not None else {}
+        for archive in sorted(self.cache_dir.glob("archive-v*")):
+            for entry in _subdirs(str(archive)):
+                if entry in self._seen:
+                    continue
+                self._seen.add(entry)
+                for child in _subdirs(entry):
+                    name = os.path.basename(child)
+                    if name.endswith(".dist-info"):
+                        index.setdefault(name, []).append(entry)
+        self._index = index
+
+    def refresh(self) -> None:
+        """Take in the archives uv unpacked since the index was built (call it after a sync).
+
+        A wheel unpacked during the run may hold a ``*.dist-info`` the index already knows from
+        another archive (the same version from another index, another wheel of it for another
+        Python): without this its links would be counted as private copies. Cheap: only new
+        archive directories are read; nothing is done before the index is first needed.
+        """
+        with self._lock:
+            if self._index is not None:
+                self._add_new()
 
     def inodes_for(self, dist_infos: Iterable[str]) -> frozenset[tuple[int, int]]:
         """(st_dev, st_ino) of every file of the cache archives holding one of ``dist_infos``
@@ -218,8 +241,7 @@ class CacheInodes:
             index = self._archives()
             if any(name not in index for name in names):
                 # uv may have unpacked new wheels since the index was built (a sync in between)
-                self._index = None
-                index = self._archives()
+                self._add_new()
             for name in names:
                 for entry in index.get(name, ()):
                     if entry not in self._scanned:

@@ -350,20 +350,32 @@ def is_stale(output: str) -> bool:
 
 
 def conflict_reason(output: str, project: str) -> str:
-    """uv's explanation of a failed resolution in one line, "your project" named ``project``.
+    """uv's whole explanation of a failed resolution in one line, "your project" named ``project``.
 
-    Takes the ``Because …`` sentence(s) uv prints after ``No solution found`` (uv 0.13:
-    ``cause: Because your project depends on rich>=13,<14 and rich==14.0.0, …``) and adds the
-    exclude-newer hint when uv gives one.
+    Takes every ``Because …`` paragraph uv prints after ``No solution found`` (uv 0.13:
+    ``cause: Because your project depends on rich>=13,<14 and rich==14.0.0, …``; a long proof
+    comes as several paragraphs separated by blank lines, later ones citing earlier conclusions
+    as ``(1)``) up to its ``hint:``/``help:`` lines, joins the ``only the following versions of
+    X are available:`` lists with commas, and adds the exclude-newer hint when uv gives one.
     """
     lines = [ln.strip() for ln in output.splitlines()]
     text: list[str] = []
+    listing = False  # inside "only the following versions of X are available:"
     for line in lines:
         bare = line.removeprefix("╰─▶").removeprefix("cause:").strip()
-        if text and (not line or line.startswith(("hint:", "help:", "error:"))):
+        if text and line.startswith(("hint:", "help:", "error:", "warning:")):
             break
-        if text or bare.startswith("Because"):
-            text.append(bare)
+        if not text and not bare.startswith("Because"):
+            continue
+        if not bare:
+            continue  # a blank line between two paragraphs of one explanation
+        if listing:
+            if not bare.startswith(("we ", "and ", "And ", "Because")):
+                text[-1] += (" " if text[-1].endswith(":") else ", ") + bare
+                continue
+            text[-1] += ","  # the list ended: "…: a<=1.0, a>=1.1, we can conclude …"
+        listing = bare.endswith("are available:")
+        text.append(bare)
     reason = " ".join(text) or explain(output)
     if any(ln.startswith("hint:") and "exclude-newer" in ln for ln in lines):
         reason += " (filtered by exclude-newer)"

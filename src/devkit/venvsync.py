@@ -107,6 +107,8 @@ def sync_workspace(
     except OSError as exc:
         result.status, result.reason = "failed", f"{exc.filename or path}: {exc.strerror or exc}"
     venv = path / ".venv"
+    if result.status == "synced":
+        cache.inodes.refresh()  # the wheels this sync unpacked are cache inodes too
     if result.status != "current" or result.census is None:  # nothing ran: the census still holds
         result.census = None
         if venv.is_dir() and not venv.is_symlink():

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
-MAX_PARENTS_PER_MOVE = 3  # parents released upward for one refused pin
-MAX_RELEASE_ROUNDS = 2  # uv re-runs per refused pin that name new parents
+MAX_PARENTS_PER_MOVE = 4  # parents (and holds uv names) released upward for one refused pin
+MAX_RELEASE_ROUNDS = 3  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
@@ -222,6 +222,7 @@ class Worker:
         self.stale = False
         self.swept = False
         self.tried: list[str] = []  # parents the last release attempt freed
+        self.last_constraints: dict[str, str] = {}  # align's -P of the last uv run, but the pins
         self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
                       if re.fullmatch(r"===?[^*,;]+", r.specifier.replace(" ", ""))}
 
@@ -238,6 +239,11 @@ class Worker:
         accepted = [f"{n}=={v}" for n, v in self.accepted.items()
                     if n not in release and n not in pinned]
         upward = [f"{n}{spec}" for n, spec in release.items()]
+        # what align itself asked of uv in this run, name -> specifier (see _explain)
+        self.last_constraints = {n: f"=={v}" for n, v in self.holds.items() if n not in moving}
+        self.last_constraints.update({n: f"=={v}" for n, v in self.accepted.items()
+                                      if n not in release and n not in pinned})
+        self.last_constraints.update(release)
         try:
             output = uv.lock_cache_first(self.outcome.path, env=self.ctx.env,
                                          upgrade_packages=holds + accepted + upward + list(specs),
@@ -268,7 +274,7 @@ class Worker:
         finds one, else the first.
         """
         if not self._uv_lock(specs, release):
-            return _Rejected("conflict", uv.conflict_reason(self.last_error, self.outcome.name))
+            return _Rejected("conflict", self._explain())
         candidate = self._candidate()
         caps = self._in_use_caps(candidate, specs, release)
         if caps:
@@ -422,11 +428,6 @@ class Worker:
             return []
         output = self.last_error if result.kind == "conflict" else ""
         reason = result.reason
-        held = [f"{n}=={v}" for n, v in self.holds.items()
-                if uv.mentions(output, f"{n}=={v}") and not self._pinned_by_project(n)]
-        if held:
-            # uv words our holds as the project's own requirements: say they are not
-            reason += f" [held at the current version by align: {', '.join(held[:3])}]"
         if len(moves) == 1:
             return self._refused(moves[0], result.kind, reason, output)
         if result.kind == "conflict":
@@ -450,7 +451,9 @@ class Worker:
             if released.kind != "conflict":
                 return [(pin, step, released.kind, released.reason)]
             if self.tried:
-                reason += f" [moving {', '.join(self.tried)} up did not help]"
+                # uv's explanation with the parents free to move up says why that was not enough
+                reason = (released.reason or reason) + \
+                    f" [moving {', '.join(self.tried)} up did not help]"
         return [(pin, step, kind, reason)]
 
     def _release(self, pin: planner.Pin, step: int, output: str) -> _Rejected | None:
@@ -471,9 +474,10 @@ class Worker:
         start: dict[str, str] = {}  # each released parent's version before this release
         last = _Rejected("conflict", "")
         for _round in range(MAX_RELEASE_ROUNDS):
-            parents = [n for n in uv.conflict_parents(output)
+            parents = [n for n in [*uv.conflict_parents(output), *self._held_in(output)]
                        if n in self.holds and n != pin.name and n not in release
                        and not self._pinned_by_project(n)]
+            parents = list(dict.fromkeys(parents))
             room = MAX_PARENTS_PER_MOVE - len(release)
             if not parents or room <= 0:
                 break
@@ -516,13 +520,34 @@ class Worker:
         """
         if not self._uv_lock([], {}):
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
-                              f"{uv.conflict_reason(self.last_error, self.outcome.name)}")
+                              f"{self._explain()}")
         data = self.lock_path.read_bytes()
         fresh = lockfile.parse(data, self.lock_path)
         moved = index_moves(self.base, fresh)
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
         return fresh, data
+
+    def _explain(self) -> str:
+        """uv's full explanation of the last refusal (:func:`devkit.uv.conflict_reason`), led by
+        the holds of align's own it rests on: uv words every ``-P`` as a requirement of the
+        project ("project held depends on tinyparent==1.0", "sphinx>=7.3.0,<=8.1.3 depends on
+        …"), so the reason says "while align held tinyparent at 1.0, sphinx at 7.3.0..8.1.3: …".
+        A version the project's own requirement pins is its fact, not a hold."""
+        reason = uv.conflict_reason(self.last_error, self.outcome.name)
+        held = [_hold_words(n, spec) for n, spec in self.last_constraints.items()
+                if not self._pinned_by_project(n) and _named(self.last_error, n, spec)]
+        if not held:
+            return reason
+        listed = held[0] if len(held) == 1 else f"{', '.join(held[:-1])} and {held[-1]}"
+        return f"while align held {listed}: {reason}"
+
+    def _held_in(self, output: str) -> list[str]:
+        """Names whose hold at one version (``NAME==CURRENT``, align's ``-P``, not the project's
+        requirement) uv's explanation names, as in ``tinyparent>=1.1 depends on tinyhelper>=2
+        and tinyhelper==1.0``: a released parent's newer release needs them to move too."""
+        return [n for n, spec in self.last_constraints.items()
+                if spec.startswith("==") and uv.mentions(output, f"{n}{spec}")]
 
     def _pinned_by_project(self, name: str) -> bool:
         """Does the project's own requirement pin ``name`` to one version (``==1.0``)? Then no
@@ -571,12 +596,39 @@ class Worker:
         if stale and not self.last_ok and not self._uv_lock([], {}):
             # a plain `uv lock` is what `uv lock --check` asks for; here even that cannot resolve
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
-                              f"{uv.conflict_reason(self.last_error, self.outcome.name)}")
+                              f"{self._explain()}")
         for pin in project_plan.pins:
             if self.accepted.get(pin.name) != pin.target and pin.name in first:
                 kind, reason = first[pin.name]
                 self.outcome.blocked.append(planner.Blocked(
                     self.outcome.name, pin.index, pin.name, pin.current, pin.target, reason, kind))
+
+
+def _named(output: str, name: str, spec: str) -> bool:
+    """Does uv's ``output`` name align's constraint ``name``+``spec``: the very ``NAME==VER`` of
+    a hold, or, for a range (which uv prints narrowed to the versions that exist, as
+    ``NAME<=1.1`` for ``>=1.0,<=1.1``), ``NAME`` with a version bound or ``versions of NAME``?"""
+    if spec.startswith("==") and "," not in spec:
+        return uv.mentions(output, f"{name}{spec}")
+    word = re.escape(name)
+    return re.search(rf"(?<![\w.-]){word}(?=[<>=!~])|versions of {word}(?![\w.-])",
+                     output) is not None
+
+
+def _hold_words(name: str, spec: str) -> str:
+    """``tinyparent at 1.0`` (``==1.0``), ``at 1.0..1.4`` (``>=1.0,<=1.4``), ``at 1.0 or newer``
+    (``>=1.0``), ``at 1.4 or older`` (``<=1.4``)."""
+    low = re.search(r">=([^,]+)", spec)
+    high = re.search(r"<=([^,]+)", spec)
+    if spec.startswith("=="):
+        return f"{name} at {spec[2:]}"
+    if low and high:
+        return f"{name} at {low.group(1)}..{high.group(1)}"
+    if low:
+        return f"{name} at {low.group(1)} or newer"
+    if high:
+        return f"{name} at {high.group(1)} or older"
+    return f"{name}{spec}"
 
 
 def index_moves(before: lockfile.Lock, after: lockfile.Lock) -> list[tuple[str, str, str]]:
