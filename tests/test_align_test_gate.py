@@ -21,6 +21,7 @@ from helpers import (
 
 from devkit.align import manifest, testgate
 from devkit.store import Store
+from devkit.workspace_code import record_venv
 
 PYTEST_DISTS = ("pytest", "iniconfig", "pluggy", "packaging", "pygments")
 OLD_API = "def old_api():\n    return 1\n"
@@ -68,6 +69,7 @@ def _projects(root: Path) -> tuple[Path, Path]:
     })
     for path in (new, old):
         assert run_uv(path, "sync", "--locked").returncode == 0
+        record_venv(path, Store())  # as `devkit sync` would: align checks only devkit's venvs
     return new, old
 
 

@@ -34,7 +34,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from devkit import trust, uv
+import filelock
+
+from devkit import trust, uv, workspace_code
 from devkit.align import lockfile, planner
 from devkit.align.relock import Outcome, diff, holds, index_moves
 from devkit.errors import DevkitError
@@ -471,3 +473,6 @@ def _gate_one(outcome: Outcome, base: bytes | None, env: dict[str, str], store: 
         outcome.status, outcome.error = "failed", f"--test: {exc}; lock restored"
         outcome.changes, outcome.released, outcome.downgrades = [], [], []
         outcome.after = None
+    # the gate's own `uv sync` made this venv what it is: later read-only commands may check it
+    with contextlib.suppress(OSError, filelock.Timeout):
+        workspace_code.record_venv(outcome.path, store)
