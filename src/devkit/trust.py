@@ -313,15 +313,8 @@ def mise_problems(workspace: Path, store: Store, environ: Mapping[str, str], *,
     if others:
         problems.append(f"not trusted: mise would also trust {', '.join(others)} in {workspace}, "
                         f"which devkit did not render; review, then run `{command}` yourself")
-    bad = unproven(workspace, LOADER_FILES["mise"], store)
-    if bad:
-        problems.append(_refusal(workspace, bad, command))
-    local = _local_problem(workspace, command, adopting=adopting)
-    if local:
-        problems.append(local)
-    perms = _permission_problem(workspace, LOADER_FILES["mise"], command)
-    if perms:
-        problems.append(perms)
+    problems += _loader_file_problems(workspace, LOADER_FILES["mise"], command, store,
+                                      adopting=adopting)
     for path in (*mise.parent_configs(workspace, extra_names), *mise.global_configs(environ)):
         reason = unsafe(path, allow_root=True)
         if reason:
@@ -335,14 +328,22 @@ def direnv_problems(workspace: Path, store: Store, *, adopting: bool = False) ->
     """:func:`mise_problems` for ``workspace``'s ``.envrc`` (``.envrc``, ``.envrc.sh`` and
     ``.envrc.local.sh``: what ``source_env ./.envrc.sh`` runs). Raises nothing."""
     command = f"direnv allow {shlex.quote(str(workspace))}"
-    problems: list[str] = []
-    bad = unproven(workspace, LOADER_FILES["direnv"], store)
+    return _loader_file_problems(workspace, LOADER_FILES["direnv"], command, store,
+                                 adopting=adopting)
+
+
+def _loader_file_problems(workspace: Path, names: tuple[str, ...], command: str, store: Store,
+                          *, adopting: bool) -> list[str]:
+    """What keeps the loader's own files ``names`` in ``workspace`` from approval: not devkit's
+    render, a project-supplied ``.envrc.local.sh``, ownership or permissions."""
+    problems = []
+    bad = unproven(workspace, names, store)
     if bad:
         problems.append(_refusal(workspace, bad, command))
     local = _local_problem(workspace, command, adopting=adopting)
     if local:
         problems.append(local)
-    perms = _permission_problem(workspace, LOADER_FILES["direnv"], command)
+    perms = _permission_problem(workspace, names, command)
     if perms:
         problems.append(perms)
     return problems

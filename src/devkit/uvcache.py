@@ -131,19 +131,25 @@ def _children(path: Path) -> list[Path]:
         return []
 
 
+def _entry_groups(name_dir: Path) -> dict[str, list[Path]]:
+    """The files of one package's index directory grouped by entry (``<version>-<tags>``: the
+    archive link and its metadata files); empty when the directory cannot be listed."""
+    groups: dict[str, list[Path]] = {}
+    try:
+        files = sorted(name_dir.iterdir())
+    except OSError:
+        return groups
+    for path in files:
+        stem = path.name
+        for suffix in _METADATA_SUFFIXES:
+            stem = stem.removesuffix(suffix)
+        groups.setdefault(stem, []).append(path)
+    return groups
+
+
 def _raw_entries(cache_dir: Path) -> Iterator[list[Path]]:
     for name_dir in _name_dirs(cache_dir):
-        groups: dict[str, list[Path]] = {}
-        try:
-            files = sorted(name_dir.iterdir())
-        except OSError:
-            continue
-        for path in files:
-            stem = path.name
-            for suffix in _METADATA_SUFFIXES:
-                stem = stem.removesuffix(suffix)
-            groups.setdefault(stem, []).append(path)
-        yield from groups.values()
+        yield from _entry_groups(name_dir).values()
 
 
 def wheel_entries(cache_dir: Path) -> list[WheelEntry]:
@@ -155,17 +161,7 @@ def wheel_entries(cache_dir: Path) -> list[WheelEntry]:
     found = []
     for name_dir in _name_dirs(cache_dir):
         name = str(canonicalize_name(name_dir.name))
-        groups: dict[str, list[Path]] = {}
-        try:
-            files = sorted(name_dir.iterdir())
-        except OSError:
-            continue
-        for path in files:
-            stem = path.name
-            for suffix in _METADATA_SUFFIXES:
-                stem = stem.removesuffix(suffix)
-            groups.setdefault(stem, []).append(path)
-        for stem, paths in groups.items():
+        for stem, paths in _entry_groups(name_dir).items():
             archive = next((p for p in paths if p.is_symlink()), None)
             target = archive.resolve() if archive is not None else None
             found.append(WheelEntry(name, norm_version(stem.split("-", 1)[0]), tuple(paths),
