@@ -388,6 +388,9 @@ def test_update_killed_mid_copier_is_named_and_undoable_by_the_next_update(devki
     tpl.mkdir()
     shutil.copy2(repo / "copier.yml", tpl / "copier.yml")
     shutil.copytree(repo / "templates", tpl / "templates")
+    # another template than devkit's own (a copy of it would be moved onto the store's template,
+    # updated in a scratch clone that a kill leaves the workspace untouched by)
+    (tpl / "templates" / "workspace" / "NOTICE.txt").write_text("a fork of devkit's template\n")
     for args in (("init", "-q"), ("add", "-A"), ("commit", "-qm", "v1"), ("tag", "v1.0.0")):
         _git(*args, cwd=tpl)
     ws = tmp_path / "ws"

@@ -182,7 +182,8 @@ class Store:
         while it relocks and syncs, ``sync``, ``adopt``, ``doctor --fix``), so two of them never
         interleave on one workspace. The mutex is ``$DEVKIT_HOME/.ws-<sha256 of the resolved
         path>.lock`` (mode 0600); ``command`` (e.g. ``"devkit update"``) is recorded next to it
-        while held, so a command that has to wait can say who it waits for (one line on stderr).
+        while held, so a command that has to wait can say who it waits for (one line on stderr when
+        that is a terminal, and in the error after the wait).
         ``timeout`` in seconds (default :data:`WORKSPACE_WAIT`). Not re-entrant: a holder must not
         ask again. Raises DevkitError (one line naming the holder) after the wait, and when the
         store cannot be created.
@@ -196,7 +197,8 @@ class Store:
             lock.acquire(timeout=0)
         except filelock.Timeout:
             who = _holder(holder)
-            print(f"devkit: waiting for {who} to finish with {where}", file=sys.stderr)
+            if sys.stderr.isatty():  # a person waiting; a script gets the error line on timeout
+                print(f"devkit: waiting for {who} to finish with {where}", file=sys.stderr)
             try:
                 lock.acquire(timeout=wait)
             except filelock.Timeout:
