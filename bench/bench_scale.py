@@ -28,7 +28,6 @@ baseline on the very same fixture. Every run happens in a private HOME/DEVKIT_HO
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
@@ -38,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,26 +68,9 @@ runpy.run_module("devkit", run_name="__main__")
 
 def bulk_wheel(out: Path, name: str, version: str, files: int) -> Path:
     """A pure-Python wheel of ``files`` small modules (a RECORD uv accepts)."""
-    dist = name.replace("-", "_")
-    content = {f"{dist}/__init__.py": f'__version__ = "{version}"\n'}
-    for i in range(files):
-        content[f"{dist}/m{i // 100:02d}/mod{i:04d}.py"] = f"VALUE = {i}\n" + "#" * (i % 700) + "\n"
-    info = f"{dist}-{version}.dist-info"
-    content[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    content[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: devkit-bench\n"
-                                "Root-Is-Purelib: true\nTag: py3-none-any\n")
-    record = []
-    for path, text in content.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
-        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
-    record.append(f"{info}/RECORD,,")
-    content[f"{info}/RECORD"] = "\n".join(record) + "\n"
-    out.mkdir(parents=True, exist_ok=True)
-    wheel = out / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in content.items():
-            zf.writestr(zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0)), text)
-    return wheel
+    modules = {f"m{i // 100:02d}/mod{i:04d}.py": f"VALUE = {i}\n" + "#" * (i % 700) + "\n"
+               for i in range(files)}
+    return build_wheel(out, name, version, modules=modules)
 
 
 def base_env(base: Path) -> dict[str, str]:

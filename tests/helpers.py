@@ -8,19 +8,20 @@ import html
 import json
 import subprocess
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 
 def build_wheel(
     out: Path, name: str, version: str, *, requires: tuple[str, ...] = (), payload: int = 0,
-    scripts: tuple[str, ...] = (), code: str = "",
+    scripts: tuple[str, ...] = (), code: str = "", modules: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a pure-Python wheel ``name-version-py3-none-any.whl`` into ``out``.
 
     ``requires`` become ``Requires-Dist`` lines; ``payload`` adds a data module of that many bytes
     (so link/size accounting has something to count); each of ``scripts`` is a console script
     that exits 0 whatever its arguments (a stand-in for a tool a task runs); ``code`` is appended
-    to ``__init__.py``.
+    to ``__init__.py``; ``modules`` maps more files, relative to the package, to their text.
     """
     dist = name.replace("-", "_")
     files = {
@@ -28,6 +29,7 @@ def build_wheel(
         + ("\n\ndef main() -> int:\n    return 0\n" if scripts else "") + code,
         f"{dist}/data.py": "DATA = " + repr("x" * payload) + "\n",
     }
+    files.update({f"{dist}/{rel}": text for rel, text in (modules or {}).items()})
     info = f"{dist}-{version}.dist-info"
     if scripts:
         files[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
@@ -96,13 +98,14 @@ def run_uv(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=False)
 
 
-def locked_project(root: Path, name: str, deps: list[str], *pins: str) -> Path:
-    """A project ``root/name`` depending on ``deps``, locked by uv with ``-P PIN`` for each pin."""
+def locked_project(root: Path, name: str, deps: list[str], *pins: str, extra: str = "") -> Path:
+    """A project ``root/name`` depending on ``deps``, locked by uv with ``-P PIN`` for each pin;
+    ``extra`` is appended to its ``pyproject.toml`` (e.g. a ``[tool.uv]`` table)."""
     path = root / name
     path.mkdir(parents=True)
     (path / "pyproject.toml").write_text(
         f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
-        f"dependencies = {json.dumps(deps)}\n")
+        f"dependencies = {json.dumps(deps)}\n{extra}")
     proc = run_uv(path, "lock", *[a for pin in pins for a in ("-P", pin)])
     assert proc.returncode == 0, proc.stderr
     return path

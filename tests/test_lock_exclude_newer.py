@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import run_uv
+from helpers import locked_project
 
 from devkit.align import lockfile
 
@@ -27,14 +27,7 @@ exclude-newer-package = { tinyshared = false, tinyother = "30 days", ruff = "P7D
 
 
 def _project(root: Path, name: str, extra: str = "", *pins: str) -> Path:
-    path = root / name
-    path.mkdir(parents=True)
-    (path / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
-        f'dependencies = ["tinyshared"]\n{extra}')
-    proc = run_uv(path, "lock", *[a for pin in pins for a in ("-P", pin)])
-    assert proc.returncode == 0, proc.stderr
-    return path
+    return locked_project(root, name, ["tinyshared"], *pins, extra=extra)
 
 
 def test_reader_accepts_every_form_uv_records(tmp_path: Path) -> None:
