@@ -143,6 +143,27 @@ class Host:
                     return candidate
         return None
 
+    def os_release(self) -> dict[str, str]:
+        """``/etc/os-release`` (os-release(5)) as ``{KEY: value}``, quotes removed; {} when
+        missing (macOS has none)."""
+        values: dict[str, str] = {}
+        for line in (self.read_text("/etc/os-release") or "").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() and not key.lstrip().startswith("#"):
+                values[key.strip()] = value.strip().strip("'\"")
+        return values
+
+    def is_debian_like(self) -> bool:
+        """True on Debian and its derivatives (Ubuntu…): ``ID`` or ``ID_LIKE`` in
+        ``/etc/os-release`` names ``debian`` (so ``apt-get`` installs packages)."""
+        release = self.os_release()
+        return "debian" in (release.get("ID", "") + " " + release.get("ID_LIKE", "")).split()
+
+    def has_systemd(self) -> bool:
+        """True when systemd is the running init: ``/run/systemd/system`` exists (sd_booted(3));
+        WSL2 has it only with ``[boot] systemd=true`` in ``/etc/wsl.conf``."""
+        return self.exists("/run/systemd/system")
+
     def mounts(self) -> list[Mount]:
         """Mounted filesystems: ``/proc/self/mountinfo`` on Linux, ``/sbin/mount`` on macOS."""
         if self.system == "Darwin":

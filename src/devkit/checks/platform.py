@@ -38,11 +38,7 @@ def wsl_version(host: Host) -> int | None:
 
 def distribution(host: Host) -> str | None:
     """``PRETTY_NAME`` from ``/etc/os-release`` (os-release(5)), or None."""
-    for line in (host.read_text("/etc/os-release") or "").splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "PRETTY_NAME":
-            return value.strip().strip("'\"") or None
-    return None
+    return host.os_release().get("PRETTY_NAME") or None
 
 
 def macos_version(host: Host) -> str | None:
