@@ -234,6 +234,9 @@ def _add_update(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_json(p)
     p.add_argument("--vcs-ref", metavar="REF", help="template tag or commit to update to "
                    "(default: devkit's own template, or the newest tag of another source)")
+    p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
+                   help="answer a template question anew (repeatable), e.g. "
+                        "--data 'services=[postgres]' adds compose.yaml and the service URLs")
     _add_jobs(p, "workspaces updated")
 
 
@@ -259,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "new":
+        from devkit import template
         from devkit.commands import new
 
         if args.demo:
@@ -267,7 +271,7 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
             return new.new_demo(store=store, sync=not args.no_sync)
         if args.path is None:
             args.devkit_parser.error("give the PATH of the workspace to create, or --demo")
-        return new.new(args.path, store=store, data=new.parse_data(args.data),
+        return new.new(args.path, store=store, data=template.parse_data(args.data),
                        defaults=args.defaults, template_src=args.template, sync=not args.no_sync,
                        force=args.force)
     if args.command == "projects":
@@ -312,10 +316,12 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
 
         return adopt.adopt(args.path, store=store, loader=args.loader, sync=not args.no_sync)
     if args.command == "update":
+        from devkit import template
         from devkit.commands import update
 
         return update.update(args.paths, store=store, all_=args.all_projects, dry_run=args.dry_run,
-                             as_json=args.json, vcs_ref=args.vcs_ref, jobs=args.jobs)
+                             as_json=args.json, vcs_ref=args.vcs_ref, jobs=args.jobs,
+                             data=template.parse_data(args.data))
     raise AssertionError(args.command)  # argparse rejects unknown commands before this
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import os
 import re
@@ -485,6 +486,65 @@ def resolve_source(template: str | None, store: Store) -> tuple[str, str | None]
     return template, None
 
 
+# -- --data answers ------------------------------------------------------------------------------
+def parse_data(pairs: list[str]) -> dict[str, str]:
+    """Turn ``["KEY=VALUE", ...]`` into a dict. Raises DevkitError on an item without ``=``."""
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DevkitError(f"--data expects KEY=VALUE, got {pair!r}")
+        data[key.strip()] = value
+    return data
+
+
+def question_names(template_dir: Path) -> list[str] | None:
+    """The question names of the copier template in ``template_dir``, in file order.
+
+    Read with PyYAML from ``copier.yml`` (or ``copier.yaml``): every top-level key not starting
+    with ``_`` is a question (copier docs, configuring: "the questionnaire"). Returns None when the
+    file is missing or uses something PyYAML's safe loader cannot read (e.g. copier's
+    ``!include``): the keys are then not checked. Raises nothing.
+    """
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
+
+    for name in ("copier.yml", "copier.yaml"):
+        path = template_dir / name
+        if path.is_file():
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                return None
+            if not isinstance(doc, dict):
+                return None
+            return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
+    return None
+
+
+def check_data_keys(data: Mapping[str, str], src: str) -> None:
+    """Refuse ``--data`` keys that are not questions of the local template ``src``.
+
+    copier ignores unknown keys silently, so a typo (``pyhton_version``) would go unnoticed.
+    Remote templates are not checked (their ``copier.yml`` is only known after cloning).
+    Raises DevkitError listing the valid keys.
+    """
+    path = Path(src)
+    if not data or not path.is_dir():
+        return
+    names = question_names(path)
+    if names is None:
+        return
+    unknown = [key for key in data if key not in names]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, names, n=1)
+        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    raise DevkitError(f"unknown --data key(s): {', '.join(hints)}; the template's questions are: "
+                      f"{', '.join(names)}")
+
+
 # -- copier --------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _copier_git_safety(*paths: str | Path) -> Iterator[None]:
@@ -563,7 +623,37 @@ def render(
     return dict(worker.answers.combined)
 
 
-def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers file") -> None:
+def check_data(src: str, data: Mapping[str, str], *, answers: Mapping[str, Any],
+               vcs_ref: str | None) -> None:
+    """Validate ``--data`` answers as copier will when it updates a workspace with them: a pretend
+    copy (``run_copy(pretend=True)``: copier validates every answer and writes nothing) of ``src``
+    at ``vcs_ref`` with the workspace's recorded ``answers`` and ``data`` over them.
+
+    A multiple-choice answer is a YAML list (``services=[postgres]``; copier's ``parse_yaml_list``).
+    Raises DevkitError (one line, naming the ``--data`` given) on a value copier refuses: a choice
+    not offered, a failed validator, text that is not a YAML list.
+    """
+    import copier
+    import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+
+    given = {str(k): v for k, v in answers.items() if not str(k).startswith("_")}
+    given.update(data)
+    shown = " ".join(f"--data {shlex.quote(f'{k}={v}')}" for k, v in data.items())
+    try:
+        with tempfile.TemporaryDirectory(prefix="devkit-check-") as tmp, \
+                warnings.catch_warnings(), _copier_git_safety(src):
+            warnings.simplefilter("ignore")
+            copier.run_copy(src, str(Path(tmp) / "workspace"), data=given, defaults=True,
+                            pretend=True, quiet=True, unsafe=False, vcs_ref=vcs_ref)
+    except (*_copier_errors(), TypeError, yaml.YAMLError) as exc:
+        reason = describe(exc).removeprefix("Validation error for question ")
+        if "YAML list" in reason or isinstance(exc, yaml.YAMLError):
+            reason += " (a multiple-choice answer is a YAML list, e.g. services=[postgres])"
+        raise DevkitError(f"{shown} refused: {reason}") from exc
+
+
+def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers file",
+           data: Mapping[str, str] | None = None) -> None:
     """``copier update`` the workspace ``dst`` to ``vcs_ref`` (None = the source's newest PEP 440
     tag) with its recorded answers, asking nothing and trusting nothing:
     ``run_update(defaults=True, skip_answered=True, overwrite=True, unsafe=False,
@@ -572,8 +662,10 @@ def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers f
     ``dst`` must be a clean git work tree. Conflicts are not errors: copier writes
     ``<<<<<<< before updating`` markers and records the file as unmerged in the index. Changes the
     process's working directory while it runs (copier's plumbum ``local.cwd``), so run one at a
-    time per process. ``src`` (the answers file's ``_src_path``) only words the errors. Raises
-    DevkitError with copier's or git's message (e.g. a downgrade).
+    time per process. ``src`` (the answers file's ``_src_path``) only words the errors. ``data``
+    answers questions anew (``KEY: text``, as ``--data`` gives them; copier's ``data`` argument
+    wins over the recorded answers, which answer the rest). Raises DevkitError with copier's or
+    git's message (e.g. a downgrade, a refused answer).
     """
     import copier
 
@@ -583,6 +675,7 @@ def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers f
             warnings.simplefilter("ignore")
             copier.run_update(
                 str(dst),
+                data=dict(data or {}),
                 defaults=True,
                 overwrite=True,
                 skip_answered=True,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import difflib
 import errno
 import glob
 import io
@@ -61,74 +60,16 @@ INSTALL_HINTS = {"mise": "curl https://mise.run | sh, or brew install mise",
                  "direnv": "sudo apt-get install direnv, or brew install direnv"}
 
 
-def parse_data(pairs: list[str]) -> dict[str, str]:
-    """Turn ``["KEY=VALUE", ...]`` into a dict. Raises DevkitError on an item without ``=``."""
-    data: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise DevkitError(f"--data expects KEY=VALUE, got {pair!r}")
-        data[key.strip()] = value
-    return data
-
-
-def question_names(template_dir: Path) -> list[str] | None:
-    """The question names of the copier template in ``template_dir``, in file order.
-
-    Read with PyYAML from ``copier.yml`` (or ``copier.yaml``): every top-level key not starting
-    with ``_`` is a question (copier docs, configuring: "the questionnaire"). Returns None when the
-    file is missing or uses something PyYAML's safe loader cannot read (e.g. copier's
-    ``!include``): the keys are then not checked. Raises nothing.
-    """
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
-
-    for name in ("copier.yml", "copier.yaml"):
-        path = template_dir / name
-        if path.is_file():
-            try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
-                return None
-            if not isinstance(doc, dict):
-                return None
-            return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
-    return None
-
-
 def data_help() -> str:
     """Epilog of ``devkit new --help``: the bundled template's ``--data`` keys."""
     try:
-        names = question_names(template.bundled_template_dir())
+        names = template.question_names(template.bundled_template_dir())
     except DevkitError:
         names = None
     if not names:
         return ""
     return ("--data keys of the bundled template: " + ", ".join(names)
             + ". A custom --template has its own (the top-level keys of its copier.yml).")
-
-
-def check_data_keys(data: Mapping[str, str], src: str) -> None:
-    """Refuse ``--data`` keys that are not questions of the local template ``src``.
-
-    copier ignores unknown keys silently, so a typo (``pyhton_version``) would go unnoticed.
-    Remote templates are not checked (their ``copier.yml`` is only known after cloning).
-    Raises DevkitError listing the valid keys.
-    """
-    path = Path(src)
-    if not data or not path.is_dir():
-        return
-    names = question_names(path)
-    if names is None:
-        return
-    unknown = [key for key in data if key not in names]
-    if not unknown:
-        return
-    hints = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, names, n=1)
-        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
-    raise DevkitError(f"unknown --data key(s): {', '.join(hints)}; the template's questions are: "
-                      f"{', '.join(names)}")
 
 
 def new(
@@ -156,7 +97,7 @@ def new(
     store.check_outside(dst, action="create a workspace")
     check_destination(dst)
     if not template_src:  # the bundled template: checked before the store is even created
-        check_data_keys(data, str(template.bundled_template_dir()))
+        template.check_data_keys(data, str(template.bundled_template_dir()))
     with terminate_as_interrupt():
         store.ensure()
         registry = Registry(store)
@@ -168,7 +109,7 @@ def new(
         src, ref = template.resolve_source(template_src, store)
         # The store's copy renders from a tag (its working tree is empty): its questions are the
         # bundled template's.
-        check_data_keys(data, str(template.bundled_template_dir())
+        template.check_data_keys(data, str(template.bundled_template_dir())
                         if template.is_store_source(src, store) else src)
         user_defaults = {
             "project_name": dst.name,

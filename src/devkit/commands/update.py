@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,8 @@ class Result:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """An update to run: workspace ``path``, copier ``vcs_ref`` (None = newest tag), dry run?"""
+    """An update to run: workspace ``path``, copier ``vcs_ref`` (None = newest tag), dry run?
+    ``data``: answers given anew (``--data KEY=VALUE``), over the recorded ones."""
 
     path: Path
     name: str
@@ -85,6 +86,7 @@ class Job:
     dry_run: bool
     repoint: str | None = None  # the store's tag with the same template as ``source``
     home: str | None = None  # the store (its workspace mutexes); None: the environment's
+    data: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 # -- choosing the workspaces ---------------------------------------------------------------------
@@ -135,9 +137,12 @@ def targets(paths: Sequence[Path], *, all_: bool, store: Store) -> list[tuple[Pa
 
 
 def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersion,
-         vcs_ref: str | None, dry_run: bool) -> Job | Result:
+         vcs_ref: str | None, dry_run: bool,
+         data: Mapping[str, str] | None = None) -> Job | Result:
     """Decide what to do with one workspace: a :class:`Job` for copier, or a final
-    :class:`Result` (``skipped`` with the reason, or ``current``). Never raises."""
+    :class:`Result` (``skipped`` with the reason, or ``current``). With ``data`` (new answers)
+    a workspace already at the target version is updated too: copier re-renders it with them.
+    Never raises."""
     result = Result(path, name, status="skipped")
     q = shlex.quote(str(path))
     if not path.is_dir():
@@ -204,7 +209,7 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         target = template.local_target(src) if dirty else None
         at_target = bool(target) and (str(commit) == target or (
             len(str(commit)) >= 7 and str(target).startswith(str(commit))))
-    if dirty and at_target and interrupted_update(path, store) is None:
+    if dirty and at_target and not data and interrupted_update(path, store) is None:
         # e.g. an update made a moment ago and not committed yet
         result.status, result.to_version = "current", str(commit)
         result.files = sorted(p for _, p in dirty)
@@ -218,14 +223,14 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         result.reason = (f"its template {commit} is newer than this devkit's {current.tag} (a newer "
                          "devkit updated it): upgrade devkit; copier refuses downgrades")
         return result
-    if own and not vcs_ref and str(commit) == current.tag:
+    if own and not vcs_ref and not data and str(commit) == current.tag:
         result.status, result.to_version = "current", current.tag
         return result
     if repoint:
         return Job(path, name, src, vcs_ref or current.tag, str(commit), dry_run,
-                   repoint=repoint, home=str(store.home))
+                   repoint=repoint, home=str(store.home), data=dict(data or {}))
     return Job(path, name, src, vcs_ref or (current.tag if own else None), str(commit), dry_run,
-               home=str(store.home))
+               home=str(store.home), data=dict(data or {}))
 
 
 def _dirty(result: Result) -> list[tuple[str, str]] | None:
@@ -514,7 +519,7 @@ def run_job(job: Job) -> Result:
             result.seconds = time.perf_counter() - start
             return result
         try:
-            template.update(work, vcs_ref=job.vcs_ref, src=job.source)
+            template.update(work, vcs_ref=job.vcs_ref, src=job.source, data=job.data)
             changed = before.changed(work)
             answers = template.read_answers(work)
             unmerged = {p for code, p in changed if code in _UNMERGED}
@@ -704,6 +709,27 @@ def retrust(workspace: Path, store: Store) -> list[str]:
 
 
 # -- the command ---------------------------------------------------------------------------------
+def check_data(jobs: Sequence[Job], data: Mapping[str, str], *, store: Store) -> None:
+    """Check ``--data`` before any workspace changes: its keys must be questions of the template
+    (:func:`devkit.template.check_data_keys`; devkit's own for workspaces made from it) and copier
+    must accept its values with each template version the jobs go to
+    (:func:`devkit.template.check_data`, once per template source and version, with the first
+    such workspace's answers). Raises DevkitError (one line) otherwise."""
+    seen: set[tuple[str, str | None]] = set()
+    for job in jobs:
+        own = job.repoint is not None or template.is_store_source(job.source, store)
+        template.check_data_keys(data, str(template.bundled_template_dir()) if own
+                                 else job.source)
+        src = str(store.template_repo) if own else job.source
+        if (src, job.vcs_ref) in seen:
+            continue
+        seen.add((src, job.vcs_ref))
+        answers = template.read_answers(job.path)
+        if job.repoint:
+            answers = {**answers, "_src_path": src}
+        template.check_data(src, data, answers=answers, vcs_ref=job.vcs_ref)
+
+
 def update(
     paths: Sequence[Path],
     *,
@@ -713,19 +739,27 @@ def update(
     as_json: bool = False,
     vcs_ref: str | None = None,
     jobs: int = 4,
+    data: Mapping[str, str] | None = None,
 ) -> int:
     """``devkit update``: returns 0, or 1 when a workspace has conflicts or failed.
 
-    Raises DevkitError when no workspace is selected or the store's template cannot be refreshed.
+    ``data`` (``--data KEY=VALUE``) answers template questions anew in every workspace updated,
+    e.g. ``{"services": "[postgres]"}``; the keys and values are checked (:func:`check_data`)
+    before any workspace changes.
+
+    Raises DevkitError when no workspace is selected, the store's template cannot be refreshed, or
+    ``data`` has a key or value the template refuses.
     """
     start = time.perf_counter()
     chosen = targets(paths, all_=all_, store=store)
     if vcs_ref is not None and (not vcs_ref.strip() or vcs_ref.startswith("-")):
         raise DevkitError(f"--vcs-ref expects a tag or commit, got {vcs_ref!r}")
     current = template.ensure_template_repo(store)
-    planned = [plan(p, n, store=store, current=current, vcs_ref=vcs_ref, dry_run=dry_run)
-               for p, n in chosen]
+    planned = [plan(p, n, store=store, current=current, vcs_ref=vcs_ref, dry_run=dry_run,
+                    data=data) for p, n in chosen]
     todo = [j for j in planned if isinstance(j, Job)]
+    if data:
+        check_data(todo, data, store=store)
     done = iter(_run_all(todo, max(1, jobs)))
     results = [next(done) if isinstance(p, Job) else p for p in planned]
     for result in results:
