@@ -634,7 +634,7 @@ def check_data(src: str, data: Mapping[str, str], *, answers: Mapping[str, Any],
     not offered, a failed validator, text that is not a YAML list.
     """
     import copier
-    import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+    import yaml  # PyYAML comes with copier (untyped: see question_names)
 
     given = {str(k): v for k, v in answers.items() if not str(k).startswith("_")}
     given.update(data)
@@ -698,7 +698,7 @@ def read_answers(workspace: Path) -> dict[str, Any]:
 
     Raises DevkitError (one line) when it is missing, unreadable, not YAML or not a mapping.
     """
-    import yaml  # type: ignore[import-untyped]  # PyYAML comes with copier, without stubs
+    import yaml  # PyYAML comes with copier (untyped: see question_names)
 
     path = workspace / ANSWERS_FILE
     try:
