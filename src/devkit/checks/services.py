@@ -238,6 +238,7 @@ def docker_daemon(ctx: Context) -> Outcome:
     if found.ok:
         return ok(f"Docker Engine {found.version} at {found.endpoint}")
     why = {"permission": "permission denied (your user is not in the docker group)",
+           "unreachable": "cannot connect (is it running?)",
            "timeout": found.detail}.get(found.problem or "", found.detail)
     return fail(f"the Docker daemon at {found.endpoint} does not answer: {why}",
                 daemon_fix(ctx, found))
