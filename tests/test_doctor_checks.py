@@ -41,7 +41,7 @@ def test_every_check_is_covered_by_a_test() -> None:
 
     modules = [importlib.import_module(m) for m in
                ("test_doctor", "test_doctor_checks", "test_doctor_hosts", "test_doctor_security",
-                "test_doctor_template_version", "test_trust_round2")]
+                "test_doctor_template_version", "test_trust_round2", "test_doctor_services")]
     tests = {name: getattr(m, name) for m in modules for name in dir(m) if name.startswith("test_")}
     assert set(COVERAGE) == set(REGISTRY), "add the new check to COVERAGE (and ORDER)"
     import inspect
@@ -582,4 +582,13 @@ COVERAGE = {
     "wsl.vscode": ["test_vscode_remote"],
     "macos.apfs-clone": ["test_macos_apfs_clone"],
     "macos.homebrew-python": ["test_macos_homebrew_python"],
+    "services.docker": ["test_docker_cli_absent", "test_wsl2_without_docker_desktop_integration",
+                        "test_macos_fixes_name_docker_desktop"],
+    "services.daemon": ["test_dead_docker_host_fails_the_daemon_check_only",
+                        "test_wsl2_daemon_down_says_start_docker_desktop",
+                        "test_macos_fixes_name_docker_desktop", "test_linux_daemon_fixes"],
+    "services.compose": ["test_no_compose_command", "test_macos_fixes_name_docker_desktop"],
+    "services.postgres": ["test_services_down_then_up",
+                          "test_other_workspace_with_the_same_name_is_not_ours"],
+    "services.redis": ["test_services_down_then_up", "test_recorded_service_states"],
 }
