@@ -78,6 +78,9 @@ def base_env(base: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("UV_", "MISE_", "__MISE", "DIRENV_", "VIRTUAL_ENV", "XDG_"))}
     env.pop("CI", None)
+    # As users run it: an installed devkit has its bytecode cached (a machine-wide
+    # PYTHONDONTWRITEBYTECODE would make every run compile devkit's modules from source again).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("DEVKIT_UV", None)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(HOME=str(base / "home"), DEVKIT_HOME=str(base / "devkit-home"),
