@@ -162,7 +162,7 @@ def test_bad_data_is_one_line_and_changes_nothing(devkit, tmp_path, tpl, value, 
     tpl.after()
     before = _snapshot(ws)
     head = _git("rev-parse", "HEAD", cwd=ws)
-    code, out, err = devkit("update", ws, "--data", value)
+    code, _, err = devkit("update", ws, "--data", value)
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("devkit: error: "), err
     assert says in err

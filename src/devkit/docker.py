@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from devkit.errors import DevkitError
@@ -160,11 +161,6 @@ def is_windows_path(path: str) -> bool:
     return path.startswith("/mnt/") or path.lower().endswith(".exe")
 
 
-def client_version(host: Host, cli: str) -> RunResult:
-    """``docker --version`` (client only: never contacts the daemon). Never raises."""
-    return host.run([cli, "--version"], timeout=CALL_TIMEOUT)
-
-
 def parse_client_version(text: str) -> str | None:
     """``28.2.2`` from ``Docker version 28.2.2, build e6534b4``, or None."""
     found = re.search(r"version\s+v?([0-9][^\s,]*)", text)
@@ -205,10 +201,16 @@ def daemon(host: Host, cli: str, *, timeout: float = DAEMON_TIMEOUT) -> Daemon:
     return Daemon(None, where, problem, detail)
 
 
-def compose(host: Host, cli: str | None) -> Compose | None:
+def compose(host: Host, cli: str | None,
+            version_of: Callable[[str], RunResult] | None = None) -> Compose | None:
     """The compose command to use: ``docker compose`` when ``docker compose version --short``
-    works (needs ``cli``), else ``docker-compose`` from ``PATH`` when ``docker-compose version
-    --short`` works; None when neither does. Never raises; never contacts the daemon."""
+    works (needs ``cli``), else ``docker-compose`` from ``PATH`` when ``docker-compose
+    --version`` works (``docker-compose version 1.29.2, build unknown``); None when neither does.
+
+    ``version_of(path)`` runs ``path --version`` (default: on ``host``, at most
+    :data:`COMPOSE_V1_TIMEOUT` s): doctor passes one that remembers the output per binary file,
+    v1 being a Python program that takes ~0.7 s to start. Never raises; never contacts the
+    daemon."""
     if cli is not None:
         result = host.run([cli, "compose", "version", "--short"], timeout=CALL_TIMEOUT)
         version = result.stdout.strip().lstrip("v")
@@ -217,10 +219,13 @@ def compose(host: Host, cli: str | None) -> Compose | None:
     standalone = host.which("docker-compose")
     if standalone is None:
         return None
-    result = host.run([standalone, "version", "--short"], timeout=COMPOSE_V1_TIMEOUT)
-    version = result.stdout.strip().lstrip("v")
-    if result.ok and version:
-        return Compose((standalone,), version, _major(version, 1))
+    if version_of is None:
+        result = host.run([standalone, "--version"], timeout=COMPOSE_V1_TIMEOUT)
+    else:
+        result = version_of(standalone)
+    found = re.search(r"version\s+v?([0-9][^\s,]*)", result.stdout)
+    if result.ok and found:
+        return Compose((standalone,), found.group(1), _major(found.group(1), 1))
     return None
 
 
@@ -304,6 +309,6 @@ def workspace_containers(host: Host, cli: str, workspace: Path) -> list[Containe
 
 __all__ = ["CALL_TIMEOUT", "DAEMON_TIMEOUT", "DEFAULT_SOCKET", "LABEL_ONEOFF", "LABEL_PROJECT",
            "LABEL_SERVICE", "LABEL_WORKING_DIR", "Compose", "Container", "Daemon", "Port",
-           "client_version", "compose", "compose_containers", "daemon", "endpoint", "find_cli",
+           "compose", "compose_containers", "daemon", "endpoint", "find_cli",
            "is_windows_path", "parse_client_version", "parse_ports", "parse_ps", "same_dir",
            "workspace_containers"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit import docker, workspaces
+from devkit.checks import tools
 from devkit.checks.base import (
     Context,
     Outcome,
@@ -111,7 +112,8 @@ def daemon(ctx: Context, path: str) -> docker.Daemon:
 
 def compose(ctx: Context) -> docker.Compose | None:
     """:func:`devkit.docker.compose` (memoised)."""
-    return ctx.memo(("docker.compose",), lambda: docker.compose(ctx.host, _linux_cli(ctx)))
+    return ctx.memo(("docker.compose",), lambda: docker.compose(
+        ctx.host, _linux_cli(ctx), lambda path: tools.version_run(ctx, path)))
 
 
 def containers(ctx: Context, path: str) -> list[docker.Container]:
@@ -130,8 +132,9 @@ def _linux_cli(ctx: Context) -> str | None:
 
 @prefetch
 def _start_compose_probe(ctx: Context) -> None:
-    """Start the compose probe first: ``docker-compose version`` (v1, a Python program) is the
-    slowest docker call (~0.7 s). Only in a workspace that declares services."""
+    """Start the compose probe first: ``docker-compose --version`` (v1, a Python program) is the
+    slowest docker call (~0.7 s) when not remembered yet. Only in a workspace that declares
+    services."""
     if declared(ctx):
         compose(ctx)
 
@@ -228,7 +231,7 @@ def docker_cli(ctx: Context) -> Outcome:
     if ctx.wsl and docker.is_windows_path(path):
         return fail(f"docker resolves to {path}, Docker Desktop's Windows side: its WSL "
                     f"integration is off for {_distro(ctx)}", _wsl_integration(ctx))
-    result = ctx.memo(("docker.version", path), lambda: docker.client_version(ctx.host, path))
+    result = tools.version_run(ctx, path)  # `docker --version`, remembered per binary file
     if not result.ok:
         return fail(f"`{path} --version` failed: {result.last_line()}", install_fix(ctx))
     version = docker.parse_client_version(result.stdout)
