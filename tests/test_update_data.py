@@ -140,7 +140,7 @@ def test_update_without_data_keeps_an_old_workspace_without_services(devkit, tmp
     assert not (ws / "compose.yaml").exists()
     # and --data on the now current workspace re-answers at the same template version
     _git("commit", "-qam", "update", cwd=ws)
-    code, doc = _update(devkit, ws, "-d", "services=[postgres, redis]")
+    code, doc = _update(devkit, ws, "-d", "services=postgres,redis")  # as `devkit new` takes it
     (project,) = doc["projects"]
     assert code == 0, project
     assert project["status"] == "updated"
@@ -152,7 +152,9 @@ def test_update_without_data_keeps_an_old_workspace_without_services(devkit, tmp
 
 @pytest.mark.parametrize(("value", "says"), [
     ("services=[mysql]", "'mysql' is not in"),
-    ("services=postgres", "a multiple-choice answer is a YAML list, e.g. services=[postgres]"),
+    ("services=[postgres", "a multiple-choice answer is a YAML list, e.g. services=[postgres]"),
+    ("services=postgres,mysql",
+     "--data services=postgres,mysql refused: Invalid choice for 'services': 'mysql' is not in"),
     ("servics=[postgres]", "unknown --data key(s): servics (did you mean services?)"),
     ("services", "--data expects KEY=VALUE"),
 ])

@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import difflib
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -521,6 +522,43 @@ def question_names(template_dir: Path) -> list[str] | None:
     return None
 
 
+def list_questions(template_dir: Path) -> set[str]:
+    """The names of the multiple-choice questions (``multiselect: true``) of the copier template
+    in ``template_dir``; empty when ``copier.yml`` is missing or unreadable. Raises nothing."""
+    import yaml  # PyYAML comes with copier (untyped: see question_names)
+
+    for name in ("copier.yml", "copier.yaml"):
+        path = template_dir / name
+        if path.is_file():
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                return set()
+            if not isinstance(doc, dict):
+                return set()
+            return {k for k, v in doc.items()
+                    if isinstance(k, str) and isinstance(v, dict) and v.get("multiselect") is True}
+    return set()
+
+
+def list_answers(data: Mapping[str, str], src: str) -> dict[str, str]:
+    """``data`` with the answers to the local template's multiple-choice questions written as the
+    YAML list copier expects: ``services=postgres,redis`` (or ``services=postgres``) becomes
+    ``["postgres", "redis"]``; a value already in brackets (``[postgres, redis]``) and every other
+    answer are passed as given. copier itself takes only the list form and fails on the others
+    with ``TypeError: Not a YAML list``. Remote templates are not read: their data is unchanged.
+    Raises nothing; the values are checked by copier (the question's choices)."""
+    path = Path(src)
+    lists = list_questions(path) if path.is_dir() else set()
+    out = dict(data)
+    for key in lists & set(data):
+        value = data[key].strip()
+        if not value.startswith("["):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            out[key] = json.dumps(items)
+    return out
+
+
 def check_data_keys(data: Mapping[str, str], src: str) -> None:
     """Refuse ``--data`` keys that are not questions of the local template ``src``.
 
@@ -624,21 +662,21 @@ def render(
 
 
 def check_data(src: str, data: Mapping[str, str], *, answers: Mapping[str, Any],
-               vcs_ref: str | None) -> None:
+               vcs_ref: str | None, shown: Mapping[str, str] | None = None) -> None:
     """Validate ``--data`` answers as copier will when it updates a workspace with them: a pretend
     copy (``run_copy(pretend=True)``: copier validates every answer and writes nothing) of ``src``
     at ``vcs_ref`` with the workspace's recorded ``answers`` and ``data`` over them.
 
     A multiple-choice answer is a YAML list (``services=[postgres]``; copier's ``parse_yaml_list``).
-    Raises DevkitError (one line, naming the ``--data`` given) on a value copier refuses: a choice
-    not offered, a failed validator, text that is not a YAML list.
+    Raises DevkitError (one line, naming the ``--data`` given: ``shown``, default ``data``) on a
+    value copier refuses: a choice not offered, a failed validator, text that is not a YAML list.
     """
     import copier
     import yaml  # PyYAML comes with copier (untyped: see question_names)
 
     given = {str(k): v for k, v in answers.items() if not str(k).startswith("_")}
     given.update(data)
-    shown = " ".join(f"--data {shlex.quote(f'{k}={v}')}" for k, v in data.items())
+    typed = " ".join(f"--data {shlex.quote(f'{k}={v}')}" for k, v in (shown or data).items())
     try:
         with tempfile.TemporaryDirectory(prefix="devkit-check-") as tmp, \
                 warnings.catch_warnings(), _copier_git_safety(src):
@@ -649,7 +687,7 @@ def check_data(src: str, data: Mapping[str, str], *, answers: Mapping[str, Any],
         reason = describe(exc).removeprefix("Validation error for question ")
         if "YAML list" in reason or isinstance(exc, yaml.YAMLError):
             reason += " (a multiple-choice answer is a YAML list, e.g. services=[postgres])"
-        raise DevkitError(f"{shown} refused: {reason}") from exc
+        raise DevkitError(f"{typed} refused: {reason}") from exc
 
 
 def update(dst: Path, *, vcs_ref: str | None, src: str = "named in the answers file",

@@ -709,25 +709,29 @@ def retrust(workspace: Path, store: Store) -> list[str]:
 
 
 # -- the command ---------------------------------------------------------------------------------
-def check_data(jobs: Sequence[Job], data: Mapping[str, str], *, store: Store) -> None:
-    """Check ``--data`` before any workspace changes: its keys must be questions of the template
-    (:func:`devkit.template.check_data_keys`; devkit's own for workspaces made from it) and copier
-    must accept its values with each template version the jobs go to
-    (:func:`devkit.template.check_data`, once per template source and version, with the first
-    such workspace's answers). Raises DevkitError (one line) otherwise."""
+def check_data(jobs: Sequence[Job], data: Mapping[str, str], *, store: Store) -> list[Job]:
+    """Check ``--data`` before any workspace changes, as ``devkit new`` does: its keys must be
+    questions of the template (:func:`devkit.template.check_data_keys`; devkit's own for
+    workspaces made from it), a multiple-choice answer may be given as ``a,b``
+    (:func:`devkit.template.list_answers`), and copier must accept the values with each template
+    version the jobs go to (:func:`devkit.template.check_data`, once per template source and
+    version, with the first such workspace's answers). Returns ``jobs`` carrying those answers.
+    Raises DevkitError (one line) otherwise."""
     seen: set[tuple[str, str | None]] = set()
+    checked = []
     for job in jobs:
         own = job.repoint is not None or template.is_store_source(job.source, store)
-        template.check_data_keys(data, str(template.bundled_template_dir()) if own
-                                 else job.source)
+        questions = str(template.bundled_template_dir()) if own else job.source
+        template.check_data_keys(data, questions)
+        answers_given = template.list_answers(data, questions)
+        checked.append(dataclasses.replace(job, data=answers_given))
         src = str(store.template_repo) if own else job.source
         if (src, job.vcs_ref) in seen:
             continue
         seen.add((src, job.vcs_ref))
         answers = template.read_answers(job.path)
-        if job.repoint:
-            answers = {**answers, "_src_path": src}
-        template.check_data(src, data, answers=answers, vcs_ref=job.vcs_ref)
+        template.check_data(src, answers_given, answers=answers, vcs_ref=job.vcs_ref, shown=data)
+    return checked
 
 
 def update(
@@ -759,7 +763,9 @@ def update(
                     data=data) for p, n in chosen]
     todo = [j for j in planned if isinstance(j, Job)]
     if data:
-        check_data(todo, data, store=store)
+        todo = check_data(todo, data, store=store)
+        jobs_by_path = {j.path: j for j in todo}
+        planned = [jobs_by_path[p.path] if isinstance(p, Job) else p for p in planned]
     done = iter(_run_all(todo, max(1, jobs)))
     results = [next(done) if isinstance(p, Job) else p for p in planned]
     for result in results:
