@@ -115,6 +115,10 @@ def test_data_adds_services_to_a_workspace_made_before_the_question(devkit, tmp_
     assert "services" not in _answers(ws)
     assert not (ws / "compose.yaml").exists()
     tpl.after()
+    before = _snapshot(ws)
+    code, doc = _update(devkit, ws, "--data", "services=[postgres]", "--dry-run")
+    assert code == 0 and "compose.yaml" in doc["projects"][0]["files"], doc
+    assert _snapshot(ws) == before  # a dry run writes nothing
     code, doc = _update(devkit, ws, "--data", "services=[postgres]")
     (project,) = doc["projects"]
     assert code == 0, project
