@@ -17,6 +17,7 @@ https://docs.docker.com/engine/install/linux-postinstall/ for the ``docker`` gro
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from devkit.checks.base import (
     fail,
     ok,
     prefetch,
-    skip,
     warn,
 )
 from devkit.errors import DevkitError
@@ -89,7 +89,7 @@ def _applies(ctx: Context) -> str | None:
     return None if declared(ctx) else "the workspace declares no services"
 
 
-def _applies_to(name: str) -> Any:
+def _applies_to(name: str) -> Callable[[Context], str | None]:
     def applies(ctx: Context) -> str | None:
         services = declared(ctx)
         if not services:
@@ -274,7 +274,8 @@ def service_outcome(ctx: Context, name: str) -> Outcome:
     try:
         mine = [c for c in containers(ctx, path) if c.service == name]
     except DevkitError as exc:
-        return skip(f"cannot list the workspace's containers: {exc}")
+        return warn(f"cannot tell whether {name} runs: {exc}",
+                    "run `docker ps` to see what the daemon says, then `devkit doctor` again")
     running = [c for c in mine if c.running]
     if not mine:
         return fail(f"{name} is not running (no container for this workspace)", up_fix(ctx))
