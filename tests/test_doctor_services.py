@@ -375,6 +375,26 @@ def test_recorded_service_states(tmp_path) -> None:
     got = results(ws, host)
     assert got["services.redis"].status == "warn"
     assert "0.0.0.0:49154" in got["services.redis"].message
+    # `docker ps` itself failing: a warning, not a silent pass
+    host = _host_with_docker("linux", "/usr/bin/docker", daemon=up, extra_run={
+        f"/usr/bin/docker {PS_FORMAT_KEY}": {"returncode": 1, "stderr": "Error: broken\n"}})
+    got = results(ws, host)
+    assert got["services.postgres"].status == "warn"
+    assert "Error: broken" in got["services.postgres"].message
+
+
+def test_direnv_only_workspace_is_told_to_run_compose(tmp_path) -> None:
+    """Without .mise.toml there is no services:up task: the fix is compose itself."""
+    ws = plain_workspace(tmp_path / "ws", ["postgres"])
+    answers = ws / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace("env_loader: mise", "env_loader: direnv"))
+    up = {"returncode": 0, "stdout": "27.3.1\n"}
+    host = _host_with_docker("linux", "/usr/bin/docker", daemon=up, extra_run={
+        f"/usr/bin/docker {PS_FORMAT_KEY}": {"returncode": 0, "stdout": ""},
+        "/usr/bin/docker compose version --short": {"returncode": 0, "stdout": "2.29.7\n"}})
+    got = results(ws, host)
+    assert got["services.compose"].message.startswith("docker compose 2.29.7")
+    assert got["services.postgres"].fix == f"cd {ws} && docker compose up -d"
 
 
 # -- what a workspace declares --------------------------------------------------------------------
