@@ -381,7 +381,10 @@ def test_an_activated_shell_follows_the_new_port_at_its_next_prompt(
         {prompt}
         echo "again=${{REDIS_URL-}}"
         """)
-    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env=services_env,
+    # mise also re-reads the environment when a directory it searches for configs changes (any
+    # file created in it): stop that search at the workspace, so that only the touch can work.
+    env = {**services_env, "MISE_CEILING_PATHS": str(ws.parent)}
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env=env,
                           capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc
     seen = dict(line.split("=", 1) for line in proc.stdout.splitlines())
