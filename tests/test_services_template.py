@@ -120,8 +120,8 @@ def services_env(service_images: dict[str, str], tmp_path: Path, monkeypatch: py
     yield _env(**service_images)
     here = os.path.realpath(tmp_path)
     listing = subprocess.run(["docker", "ps", "-a", "--format",
-                              '{{.Label "com.docker.compose.project"}}|'
-                              '{{.Label "com.docker.compose.project.working_dir"}}'],
+                              ('{{.Label "com.docker.compose.project"}}|'
+                              '{{.Label "com.docker.compose.project.working_dir"}}')],
                              capture_output=True, text=True, check=False).stdout
     for project in {p for p, _, where in (ln.partition("|") for ln in listing.splitlines())
                     if p and os.path.realpath(where or "/").startswith(here + os.sep)}:
@@ -188,12 +188,12 @@ def test_services_render(tmp_path: Path, services: list[str]) -> None:
 
 def test_invalid_service_is_refused_in_one_line(devkit: Devkit, tmp_path: Path) -> None:
     for value in ("[mysql]", "mysql", "postgres,mysql"):
-        code, out, err = devkit("new", tmp_path / "bad", "--defaults", "--no-sync",
+        code, _out, err = devkit("new", tmp_path / "bad", "--defaults", "--no-sync",
                                 "--data", f"services={value}")
         assert code != 0
         assert err.strip().splitlines() == [
-            "devkit: error: cannot render the template: Invalid choice for 'services': "
-            "'mysql' is not in ['postgres', 'redis']"], err
+            ("devkit: error: cannot render the template: Invalid choice for 'services': "
+            "'mysql' is not in ['postgres', 'redis']")], err
         assert not (tmp_path / "bad").exists()
     proc = _copier(tmp_path / "bad", "services=[mysql]")
     assert proc.returncode != 0

@@ -98,7 +98,7 @@ def question_names(template_dir: Path) -> list[str] | None:
 def list_questions(template_dir: Path) -> set[str]:
     """The names of the multiple-choice questions (``multiselect: true``) of the copier template
     in ``template_dir``; empty when ``copier.yml`` is missing or unreadable. Raises nothing."""
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
+    import yaml
 
     for name in ("copier.yml", "copier.yaml"):
         path = template_dir / name
