@@ -338,6 +338,9 @@ def test_down_up_moves_the_port_and_the_url_follows_data_survives_until_reset(
     port = _published(project, "postgres", 5432)
     assert second["DATABASE_URL"].endswith(f"@127.0.0.1:{port}/shop")
     assert second["DATABASE_URL"] != first["DATABASE_URL"]
+    # An old URL inherited from elsewhere (a shell that loaded it by hand, an IDE) does not stick.
+    stale = _mise_env(ws, {**services_env, "DATABASE_URL": first["DATABASE_URL"]})
+    assert stale["DATABASE_URL"] == second["DATABASE_URL"]
     kept = _psql(second["DATABASE_URL"], "select id from orders")
     assert kept.returncode == 0 and kept.stdout.strip() == "7", kept  # down kept the volume
 
