@@ -135,6 +135,7 @@ def test_no_services_no_compose_and_no_docker_call(tmp_path: Path) -> None:
     proc = _copier(tmp_path / "plain")
     assert proc.returncode == 0, proc.stderr
     root = tmp_path / "plain"
+    assert "services:up" not in proc.stdout + proc.stderr
     assert not (root / "compose.yaml").exists()
     assert "docker" not in (root / ".envrc.sh").read_text()
     assert "COMPOSE_PROJECT_NAME" not in (root / ".envrc.sh").read_text()
@@ -150,6 +151,7 @@ def test_services_render(tmp_path: Path, services: list[str]) -> None:
     root = tmp_path / "My.App-2"
     proc = _copier(root, f"services=[{', '.join(services)}]")
     assert proc.returncode == 0, proc.stderr
+    assert f"mise run services:up   # start {', '.join(services)}" in proc.stdout + proc.stderr
     assert yaml.safe_load((root / ".copier-answers.yml").read_text())["services"] == services
     compose = yaml.safe_load((root / "compose.yaml").read_text())
     assert set(compose) == {"services", "volumes"}  # no `name:` (v1 rejects it), no `version:`
