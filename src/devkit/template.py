@@ -499,14 +499,10 @@ def parse_data(pairs: list[str]) -> dict[str, str]:
     return data
 
 
-def question_names(template_dir: Path) -> list[str] | None:
-    """The question names of the copier template in ``template_dir``, in file order.
-
-    Read with PyYAML from ``copier.yml`` (or ``copier.yaml``): every top-level key not starting
-    with ``_`` is a question (copier docs, configuring: "the questionnaire"). Returns None when the
-    file is missing or uses something PyYAML's safe loader cannot read (e.g. copier's
-    ``!include``): the keys are then not checked. Raises nothing.
-    """
+def _copier_config(template_dir: Path) -> dict[object, object] | None:
+    """``copier.yml`` (or ``copier.yaml``) of the template in ``template_dir``, read with
+    PyYAML; None when missing or when it uses something PyYAML's safe loader cannot read (e.g.
+    copier's ``!include``). Raises nothing."""
     import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 
     for name in ("copier.yml", "copier.yaml"):
@@ -516,29 +512,29 @@ def question_names(template_dir: Path) -> list[str] | None:
                 doc = yaml.safe_load(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 return None
-            if not isinstance(doc, dict):
-                return None
-            return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
+            return doc if isinstance(doc, dict) else None
     return None
+
+
+def question_names(template_dir: Path) -> list[str] | None:
+    """The question names of the copier template in ``template_dir``, in file order.
+
+    Every top-level key of ``copier.yml`` not starting with ``_`` is a question (copier docs,
+    configuring: "the questionnaire"). Returns None when the file is missing or unreadable
+    (:func:`_copier_config`): the keys are then not checked. Raises nothing.
+    """
+    doc = _copier_config(template_dir)
+    if doc is None:
+        return None
+    return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
 
 
 def list_questions(template_dir: Path) -> set[str]:
     """The names of the multiple-choice questions (``multiselect: true``) of the copier template
     in ``template_dir``; empty when ``copier.yml`` is missing or unreadable. Raises nothing."""
-    import yaml  # PyYAML comes with copier (untyped: see question_names)
-
-    for name in ("copier.yml", "copier.yaml"):
-        path = template_dir / name
-        if path.is_file():
-            try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
-                return set()
-            if not isinstance(doc, dict):
-                return set()
-            return {k for k, v in doc.items()
-                    if isinstance(k, str) and isinstance(v, dict) and v.get("multiselect") is True}
-    return set()
+    doc = _copier_config(template_dir) or {}
+    return {k for k, v in doc.items()
+            if isinstance(k, str) and isinstance(v, dict) and v.get("multiselect") is True}
 
 
 def list_answers(data: Mapping[str, str], src: str) -> dict[str, str]:
@@ -672,7 +668,7 @@ def check_data(src: str, data: Mapping[str, str], *, answers: Mapping[str, Any],
     value copier refuses: a choice not offered, a failed validator, text that is not a YAML list.
     """
     import copier
-    import yaml  # PyYAML comes with copier (untyped: see question_names)
+    import yaml  # PyYAML comes with copier (untyped: see _copier_config)
 
     given = {str(k): v for k, v in answers.items() if not str(k).startswith("_")}
     given.update(data)
@@ -736,7 +732,7 @@ def read_answers(workspace: Path) -> dict[str, Any]:
 
     Raises DevkitError (one line) when it is missing, unreadable, not YAML or not a mapping.
     """
-    import yaml  # PyYAML comes with copier (untyped: see question_names)
+    import yaml  # PyYAML comes with copier (untyped: see _copier_config)
 
     path = workspace / ANSWERS_FILE
     try:

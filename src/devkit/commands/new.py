@@ -109,8 +109,10 @@ def new(
         src, ref = template.resolve_source(template_src, store)
         # The store's copy renders from a tag (its working tree is empty): its questions are the
         # bundled template's.
-        template.check_data_keys(data, str(template.bundled_template_dir())
-                        if template.is_store_source(src, store) else src)
+        questions = (str(template.bundled_template_dir())
+                     if template.is_store_source(src, store) else src)
+        template.check_data_keys(data, questions)
+        data = template.list_answers(data, questions)
         user_defaults = {
             "project_name": dst.name,
             "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -501,4 +503,11 @@ def _print_next_steps(dst: Path, answers: Mapping[str, object], *, synced: bool)
     if not synced:
         print("  uv sync            # build .venv from the shared cache")
     print("  uv run pytest      # run the tests")
+    services = answers.get("services")
+    if isinstance(services, list) and services:
+        names = ", ".join(map(str, services))
+        if answers.get("env_loader") == "direnv":  # no .mise.toml, so no services:* tasks
+            print(f"  docker compose up -d && direnv reload   # start {names} (README.md, Services)")
+        else:
+            print(f"  mise run services:up   # start {names} (Docker; README.md, Services)")
     print("  devkit doctor      # check the set-up (shell hooks, cache, links)")
