@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 from hosts import context, load, run_one
 
 from devkit import docker
@@ -23,12 +22,11 @@ from devkit.checks.base import run_checks
 from devkit.commands import doctor as doctor_cmd
 from devkit.hostfacts import Host
 
-REPO = Path(__file__).resolve().parents[1]
 SERVICE_IDS = ("services.docker", "services.daemon", "services.compose", "services.postgres",
                "services.redis")
 
-# compose.yaml as the services contract gives it: loopback, a port chosen at start, images from
-# variables, named volumes, healthchecks (used only until the template renders its own).
+# compose.yaml as the services contract gives it (loopback, a port chosen at start, images from
+# variables): what tells a compose.yaml devkit rendered from the user's own.
 CONTRACT_COMPOSE = """\
 services:
   postgres:
@@ -59,26 +57,11 @@ volumes:
 """
 
 
-def template_has_services() -> bool:
-    """True once devkit's template asks the ``services`` question."""
-    return "services" in (yaml.safe_load((REPO / "copier.yml").read_text()) or {})
-
-
 def services_workspace(devkit, path: Path, services: list[str]) -> Path:
-    """A committed workspace declaring ``services``: rendered by devkit's template when it has the
-    question, else devkit's template plus the contract's compose.yaml and answer."""
-    value = f"services=[{', '.join(services)}]"
-    if template_has_services():
-        code, out, err = devkit("new", path, "--defaults", "--no-sync", "--data", value)
-        assert code == 0, (out, err)
-        return path
-    code, out, err = devkit("new", path, "--defaults", "--no-sync")
+    """A committed workspace declaring ``services``, rendered by devkit's template."""
+    code, out, err = devkit("new", path, "--defaults", "--no-sync", "--data",
+                            f"services=[{', '.join(services)}]")
     assert code == 0, (out, err)
-    (path / "compose.yaml").write_text(CONTRACT_COMPOSE)
-    answers = path / ".copier-answers.yml"
-    answers.write_text(answers.read_text() + f"services: [{', '.join(services)}]\n")
-    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
-    subprocess.run(["git", "commit", "-qm", "services"], cwd=path, check=True)
     return path
 
 

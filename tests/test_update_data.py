@@ -10,30 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-CONTRACT_COMPOSE = """\
-services:
-{%- if 'postgres' in services %}
-  postgres:
-    image: ${POSTGRES_IMAGE:-postgres:17}
-    ports: ["127.0.0.1::5432"]
-{%- endif %}
-{%- if 'redis' in services %}
-  redis:
-    image: ${REDIS_IMAGE:-redis:7}
-    ports: ["127.0.0.1::6379"]
-{%- endif %}
-"""
-SERVICES_QUESTION = """
-services:
-  type: str
-  help: Services run by compose
-  multiselect: true
-  choices:
-    PostgreSQL: postgres
-    Redis: redis
-  default: []
-"""
-
 
 def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
@@ -64,18 +40,13 @@ def _without_question(text: str, name: str) -> str:
 
 
 class Template:
-    """The test's private copy of devkit's template, before and after the ``services`` question.
-
-    The "after" side is devkit's own template when it has the question, else a stand-in with the
-    question and a compose.yaml as the services contract gives them."""
+    """The test's private copy of devkit's template, before and after the ``services``
+    question."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.copier_yml = (root / "copier.yml").read_text()
-        self.own = "services" in (yaml.safe_load(self.copier_yml) or {})
-        self.compose = root / "templates" / "workspace" / "{% if services %}compose.yaml{% endif %}.jinja"
-        self.envrc = root / "templates" / "workspace" / ".envrc.sh.jinja"
-        self.envrc_text = self.envrc.read_text()
+        assert "services" in (yaml.safe_load(self.copier_yml) or {})
 
     def before(self) -> None:
         """The template as it was before the question (devkit's earlier versions)."""
@@ -84,11 +55,6 @@ class Template:
     def after(self) -> None:
         """The template with the question."""
         (self.root / "copier.yml").write_text(self.copier_yml)
-        if not self.own:
-            (self.root / "copier.yml").write_text(self.copier_yml + SERVICES_QUESTION)
-            self.compose.write_text(CONTRACT_COMPOSE)
-            self.envrc.write_text(self.envrc_text + "{% if 'postgres' in services %}"
-                                  "export DATABASE_URL=stand-in\n{% endif %}")
 
 
 @pytest.fixture
