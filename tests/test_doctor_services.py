@@ -377,7 +377,7 @@ def test_direnv_only_workspace_is_told_to_run_compose(tmp_path) -> None:
         "/usr/bin/docker compose version --short": {"returncode": 0, "stdout": "2.29.7\n"}})
     got = results(ws, host)
     assert got["services.compose"].message.startswith("docker compose 2.29.7")
-    assert got["services.postgres"].fix == f"cd {ws} && docker compose up -d"
+    assert got["services.postgres"].fix == f"cd {ws} && docker compose up -d && direnv reload"
 
 
 # -- what a workspace declares --------------------------------------------------------------------

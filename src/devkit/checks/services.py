@@ -210,14 +210,15 @@ def compose_fix(ctx: Context) -> str:
 
 def up_fix(ctx: Context) -> str:
     """The command that starts the workspace's services: its ``services:up`` task (mise), or
-    compose itself in a direnv-only workspace (no ``.mise.toml``)."""
+    compose itself in a direnv-only workspace (no ``.mise.toml``, so no tasks), then
+    ``direnv reload`` so the shell's ``DATABASE_URL``/``REDIS_URL`` get the new ports."""
     assert ctx.workspace is not None
     q = shlex.quote(str(ctx.workspace.path))
     if ctx.workspace.uses_mise:
         return f"cd {q} && mise run services:up"
     found = compose(ctx)
     command = found.display if found else "docker compose"
-    return f"cd {q} && {command} up -d"
+    return f"cd {q} && {command} up -d && direnv reload"
 
 
 # -- the checks ----------------------------------------------------------------------------------
