@@ -1,4 +1,4 @@
-"""``devkit projects list|add|remove|prune``: the registry of workspaces sharing the store."""
+"""``devkit projects list|add|remove|prune|set``: the registry of workspaces sharing the store."""
 
 from __future__ import annotations
 
@@ -170,3 +170,29 @@ def _print_removed(removed: list[Project], *, as_json: bool, verb: str) -> None:
         return
     for project in removed:
         print(f"{verb}: {project.path}")
+
+
+def set_flags(paths: list[Path], *, store: Store, align: bool, as_json: bool = False) -> int:
+    """``devkit projects set PATH... --align|--no-align``: whether ``devkit align`` may change
+    each workspace's ``uv.lock`` (only a private workspace's can be left alone: any other one
+    is always aligned). Returns 0. Raises DevkitError, before anything changes, when a path is
+    not registered, or ``--no-align`` names a workspace that is not private."""
+    registry = Registry(store)
+    found = []
+    for path in paths:
+        project = registry.find(path.expanduser())
+        if project is None:
+            raise DevkitError(f"{path} is not a registered project (see `devkit projects list`)")
+        if not align and not project.private:
+            raise DevkitError(f"{project.path} is not a private workspace: `devkit align` always "
+                              "aligns it (only `devkit adopt --private` workspaces can opt out)")
+        found.append(project)
+    changed = [registry.set_flags(p.path, align=align) if p.private else p for p in found]
+    if as_json:
+        print(json.dumps({"version": 1, "projects": [p.to_json() for p in changed]}, indent=2))
+        return 0
+    for project in changed:
+        what = ("`devkit align` may change its uv.lock" if project.aligned
+                else "`devkit align` leaves its uv.lock alone")
+        print(f"{project.path}: {what}")
+    return 0
