@@ -41,7 +41,7 @@ def test_every_check_is_covered_by_a_test() -> None:
 
     modules = [importlib.import_module(m) for m in
                ("test_doctor", "test_doctor_checks", "test_doctor_hosts", "test_doctor_security",
-                "test_doctor_template_version", "test_trust_round2")]
+                "test_doctor_template_version", "test_trust_round2", "test_adopt_private")]
     tests = {name: getattr(m, name) for m in modules for name in dir(m) if name.startswith("test_")}
     assert set(COVERAGE) == set(REGISTRY), "add the new check to COVERAGE (and ORDER)"
     import inspect
@@ -559,6 +559,9 @@ COVERAGE = {
     "workspace.git": ["test_workspace_git"],
     "workspace.envrc-lf": ["test_envrc_lf", "test_crlf_envrc", "test_envrc_line_endings_checked_for_direnv"],
     "workspace.gitattributes": ["test_gitattributes", "test_gitattributes_by_git_check_attr"],
+    "workspace.private-excluded": [
+        "test_doctor_checks_the_exclude_block_and_fix_never_touches_tracked_files"],
+    "workspace.private-tracked": ["test_doctor_warns_when_upstream_starts_tracking_a_devkit_file"],
     "workspace.mise-trusted": ["test_untrusted_config", "test_hostile_source_never_runs",
                                "test_mise_trusted_read_from_state_without_running_mise"],
     "workspace.mise-env": ["test_mise_env_disagrees_with_devkit", "test_mise_env_without_source"],
