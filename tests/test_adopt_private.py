@@ -339,7 +339,7 @@ def test_update_refreshes_untouched_files_and_merges_changed_ones(
     assert code == 1, (out, err)
     assert "conflicts" in out and ".mise.toml" in out
     text = mise_toml.read_text()
-    assert "<<<<<<< yours" in text and 'run = "echo hi"' in text and 'run = "echo bye"' in text
+    assert "<<<<<<< before updating" in text and 'run = "echo hi"' in text and 'run = "echo bye"' in text
     assert git("status", "--porcelain", "--untracked-files=all", cwd=work) == ""
     code, out, _ = devkit("update", work, "--json")
     assert json.loads(out)["projects"][0]["status"] == "current"

@@ -355,7 +355,7 @@ def tracked_in(path: Path, rev: str, names: Sequence[str]) -> list[str]:
 
 
 def merge_file(current: bytes, base: bytes, other: bytes, *,
-               labels: tuple[str, str, str] = ("yours", "before updating", "after updating"),
+               labels: tuple[str, str, str] = ("before updating", "base", "after updating"),
                ) -> tuple[bytes, bool]:
     """Three-way merge of one file's contents: the changes from ``base`` to ``other`` applied
     to ``current`` (``git merge-file -p``, run in a private temporary directory, so no

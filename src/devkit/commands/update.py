@@ -692,7 +692,8 @@ def update_private(record: private.Record, name: str, *, store: Store, target: s
     The recorded answers are rendered at the recorded commit and at ``target``; for each file:
     still byte for byte the old render → replaced by the new one (deleted when the template no
     longer renders it); changed by the user → three-way merge (:func:`devkit.git.merge_file`),
-    and on conflict the file gets ``<<<<<<< yours`` / ``>>>>>>> after updating`` markers and the
+    and on conflict the file gets ``<<<<<<< before updating`` / ``>>>>>>> after updating``
+    markers (as copier's update writes them: your lines first) and the
     status is ``conflicts``; a file the new render adds is written (one already there and
     different is a conflict, left alone); a devkit file the user deleted stays deleted. Then the
     record (new commit, files, hashes) and the exclude/attributes blocks follow, and the loader
@@ -767,7 +768,7 @@ def _update_private(record: private.Record, result: Result, *, store: Store, tar
                 files[name] = private.Added(private.sha256(after), record.files[name].created)
             continue
         merged, conflicted = git.merge_file(have, before or b"", after or b"",
-                                            labels=("yours", "before updating",
+                                            labels=("before updating", "devkit's previous render",
                                                     "after updating"))
         if merged != have:
             writes[name] = merged
