@@ -50,6 +50,9 @@ def isolated_env(base: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("UV_", "MISE_", "__MISE", "DIRENV_", "VIRTUAL_ENV", "XDG_"))}
     env.pop("CI", None)
+    # As users run it: an installed devkit has its bytecode cached (a machine-wide
+    # PYTHONDONTWRITEBYTECODE would make every run compile devkit's modules from source again).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # This Python's bin directory first: its venv's uv is the real binary (a pyenv shim in front
     # of it would add a bash start-up to every uv call and measure pyenv, not devkit).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

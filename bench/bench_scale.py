@@ -14,6 +14,8 @@ interleaved run by run with its yardstick so that both see the same machine load
   ``uv lock --check --offline`` / ``uv sync --check --locked --offline`` in one workspace;
 * ``devkit doctor`` in one workspace with N registered, against ``devkit --version``;
 * ``devkit projects list`` with 10 and 1,000 entries, ``devkit projects add`` of 1 and 1,000 paths;
+* a warm ``devkit new --defaults`` with N registered against the same steps by hand (``copier
+  copy`` of the store's template, ``git init`` + commit, ``uv lock``, ``uv sync``, ``mise trust``);
 * ``--huge``: ``align --dry-run`` and ``store`` with one 10,000-package ``uv.lock``: seconds and
   peak memory (``ru_maxrss`` of the devkit process itself, not of the uv it runs).
 
@@ -78,6 +80,9 @@ def base_env(base: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("UV_", "MISE_", "__MISE", "DIRENV_", "VIRTUAL_ENV", "XDG_"))}
     env.pop("CI", None)
+    # As users run it: an installed devkit has its bytecode cached (a machine-wide
+    # PYTHONDONTWRITEBYTECODE would make every run compile devkit's modules from source again).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("DEVKIT_UV", None)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(HOME=str(base / "home"), DEVKIT_HOME=str(base / "devkit-home"),
@@ -182,6 +187,55 @@ def register(env: dict[str, str], paths: list[Path]) -> None:
     (home / "projects.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def time_new(env: dict[str, str], senv: dict[str, str], devkit: list[str], base: Path,
+             registered: list[Path], runs: int) -> dict[str, float]:
+    """Median seconds of a warm ``devkit new --defaults DIR`` with ``registered`` workspaces in
+    the registry, against the same steps by hand: ``copier copy`` of the store's template with the
+    answers devkit passes, ``git init`` + add + commit, ``uv lock``, ``uv sync`` (in the store's
+    environment, as a loaded workspace shell has it) and ``mise trust``. Interleaved run by run
+    after one warm-up of each; every run gets a fresh directory, removed after the timing."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    uv_minor = ".".join(run(["uv", "--version"], env=env).stdout.split()[1].split(".")[:2])
+    template_repo = Path(env["DEVKIT_HOME"]) / "template"
+    runs_dir = base / "new-runs"
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir()
+    count = 0
+
+    def fresh() -> Path:
+        nonlocal count
+        count += 1
+        return runs_dir / f"n{count:04d}"
+
+    def by_devkit(dst: Path) -> None:
+        run([*devkit, "new", str(dst), "--defaults"], env=env)
+
+    def by_hand(dst: Path) -> None:
+        run(["copier", "copy", "--defaults", "--quiet", "--data", f"project_name={dst.name}",
+             "--data", f"python_version={python}", "--data", f"uv_version={uv_minor}",
+             str(template_repo), str(dst)], env=env)
+        run(["git", "init", "-q", "-b", "main"], env=env, cwd=dst)
+        run(["git", "add", "-A"], env=env, cwd=dst)
+        run(["git", "commit", "-qm", "Initial commit"], env=env, cwd=dst)
+        run(["uv", "lock", "-q"], env=senv, cwd=dst)
+        run(["uv", "sync", "-q"], env=senv, cwd=dst)
+        run(["mise", "trust", "-q", str(dst)], env=env, cwd=dst)
+
+    steps = {"new": by_devkit, "manual": by_hand}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for round_ in range(runs + 1):  # the first round warms both up
+        for key, step in steps.items():
+            register(env, registered)
+            dst = fresh()
+            start = time.perf_counter()
+            step(dst)
+            if round_:
+                times[key].append(time.perf_counter() - start)
+            shutil.rmtree(dst)
+    register(env, registered)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def timed(cmds: dict[str, Callable[[], None]], runs: int) -> dict[str, float]:
     """Median seconds of each callable, interleaved run by run after one warm-up of each."""
     for fn in cmds.values():
@@ -205,13 +259,13 @@ def main() -> int:
     parser.add_argument("--fixture", type=Path, default=Path("/tmp/devkit-scale-fixture"))
     parser.add_argument("--huge", action="store_true", help="also the 10,000-package uv.lock")
     parser.add_argument("--only", default="", help="comma-separated subset: store,align,sync,"
-                        "doctor,list,add,huge")
+                        "doctor,list,add,huge,new")
     parser.add_argument("--write", type=Path, help="write PREFIX.json (merged by label) and PREFIX.md")
     parser.add_argument("--chart", type=Path, help="also draw the chart (PNG) here")
     args = parser.parse_args()
     ns = sorted(int(n) for n in args.ns.split(","))
     only = set(filter(None, args.only.split(","))) or {"store", "align", "sync", "doctor", "list",
-                                                       "add", "huge"}
+                                                       "add", "huge", "new"}
     src = (args.src or ROOT / "src").resolve()
     devkit = [sys.executable, "-m", "devkit"]
     base = args.fixture.resolve()
@@ -256,6 +310,8 @@ def main() -> int:
                           "du": sh("du", "-skc", str(home / "uv" / "cache"),
                                    str(home / "uv" / "python"), *venvs)}, args.runs)
             row["store"], row["du"] = both["store"], both["du"]
+        if "new" in only:
+            row.update(time_new(env, senv, devkit, base, workspaces[:n], args.runs))
         per_n[n] = row
         print(f"N={n}: " + ", ".join(f"{k}={v:.3f}s" for k, v in row.items()), flush=True)
     results["per_n"] = {str(n): row for n, row in per_n.items()}
@@ -279,6 +335,9 @@ def main() -> int:
             both = timed({"lo": doctor_with(lo), "hi": doctor_with(hi)}, args.runs)
             ratios["doctor_hi_vs_lo"] = both["hi"] / both["lo"]
             results["doctor_interleaved"] = both
+    if "new" in only:
+        for n in ns:
+            ratios[f"new_vs_manual_{n}"] = per_n[n]["new"] / per_n[n]["manual"]
     if "doctor" in only:
         ratios["doctor_vs_version"] = per_n[hi]["doctor"] / per_n[hi]["version"]
     if "store" in only:
@@ -364,6 +423,9 @@ GOALS = {  # ratio -> (goal, what it measures)
     "doctor_vs_version": (2.0, "`doctor` / `devkit --version`, largest N"),
     "list_1000_vs_10": (3.0, "`projects list` 1,000 entries / 10"),
     "add_1000_vs_1": (10.0, "`projects add` of 1,000 paths in one call / 1 path"),
+    "new_vs_manual_10": (1.05, ("warm `devkit new --defaults`, 10 registered / the same steps by "
+                         "hand (copier copy, git, uv lock, uv sync, mise trust)")),
+    "new_vs_manual_100": (1.05, "the same, 100 registered"),
 }
 
 

@@ -147,3 +147,29 @@ def make_workspace(
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> list[str]:
+    """A reachable Docker engine; returns the compose command (``docker compose`` or
+    ``docker-compose``). Skips with the reason when there is none (fails in CI)."""
+    import docker_fixtures
+
+    problem = docker_fixtures.engine_problem()
+    if problem:
+        docker_fixtures._unavailable(problem)
+    compose = docker_fixtures.compose_command()
+    if compose is None:
+        docker_fixtures._unavailable("no compose command: install docker-compose "
+                                     "(or the `docker compose` plugin)")
+    assert compose is not None
+    return compose
+
+
+@pytest.fixture(scope="session")
+def service_images(docker_engine: list[str]) -> dict[str, str]:
+    """``{"POSTGRES_IMAGE": ..., "REDIS_IMAGE": ...}``: local images with real PostgreSQL 15 and
+    Redis 7 servers, built once (see tests/docker_fixtures.py)."""
+    import docker_fixtures
+
+    return docker_fixtures.build_service_images()

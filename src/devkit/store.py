@@ -116,6 +116,13 @@ class Store:
         return self.home / "verified.json"
 
     @property
+    def tool_versions_file(self) -> Path:
+        """What ``uv``/``mise``/``git``/``direnv --version`` printed, per binary, keyed on the
+        binary's identity (see :mod:`devkit.checks.tools`): ``devkit doctor`` runs none of them
+        again while the binary is the same file."""
+        return self.home / "tool-versions.json"
+
+    @property
     def template_repo(self) -> Path:
         """A git repository holding the bundled template, one tag per devkit version."""
         return self.home / "template"

@@ -13,14 +13,16 @@ import json
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import filelock
 
-from devkit.align import planner
 from devkit.errors import DevkitError
 from devkit.store import Store
 from devkit.util import atomic_write_text
+
+if TYPE_CHECKING:  # imported where used: `devkit doctor` reads this module's figures only
+    from devkit.align import planner
 
 MANIFEST_VERSION = 1
 MANIFEST_WRITE_TIMEOUT = 30.0  # seconds to wait for the store mutex before giving up
@@ -92,6 +94,8 @@ def _blocked(items: object) -> tuple[planner.Blocked, ...]:
     """Blockers as the manifest stores them; raises TypeError/ValueError/KeyError when malformed."""
     if not isinstance(items, list):
         raise TypeError("not a list")
+    from devkit.align import planner
+
     found = []
     for item in items:
         fields = dict(item)
