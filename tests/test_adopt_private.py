@@ -397,7 +397,7 @@ def test_a_client_repositorys_own_configs_and_hooks_never_run(devkit, client, tm
     code, out, err = devkit("adopt", "--private", "--loader", "mise", "--no-sync", work)
     assert code == 0, (out, err)
     assert not mise.is_trusted(work / ".mise.toml", os.environ)  # .mise.local.toml joins it
-    assert "not trusted" in out or "review" in out
+    assert "not trusted" in out and ".mise.local.toml" in out, out
     proc = subprocess.run(["direnv", "status"], cwd=work, capture_output=True, text=True,
                           check=False)
     assert "Found RC allowed true" not in proc.stdout
@@ -405,3 +405,36 @@ def test_a_client_repositorys_own_configs_and_hooks_never_run(devkit, client, tm
     devkit("update", work)
     assert devkit("adopt", "--remove", work)[0] == 0
     assert not marker.exists()
+
+
+def test_update_dry_run_writes_nothing_and_a_failed_update_restores_every_file(
+        devkit, client, tmp_path: Path, store: Store, bundled: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit import private
+
+    work = clone(client[0], tmp_path / "work")
+    assert devkit("adopt", "--private", "--no-sync", work)[0] == 0
+    envrc = bundled / "templates" / "workspace" / ".envrc.sh.jinja"
+    envrc.write_text(envrc.read_text() + "export DEVKIT_NEXT=1\n")
+    info = work / ".git" / "info"
+
+    def state() -> tuple[bytes, ...]:
+        return tuple(p.read_bytes() for p in (work / ".envrc.sh", work / ".mise.toml",
+                                               info / "exclude", info / "attributes",
+                                               store.private_record(work)))
+
+    before = state()
+    code, out, err = devkit("update", work, "--dry-run", "--json")
+    assert code == 0, (out, err)
+    assert json.loads(out)["projects"][0]["status"] == "updated"
+    assert state() == before
+
+    def broken_save(store: Store, record: private.Record) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(private, "save", broken_save)
+    code, out, err = devkit("update", work, "--json")
+    assert code == 1, (out, err)
+    [result] = json.loads(out)["projects"]
+    assert result["status"] == "failed" and "No space left" in result["reason"]
+    assert state() == before  # the new .envrc.sh was written, then put back

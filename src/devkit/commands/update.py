@@ -751,6 +751,8 @@ def _update_private(record: private.Record, result: Result, *, store: Store, tar
             elif have != after:
                 result.conflicts.append(name)
                 result.reason = f"{name} exists and is not devkit's: the template's new one is not added"
+            else:  # already there, byte for byte the new render: adopted as it is
+                files[name] = private.Added(private.sha256(have), created=False)
             continue
         if have is None:  # the user deleted it: it stays deleted
             if not (target_file.exists() or target_file.is_symlink()):
@@ -776,6 +778,9 @@ def _update_private(record: private.Record, result: Result, *, store: Store, tar
             result.conflicts.append(name)
     result.files = sorted(writes)
     result.status = "conflicts" if result.conflicts else "updated" if writes else "current"
+    if writes and not result.reason:
+        result.reason = ("private workspace: devkit's files are untracked (excluded), so "
+                         "`git diff` does not show this update")
     if dry_run:
         return
     kept = [n for n in files if n not in new.files]
