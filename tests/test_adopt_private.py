@@ -244,6 +244,13 @@ def test_doctor_checks_the_exclude_block_and_fix_never_touches_tracked_files(
     doc = json.loads(devkit("doctor", work, "--json")[1])
     assert _check(doc, "workspace.private-excluded")["status"] == "ok"
     assert _check(doc, "workspace.private-tracked")["status"] == "ok"
+    # the fix for a missing .python-version keeps the new file out of git as well
+    python = _check(doc, "workspace.python")
+    assert python["status"] == "warn" and "info/exclude" in python["fix"]
+    subprocess.run(["sh", "-c", python["fix"].replace("uv python pin 3.11",
+                                                      "echo 3.11 > .python-version")],
+                   check=True)
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=work) == ""
     assert _check(doc, "workspace.gitattributes")["status"] == "ok"
     before = tracked_bytes(work)
     exclude = work / ".git" / "info" / "exclude"
@@ -318,10 +325,16 @@ def test_update_refreshes_untouched_files_and_merges_changed_ones(
     [mise_tpl] = [p for p in tpl.iterdir() if p.name.endswith(".mise.toml{% endif %}.jinja")]
     mise_tpl.write_text(mise_tpl.read_text().replace(
         '[tasks.sync]', '[tasks.hello]\nrun = "echo hello"\n\n[tasks.sync]'))
+    doc = json.loads(devkit("doctor", work, "--json")[1])
+    behind = _check(doc, "workspace.template-version")
+    assert behind["status"] == "warn" and f"template {old_commit} is behind" in behind["message"]
+    assert behind["fix"] == f"devkit update {work}"
     code, out, err = devkit("update", work, "--json")
     assert code == 0, (out, err)
     [result] = json.loads(out)["projects"]
     assert result["status"] == "updated" and result["files"] == [".envrc.sh", ".mise.toml"]
+    doc = json.loads(devkit("doctor", work, "--json")[1])
+    assert _check(doc, "workspace.template-version")["status"] == "ok"
     assert result["from_version"] == old_commit != result["to_version"]
     assert (work / ".envrc.sh").read_text().endswith("export DEVKIT_NEXT=1\n")
     merged = mise_toml.read_text()

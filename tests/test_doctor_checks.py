@@ -546,7 +546,8 @@ def test_mise_env_waits_for_the_venv(ws) -> None:
 #: check id → tests that drive it to a non-ok status (see test_every_check_is_covered_by_a_test).
 COVERAGE = {
     "workspace.template-version": ["test_template_version_ok_then_behind",
-                                   "test_template_version_other_source_and_none"],
+                                   "test_template_version_other_source_and_none",
+                                   "test_update_refreshes_untouched_files_and_merges_changed_ones"],
     "platform": ["test_platform_line_and_statuses"],
     "tools.uv": ["test_tool_statuses", "test_wsl2_windows_uv_first_on_path"],
     "tools.mise": ["test_no_mise", "test_missing_tools"],
