@@ -92,6 +92,7 @@ def test_adopt_private_leaves_git_status_clean(devkit, client, tmp_path: Path,
     assert git("check-attr", "eol", ".envrc.sh", cwd=work).strip().endswith(": lf")
     ignored = git("status", "--porcelain", "--ignored", cwd=work)
     assert "!! .mise.toml" in ignored and "!! .envrc.sh" in ignored
+    assert devkit("projects", "list")[1].splitlines()[1].endswith("Z  ok (private)")
     [entry] = registry(store)
     assert entry["path"] == str(work) and entry["private"] is True and "align" not in entry
     # nothing about the adoption is in the repository: the record is in the store
@@ -303,6 +304,7 @@ def test_align_skips_a_private_workspace_unless_opted_in(devkit, client, tmp_pat
     code, out, err = devkit("projects", "set", work, "--align")
     assert code == 0 and "may change its uv.lock" in out, err
     assert registry(store)[0]["align"] is True
+    assert "ok (private, aligned)" in devkit("projects", "list")[1]
     doc = json.loads(devkit("align", "--json")[1])
     assert doc["skipped"] == [] and [p["path"] for p in doc["projects"]] == [str(work)]
     assert devkit("projects", "set", work, "--no-align")[0] == 0

@@ -29,6 +29,8 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
         print("No registered projects. Add one with `devkit projects add PATH` or `devkit new PATH`.")
         return 0
     status = {p.path: "ok" if p.exists else reachability(p.path) for p in projects}
+    shown = {p.path: status[p.path] + (f" (private{', aligned' if p.align else ''})"
+                                       if p.private else "") for p in projects}
     if sys.stdout.isatty() and len(projects) <= RICH_MAX_ROWS:
         from rich.console import Console  # only here: importing rich costs more than the rows
         from rich.markup import escape
@@ -36,13 +38,13 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
 
         table = Table("name", "path", "added", "status", box=None)
         for p in projects:
-            state = status[p.path]
+            state = shown[p.path]
             table.add_row(escape(p.name), escape(str(p.path)), p.added,
-                          state if state == "ok" else f"[red]{state}[/red]")
+                          state if status[p.path] == "ok" else f"[red]{escape(state)}[/red]")
         Console(highlight=False).print(table)
     else:
         _plain_table(["name", "path", "added", "status"],
-                     [[p.name, str(p.path), p.added, status[p.path]] for p in projects])
+                     [[p.name, str(p.path), p.added, shown[p.path]] for p in projects])
     missing = sum(state == "missing" for state in status.values())
     if missing:
         print(f"{missing} registered path(s) no longer exist; forget them with: "
