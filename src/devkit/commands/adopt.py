@@ -468,7 +468,11 @@ def adopt_private(path: Path, *, store: Store, loader: str | None = None,
     store.ensure()
     uv.expose(store.bin_dir)
     current = template.ensure_template_repo(store)
-    rendered = private.render(str(current.repo), current.tag, data)
+    # adopting again repairs at the recorded template version: moving to a newer one (and
+    # merging the user's edits) is `devkit update`'s job
+    source, commit = ((previous.source, previous.commit) if previous else
+                      (str(current.repo), current.tag))
+    rendered = private.render(source, commit, data)
     names = list(rendered.files)
     known = previous.files if previous else {}
     tracked = [n for n in names if git.tracked(root, n)] or git.tracked_in(root, "HEAD", names)
@@ -497,7 +501,7 @@ def adopt_private(path: Path, *, store: Store, loader: str | None = None,
                 f"`devkit adopt --private {q}` again, then merge your lines back")
     exclude_path, attributes_path = private.git_paths(root)
     prefix = git.show_prefix(root)
-    lock_missing = not (root / "uv.lock").exists() and sync
+    lock_missing = sync and not (root / "uv.lock").exists() and not git.tracked(root, "uv.lock")
     lock_created = (previous.lock_created if previous else False) or lock_missing
     mode = "again" if previous else ""
     print(f"Adopting {data['project_name']} ({root}) privately{' ' + mode if mode else ''}: "
@@ -513,7 +517,7 @@ def adopt_private(path: Path, *, store: Store, loader: str | None = None,
     dropped = [n for n in known if n not in files and (root / n).exists()]
     files.update({n: known[n] for n in dropped})
     record = private.Record(
-        root, str(current.repo), current.tag, data, files,
+        root, source, commit, data, files,
         previous.exclude if previous else private.BlockFile(str(exclude_path)),
         previous.attribute_file if previous else private.BlockFile(str(attributes_path)),
         private.exclude_lines([*names, *dropped], rendered.gitignore, prefix, lock=lock_created),
@@ -597,6 +601,7 @@ def remove_private(path: Path, *, store: Store, force: bool = False) -> int:
         for info in (Path(record.exclude.path), Path(record.attribute_file.path)):
             undo.keep(info)
         for name in deleted:
+            undo.keep(root / name)
             (root / name).unlink()
         trust.record_rendered(root, store, {})  # forget the renders of the files now gone
         if kept:
