@@ -453,3 +453,33 @@ def test_update_dry_run_writes_nothing_and_a_failed_update_restores_every_file(
     [result] = json.loads(out)["projects"]
     assert result["status"] == "failed" and "No space left" in result["reason"]
     assert state() == before  # the new .envrc.sh was written, then put back
+
+
+def test_a_project_in_a_subdirectory_without_a_lock(devkit, tmp_path: Path) -> None:
+    """A monorepo member: anchored lines carry its path; uv's new uv.lock is excluded too and
+    goes with the adoption."""
+    repo = tmp_path / "mono"
+    sub = repo / "services" / "api"
+    sub.mkdir(parents=True)
+    (sub / "pyproject.toml").write_text(
+        '[project]\nname = "api"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tinyshared"]\n')
+    (repo / "README").write_text("mono\n")
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "mono", cwd=repo)
+    status = git("status", "--porcelain", "--ignored", "--untracked-files=all", cwd=repo)
+    code, out, err = devkit("adopt", "--private", sub)
+    assert code == 0, (out, err)
+    assert (sub / "uv.lock").is_file() and (sub / ".venv").is_dir()
+    lines = (repo / ".git" / "info" / "exclude").read_text().splitlines()
+    assert {"/services/api/.mise.toml", "/services/api/.envrc.sh",
+            "/services/api/uv.lock"} <= set(lines)
+    assert "/services/api/.envrc.sh text eol=lf" in (repo / ".git" / "info" / "attributes").read_text()
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=repo) == ""
+    assert git("check-attr", "eol", "services/api/.envrc.sh", cwd=repo).strip().endswith(": lf")
+    code, out, err = devkit("adopt", "--remove", sub)
+    assert code == 0, (out, err)
+    assert not (sub / "uv.lock").exists() and "deleted uv.lock" in out
+    subprocess.run(["rm", "-rf", str(sub / ".venv")], check=True)
+    assert git("status", "--porcelain", "--ignored", "--untracked-files=all", cwd=repo) == status
