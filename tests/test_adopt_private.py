@@ -310,6 +310,11 @@ def test_align_skips_a_private_workspace_unless_opted_in(devkit, client, tmp_pat
     assert devkit("projects", "set", work, "--no-align")[0] == 0
     assert "align" not in registry(store)[0]
     assert json.loads(devkit("align", "--json")[1])["skipped"][0]["path"] == str(work)
+    # unregistered and registered again (`projects add`, `doctor --fix`): still private
+    assert devkit("projects", "remove", work)[0] == 0
+    assert devkit("projects", "add", work)[0] == 0
+    assert registry(store)[0]["private"] is True
+    assert json.loads(devkit("align", "--json")[1])["skipped"][0]["path"] == str(work)
 
 
 def test_update_refreshes_untouched_files_and_merges_changed_ones(

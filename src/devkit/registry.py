@@ -134,7 +134,8 @@ class Registry:
     def add_many(self, paths: list[Path], name: str | None = None) -> list[tuple[Project, bool]]:
         """Register each of ``paths`` (directories) with one read and at most one write of the
         registry; returns (project, was_new) per path, in order. ``name`` (default: the
-        directory's name) applies to every new entry.
+        directory's name) applies to every new entry; a directory with a private adoption
+        record (``devkit adopt --private``) is registered private.
 
         Raises DevkitError, before anything is written, if one of ``paths`` is not a directory.
         """
@@ -154,7 +155,11 @@ class Registry:
                 if known is not None:
                     results.append((known, False))
                     continue
-                project = by_path[target] = Project(target, name or target.name, now)
+                # a private adoption's record outlives `projects remove`: re-registering
+                # (`projects add`, `doctor --fix`) keeps the workspace private
+                project = by_path[target] = Project(
+                    target, name or target.name, now,
+                    private=self.store.private_record(target).is_file())
                 results.append((project, True))
             if len(by_path) != len(projects):
                 self._write(list(by_path.values()))
