@@ -921,7 +921,8 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      {line}")
     counts = ", ".join(f"{n} {verb.get(s, s)}" for s, n in summary.items() if n)
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
-    changed = [r for r in results if r.status in ("updated", "conflicts")]
+    # a private workspace's files are untracked: no undo line, nothing for git to show
+    changed = [r for r in results if r.status in ("updated", "conflicts") and r.undo]
     if changed and not dry_run:
         print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
               "workspace's update (only the files it changed), run its `undo:` line.")
