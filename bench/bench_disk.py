@@ -144,6 +144,13 @@ def leg_devkit(projects: list[Path], env: dict[str, str], python: str, work: Pat
     log("devkit gc")
     rc, s, err = _run([*devkit, "gc"], work, env)
     entry["gc"] = {"rc": rc, "seconds": s, "error": err}
+    # The floor for these aligned locks: plain uv syncing them into an empty cache. What devkit
+    # keeps after gc beyond it is what gc could not (or would not) remove.
+    log("leg devkit: the aligned locks synced into an empty cache (the floor)")
+    floor_env = {**env, "UV_CACHE_DIR": str(work / "floor" / "cache")}
+    floor = _copy(work / "devkit" / "projects", [p.name for p in projects], work / "floor" / "projects")
+    leg_uv(floor, floor_env, python)
+    entry["aligned_floor"] = _measure(work / "floor" / "cache", [p / ".venv" for p in floor])
     runs = {name: r if r["rc"] else second["runs"][name] for name, r in first["runs"].items()}
     return entry | {"runs": runs, "seconds": first["seconds"], "resync_seconds": second["seconds"]}
 
@@ -240,6 +247,12 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
                        f"**{_mib(dk['on_disk_bytes'])}** = "
                        f"**{dk['on_disk_bytes'] / plain['on_disk_bytes']:.2f}×** plain uv "
                        f"({_mib(plain['on_disk_bytes'])})."),
+                  *(["", (f"The floor for the aligned locks (plain uv syncing them into an "
+                          f"empty cache): {_mib(dk['aligned_floor']['on_disk_bytes'])} = "
+                          f"{dk['aligned_floor']['on_disk_bytes'] / plain['on_disk_bytes']:.2f}× "
+                          f"plain uv; devkit after gc is "
+                          f"{dk['on_disk_bytes'] / dk['aligned_floor']['on_disk_bytes']:.2f}× "
+                          "that floor.")] if "aligned_floor" in dk else []),
                   "", ("Before gc, the old versions stay in the cache (uv indexes them, so "
                        "`uv cache prune` keeps them) while the aligned ones are added: the store "
                        "grows. `devkit gc` removes every version no lock uses; the re-synced "

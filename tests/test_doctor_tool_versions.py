@@ -41,7 +41,7 @@ def test_second_doctor_runs_no_version_of_an_unchanged_binary(devkit, tmp_path, 
 
     devkit("doctor", tmp_path, "--json")
     assert calls(witness).count("--version") == 1
-    code, out, _ = devkit("doctor", tmp_path, "--json")
+    _, out, _ = devkit("doctor", tmp_path, "--json")
     checks = {c["id"]: c for c in json.loads(out)["checks"]}
     assert checks["tools.git"]["status"] == "ok", checks["tools.git"]
     assert str(bin_dir / "git") in checks["tools.git"]["message"]

@@ -399,15 +399,20 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tu
             data = (path / "uv.lock").read_bytes()
         except OSError:
             data = None  # lockfile.read says why, in one line
+        digest = hashlib.sha256(data).hexdigest() if data is not None else None
         try:
-            locks[path] = lockfile.read(path / "uv.lock") if data is None \
-                else lockfile.parse(data, path / "uv.lock")
+            if data is None:
+                locks[path] = lockfile.read(path / "uv.lock")
+            else:
+                text = lockfile.decode(data, path / "uv.lock")
+                del data  # not kept beside the text while a large lock is parsed
+                locks[path] = lockfile.parse_text(text, path / "uv.lock")
+                del text
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        if data is not None:  # run_project does not parse it again while it is unchanged
-            outcome.loaded = (hashlib.sha256(data).hexdigest(), locks[path])
-            del data
+        if digest is not None:  # run_project does not parse it again while it is unchanged
+            outcome.loaded = (digest, locks[path])
         sources = [(path / rel).resolve() for rel in locks[path].local_sources]
         blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources,
                                             store=store) if read_only else None

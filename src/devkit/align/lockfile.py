@@ -145,7 +145,17 @@ def read(path: Path, *, now: dt.datetime | None = None) -> Lock:
                         f"{shlex.quote(str(path.parent.absolute()))}`)") from exc
     except OSError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
-    return parse(data, path, now=now)
+    text = decode(data, path)
+    del data  # a 30 MB lock: the bytes are not kept beside the text while it is parsed
+    return parse_text(text, path, now=now)
+
+
+def decode(data: bytes, path: Path) -> str:
+    """The UTF-8 text of a ``uv.lock``'s bytes; raises LockError naming ``path``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
 
 
 def parse(data: bytes, path: Path, *, now: dt.datetime | None = None) -> Lock:
@@ -157,11 +167,11 @@ def parse(data: bytes, path: Path, *, now: dt.datetime | None = None) -> Lock:
     time (:func:`_parse_by_package`), so a 30 MB lock of 10,000 packages is read in about a
     second while holding one package's objects at a time.
     """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
-    del data
+    return parse_text(decode(data, path), path, now=now)
+
+
+def parse_text(text: str, path: Path, *, now: dt.datetime | None = None) -> Lock:
+    """:func:`parse` of the text of a ``uv.lock`` (already decoded). Raises LockError."""
     when = now or dt.datetime.now(dt.UTC)
     try:
         if '"""' not in text and "'''" not in text:  # no multi-line string: see below

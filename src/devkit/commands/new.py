@@ -72,14 +72,10 @@ def parse_data(pairs: list[str]) -> dict[str, str]:
     return data
 
 
-def question_names(template_dir: Path) -> list[str] | None:
-    """The question names of the copier template in ``template_dir``, in file order.
-
-    Read with PyYAML from ``copier.yml`` (or ``copier.yaml``): every top-level key not starting
-    with ``_`` is a question (copier docs, configuring: "the questionnaire"). Returns None when the
-    file is missing or uses something PyYAML's safe loader cannot read (e.g. copier's
-    ``!include``): the keys are then not checked. Raises nothing.
-    """
+def _copier_config(template_dir: Path) -> dict[object, object] | None:
+    """``copier.yml`` (or ``copier.yaml``) of the template in ``template_dir``, read with
+    PyYAML; None when missing or when it uses something PyYAML's safe loader cannot read (e.g.
+    copier's ``!include``). Raises nothing."""
     import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 
     for name in ("copier.yml", "copier.yaml"):
@@ -89,10 +85,47 @@ def question_names(template_dir: Path) -> list[str] | None:
                 doc = yaml.safe_load(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 return None
-            if not isinstance(doc, dict):
-                return None
-            return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
+            return doc if isinstance(doc, dict) else None
     return None
+
+
+def question_names(template_dir: Path) -> list[str] | None:
+    """The question names of the copier template in ``template_dir``, in file order.
+
+    Every top-level key of ``copier.yml`` not starting with ``_`` is a question (copier docs,
+    configuring: "the questionnaire"). Returns None when the file is missing or unreadable
+    (:func:`_copier_config`): the keys are then not checked. Raises nothing.
+    """
+    doc = _copier_config(template_dir)
+    if doc is None:
+        return None
+    return [k for k in doc if isinstance(k, str) and not k.startswith("_")]
+
+
+def list_questions(template_dir: Path) -> set[str]:
+    """The names of the multiple-choice questions (``multiselect: true``) of the copier template
+    in ``template_dir``; empty when ``copier.yml`` is missing or unreadable. Raises nothing."""
+    doc = _copier_config(template_dir) or {}
+    return {k for k, v in doc.items()
+            if isinstance(k, str) and isinstance(v, dict) and v.get("multiselect") is True}
+
+
+def list_answers(data: Mapping[str, str], src: str) -> dict[str, str]:
+    """``data`` with the answers to the local template's multiple-choice questions written as the
+    YAML list copier expects: ``services=postgres,redis`` (or ``services=postgres``) becomes
+    ``["postgres", "redis"]``; a value already in brackets (``[postgres, redis]``) and every other
+    answer are passed as given. copier itself takes only the list form and fails on the others
+    with ``TypeError: Not a YAML list``. Remote templates are not read: their data is unchanged.
+    Raises nothing; the values are checked by copier (the question's choices)."""
+    path = Path(src)
+    lists = list_questions(path) if path.is_dir() else set()
+    out = dict(data)
+    for key in lists & set(data):
+        value = data[key].strip()
+        if not value.startswith("["):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            out[key] = json.dumps(items)
+    return out
 
 
 def data_help() -> str:
@@ -168,8 +201,10 @@ def new(
         src, ref = template.resolve_source(template_src, store)
         # The store's copy renders from a tag (its working tree is empty): its questions are the
         # bundled template's.
-        check_data_keys(data, str(template.bundled_template_dir())
-                        if template.is_store_source(src, store) else src)
+        questions = (str(template.bundled_template_dir())
+                     if template.is_store_source(src, store) else src)
+        check_data_keys(data, questions)
+        data = list_answers(data, questions)
         user_defaults = {
             "project_name": dst.name,
             "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -560,4 +595,11 @@ def _print_next_steps(dst: Path, answers: Mapping[str, object], *, synced: bool)
     if not synced:
         print("  uv sync            # build .venv from the shared cache")
     print("  uv run pytest      # run the tests")
+    services = answers.get("services")
+    if isinstance(services, list) and services:
+        names = ", ".join(map(str, services))
+        if answers.get("env_loader") == "direnv":  # no .mise.toml, so no services:* tasks
+            print(f"  docker compose up -d && direnv reload   # start {names} (README.md, Services)")
+        else:
+            print(f"  mise run services:up   # start {names} (Docker; README.md, Services)")
     print("  devkit doctor      # check the set-up (shell hooks, cache, links)")
