@@ -488,3 +488,20 @@ def test_a_project_in_a_subdirectory_without_a_lock(devkit, tmp_path: Path) -> N
     assert not (sub / "uv.lock").exists() and "deleted uv.lock" in out
     subprocess.run(["rm", "-rf", str(sub / ".venv")], check=True)
     assert git("status", "--porcelain", "--ignored", "--untracked-files=all", cwd=repo) == status
+
+
+def test_services_add_compose_yaml_excluded_like_the_rest(devkit, client, tmp_path: Path,
+                                                          store: Store) -> None:
+    work = clone(client[0], tmp_path / "work")
+    code, out, err = devkit("adopt", "--private", "--no-sync", "--data", "services=postgres",
+                            work)
+    assert code == 0, (out, err)
+    assert (work / "compose.yaml").is_file() and "wrote compose.yaml" in out
+    assert "/compose.yaml" in (work / ".git" / "info" / "exclude").read_text().splitlines()
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=work) == ""
+    record = json.loads(store.private_record(work).read_text())
+    assert "compose.yaml" in record["files"] and record["answers"]["services"] == '["postgres"]'
+    code, _, err = devkit("adopt", "--data", "services=redis", work)
+    assert code == 2 and "--data goes with --private" in err
+    assert devkit("adopt", "--remove", work)[0] == 0
+    assert not (work / "compose.yaml").exists()

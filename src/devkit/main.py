@@ -235,6 +235,9 @@ def _add_adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--private", action="store_true",
                    help="a git repository you don't own: change no tracked file, hide devkit's "
                         "files in the repository's info/exclude (run again to repair)")
+    p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --private: answer a template question (repeatable), e.g. "
+                        "services=postgres,redis adds compose.yaml, excluded like the rest")
     p.add_argument("--remove", action="store_true",
                    help="undo `adopt --private`: delete the files devkit added (not the ones "
                         "you changed), its info/exclude and info/attributes lines, unregister")
@@ -336,8 +339,18 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
             args.devkit_parser.error("--force goes with --remove")
         if args.remove and (args.loader or args.no_sync):
             args.devkit_parser.error("--remove takes no --loader or --no-sync")
+        data: dict[str, str] = {}
+        if args.data:
+            if not args.private or args.remove:
+                args.devkit_parser.error("--data goes with --private")
+            from devkit import template
+            from devkit.commands import new
+
+            data = new.list_answers(new.parse_data(args.data),
+                                    str(template.bundled_template_dir()))
         return adopt.adopt(args.path, store=store, loader=args.loader, sync=not args.no_sync,
-                           private=args.private, remove=args.remove, force=args.force)
+                           private=args.private, remove=args.remove, force=args.force,
+                           data=data)
     if args.command == "update":
         from devkit.commands import update
 

@@ -46,11 +46,13 @@ DEVKIT_QUESTIONS = frozenset({"project_name", "env_loader", "python_version", "u
 
 
 def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = True,
-          private: bool = False, remove: bool = False, force: bool = False) -> int:
+          private: bool = False, remove: bool = False, force: bool = False,
+          data: Mapping[str, Any] | None = None) -> int:
     """Adopt the project at ``path`` (see :func:`adopt_project`; ``private``:
     :func:`adopt_private`; ``remove``: :func:`remove_private`) under its workspace mutex
     (:meth:`devkit.store.Store.workspace_mutex`: ``update``, ``align``, ``sync`` and
-    ``doctor --fix`` take it too). Raises DevkitError, before anything is written or
+    ``doctor --fix`` take it too); ``data``: template answers for ``private`` (``services``…).
+    Raises DevkitError, before anything is written or
     registered, for a path inside the store (``DEVKIT_HOME``, the uv cache or Python
     directory), and when another command keeps the workspace busy.
     """
@@ -63,7 +65,7 @@ def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = T
         if remove:
             return remove_private(path, store=store, force=force)
         if private:
-            return adopt_private(path, store=store, loader=loader, sync=sync)
+            return adopt_private(path, store=store, loader=loader, sync=sync, data=data)
         return adopt_project(path, store=store, loader=loader, sync=sync)
 
 
@@ -446,9 +448,10 @@ def _private_root(path: Path) -> Path:
 
 
 def adopt_private(path: Path, *, store: Store, loader: str | None = None,
-                  sync: bool = True) -> int:
+                  sync: bool = True, data: Mapping[str, Any] | None = None) -> int:
     """Adopt the project at ``path`` in a git repository the user does not own; returns 0, or 1
-    when ``uv sync`` failed.
+    when ``uv sync`` failed. ``data``: answers to template questions (``services``…), recorded
+    with the others.
 
     As :func:`adopt_project`, except that nothing tracked is modified: the environment files the
     render holds (:func:`devkit.private.environment_files`) are added untracked and listed in
@@ -462,7 +465,9 @@ def adopt_private(path: Path, *, store: Store, loader: str | None = None,
     root = _private_root(path)
     q = shlex.quote(str(root))
     previous = private.load(store, root)
+    given = dict(data or {})
     data = dict(previous.answers) if previous else project_answers(root, {}, loader)
+    data.update(given)  # e.g. services=[postgres]: copier checks the values
     if loader:
         data["env_loader"] = loader
     store.ensure()
