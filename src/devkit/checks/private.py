@@ -127,8 +127,8 @@ def tracked(ctx: Context) -> Outcome:
             if name and result.ok:
                 found.setdefault(name.removeprefix(prefix), []).append(rev)
     if not found:
-        where = " and ".join(["the index", *revs])
-        return ok(f"{where}: none holds {', '.join(names)}")
+        where = ", ".join(["the index", *revs[:-1]]) + f" or {revs[-1]}"
+        return ok(f"none of {', '.join(names)} is in {where}")
     which = "; ".join(f"{n} (in {', '.join(dict.fromkeys(w))})" for n, w in sorted(found.items()))
     first = min(found)
     return warn(f"the repository now tracks {which}: git overwrites devkit's excluded copy "
