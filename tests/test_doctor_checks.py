@@ -41,7 +41,8 @@ def test_every_check_is_covered_by_a_test() -> None:
 
     modules = [importlib.import_module(m) for m in
                ("test_doctor", "test_doctor_checks", "test_doctor_hosts", "test_doctor_security",
-                "test_doctor_template_version", "test_trust_round2", "test_doctor_services")]
+                "test_doctor_template_version", "test_trust_round2", "test_doctor_services",
+                "test_adopt_private")]
     tests = {name: getattr(m, name) for m in modules for name in dir(m) if name.startswith("test_")}
     assert set(COVERAGE) == set(REGISTRY), "add the new check to COVERAGE (and ORDER)"
     import inspect
@@ -546,7 +547,8 @@ def test_mise_env_waits_for_the_venv(ws) -> None:
 #: check id → tests that drive it to a non-ok status (see test_every_check_is_covered_by_a_test).
 COVERAGE = {
     "workspace.template-version": ["test_template_version_ok_then_behind",
-                                   "test_template_version_other_source_and_none"],
+                                   "test_template_version_other_source_and_none",
+                                   "test_update_refreshes_untouched_files_and_merges_changed_ones"],
     "platform": ["test_platform_line_and_statuses"],
     "tools.uv": ["test_tool_statuses", "test_wsl2_windows_uv_first_on_path"],
     "tools.mise": ["test_no_mise", "test_missing_tools"],
@@ -559,6 +561,9 @@ COVERAGE = {
     "workspace.git": ["test_workspace_git"],
     "workspace.envrc-lf": ["test_envrc_lf", "test_crlf_envrc", "test_envrc_line_endings_checked_for_direnv"],
     "workspace.gitattributes": ["test_gitattributes", "test_gitattributes_by_git_check_attr"],
+    "workspace.private-excluded": [
+        "test_doctor_checks_the_exclude_block_and_fix_never_touches_tracked_files"],
+    "workspace.private-tracked": ["test_doctor_warns_when_upstream_starts_tracking_a_devkit_file"],
     "workspace.mise-trusted": ["test_untrusted_config", "test_hostile_source_never_runs",
                                "test_mise_trusted_read_from_state_without_running_mise"],
     "workspace.mise-env": ["test_mise_env_disagrees_with_devkit", "test_mise_env_without_source"],

@@ -30,6 +30,15 @@ def allow(path: Path, *, env: Mapping[str, str] | None = None) -> None:
         raise DevkitError(f"direnv allow failed in {path}: {exc.last_line()}") from exc
 
 
+def deny(path: Path, *, env: Mapping[str, str] | None = None) -> None:
+    """``direnv deny PATH``: revoke the approval of ``PATH``'s ``.envrc`` (evaluates nothing).
+    Raises DevkitError on failure."""
+    try:
+        cmd_output("direnv", "deny", str(path), cwd=path, env=env, timeout=TIMEOUT)
+    except CalledProcessError as exc:
+        raise DevkitError(f"direnv deny failed in {path}: {exc.last_line()}") from exc
+
+
 def is_allowed(path: Path, *, env: Mapping[str, str] | None = None) -> bool | None:
     """Is the ``.envrc`` found from ``path`` allowed? From ``direnv status``, which reads direnv's
     allow/deny state (``$XDG_DATA_HOME/direnv/allow/<sha256 of path and content>``) and the

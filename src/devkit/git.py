@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -298,3 +299,85 @@ def status(path: Path) -> list[tuple[str, str]]:
         entries.append((code, name))
     prefix = run("rev-parse", "--show-prefix", cwd=path, verified=True).strip()
     return [(c, n.removeprefix(prefix)) for c, n in entries]
+
+
+def is_work_tree(path: Path) -> bool:
+    """True when ``path`` is inside a git work tree (``git rev-parse --is-inside-work-tree``).
+
+    Raises DevkitError when the repository's config runs commands (:func:`unsafe_config`).
+    """
+    if shutil.which("git") is None:
+        return False
+    refuse_unsafe(path)
+    proc = cmd_output("git", "rev-parse", "--is-inside-work-tree", cwd=path, env=environment(),
+                      check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def git_path(path: Path, name: str) -> Path:
+    """The absolute path git uses for ``name`` inside the repository holding ``path``
+    (``git rev-parse --path-format=absolute --git-path NAME``, git 2.31+): for ``info/exclude``
+    and ``info/attributes`` the common git directory, which a linked worktree shares with the
+    main one (gitrepository-layout(5)). Raises DevkitError outside a repository."""
+    return Path(run("rev-parse", "--path-format=absolute", "--git-path", name, cwd=path).strip())
+
+
+def show_prefix(path: Path) -> str:
+    """``path`` relative to the top of its work tree, with a trailing ``/`` (``""`` at the top):
+    ``git rev-parse --show-prefix``. Raises DevkitError outside a work tree."""
+    return run("rev-parse", "--show-prefix", cwd=path).strip()
+
+
+def upstream(path: Path) -> str | None:
+    """The upstream branch of the current branch (``origin/main``), or None when it has none
+    (detached HEAD, no tracking branch): ``git rev-parse --abbrev-ref @{upstream}``.
+    Raises DevkitError when the repository's config runs commands."""
+    refuse_unsafe(path)
+    proc = cmd_output("git", "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}",
+                      cwd=path, env=environment(), check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def tracked_in(path: Path, rev: str, names: Sequence[str]) -> list[str]:
+    """Those of ``names`` (relative to ``path``) that the tree of ``rev`` (``HEAD``, an upstream
+    branch) holds: ``git ls-tree -r --name-only REV -- NAMES``. Empty when ``rev`` does not
+    exist (a repository without commits). Raises DevkitError when the repository is refused."""
+    if not names:
+        return []
+    refuse_unsafe(path)
+    proc = cmd_output("git", "--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only",
+                      "--full-name", rev, "--", *names, cwd=path, env=environment(), check=False)
+    if proc.returncode != 0:
+        return []
+    prefix = show_prefix(path)
+    found = {n.removeprefix(prefix) for n in proc.stdout.split("\0") if n}
+    return [n for n in names if n in found]
+
+
+def merge_file(current: bytes, base: bytes, other: bytes, *,
+               labels: tuple[str, str, str] = ("before updating", "base", "after updating"),
+               ) -> tuple[bytes, bool]:
+    """Three-way merge of one file's contents: the changes from ``base`` to ``other`` applied
+    to ``current`` (``git merge-file -p``, run in a private temporary directory, so no
+    repository's config or attributes apply). Returns (merged bytes, True when conflicts
+    remain: ``<<<<<<<``/``>>>>>>>`` markers named by ``labels`` are in the bytes).
+    Raises DevkitError when git fails (exit code < 0 or > 127)."""
+    import tempfile
+
+    if shutil.which("git") is None:
+        raise DevkitError("git not found on PATH: install git (e.g. `apt-get install git`)")
+    with tempfile.TemporaryDirectory(prefix="devkit-merge-") as tmp:
+        files = []
+        for name, data in (("current", current), ("base", base), ("other", other)):
+            file = Path(tmp) / name
+            file.write_bytes(data)
+            files.append(str(file))
+        args = [a for label in labels for a in ("-L", label)]
+        env = {**environment(), "GIT_CEILING_DIRECTORIES": str(Path(tmp).parent)}
+        proc = subprocess.run(["git", "merge-file", "-p", *args, *files], cwd=tmp, env=env,
+                              capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    if proc.returncode < 0 or proc.returncode > 127:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise DevkitError(f"git merge-file failed: {lines[-1] if lines else proc.returncode}")
+    out = proc.stdout
+    return out, proc.returncode > 0

@@ -127,7 +127,7 @@ def _add_projects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("projects", help="list, add, remove or prune registered workspaces",
                        description="The registry of workspaces that share the store "
                                    "(`devkit projects` alone lists them).")
-    psub = p.add_subparsers(dest="projects_command", metavar="{list,add,remove,prune}")
+    psub = p.add_subparsers(dest="projects_command", metavar="{list,add,remove,prune,set}")
     psub.required = False  # `devkit projects` alone lists them
     _add_json(psub.add_parser("list", help="list registered workspaces"))
     q = psub.add_parser("add", help="register workspaces (directories with a pyproject.toml)")
@@ -137,6 +137,17 @@ def _add_projects(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     q.add_argument("paths", nargs="*", type=Path, metavar="PATH")
     q.add_argument("--missing", action="store_true",
                    help="also unregister every project whose directory no longer exists")
+    _add_json(q)
+    q = psub.add_parser("set", help="change a registered workspace's settings",
+                        description="--align / --no-align: whether `devkit align` may change "
+                                    "the uv.lock of a private workspace (`devkit adopt "
+                                    "--private`), which belongs to the repository.")
+    q.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    flag = q.add_mutually_exclusive_group(required=True)
+    flag.add_argument("--align", action="store_true", dest="align", default=None,
+                      help="let `devkit align` change its uv.lock")
+    flag.add_argument("--no-align", action="store_false", dest="align",
+                      help="leave its uv.lock alone (the default for a private workspace)")
     _add_json(q)
     q = psub.add_parser("prune", help="unregister projects whose directory no longer exists")
     q.add_argument("--dry-run", action="store_true", help="list them, change nothing")
@@ -221,6 +232,17 @@ def _add_adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--loader", choices=("mise", "direnv", "both"), default=None,
                    help="what loads the environment on cd (default: the answers file's, else mise)")
     p.add_argument("--no-sync", action="store_true", help="skip `uv sync`")
+    p.add_argument("--private", action="store_true",
+                   help="a git repository you don't own: change no tracked file, hide devkit's "
+                        "files in the repository's info/exclude (run again to repair)")
+    p.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --private: answer a template question (repeatable), e.g. "
+                        "services=postgres,redis adds compose.yaml, excluded like the rest")
+    p.add_argument("--remove", action="store_true",
+                   help="undo `adopt --private`: delete the files devkit added (not the ones "
+                        "you changed), its info/exclude and info/attributes lines, unregister")
+    p.add_argument("--force", action="store_true",
+                   help="with --remove: delete devkit's files even when you changed them")
 
 
 def _add_update(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -281,6 +303,9 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
             return projects.list_projects(store=store, as_json=getattr(args, "json", False))
         if args.projects_command == "add":
             return projects.add(args.paths, store=store, as_json=args.json)
+        if args.projects_command == "set":
+            return projects.set_flags(args.paths, store=store, align=args.align,
+                                      as_json=args.json)
         if args.projects_command == "prune":
             return projects.prune(store=store, dry_run=args.dry_run, as_json=args.json)
         if not args.paths and not args.missing:
@@ -314,7 +339,21 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "adopt":
         from devkit.commands import adopt
 
-        return adopt.adopt(args.path, store=store, loader=args.loader, sync=not args.no_sync)
+        if args.force and not args.remove:
+            args.devkit_parser.error("--force goes with --remove")
+        if args.remove and (args.loader or args.no_sync):
+            args.devkit_parser.error("--remove takes no --loader or --no-sync")
+        data: dict[str, str] = {}
+        if args.data:
+            if not args.private or args.remove:
+                args.devkit_parser.error("--data goes with --private")
+            from devkit import template
+
+            data = template.list_answers(template.parse_data(args.data),
+                                         str(template.bundled_template_dir()))
+        return adopt.adopt(args.path, store=store, loader=args.loader, sync=not args.no_sync,
+                           private=args.private, remove=args.remove, force=args.force,
+                           data=data)
     if args.command == "update":
         from devkit import template
         from devkit.commands import update

@@ -45,6 +45,15 @@ def trust(path: Path, *, env: Mapping[str, str] | None = None) -> None:
         raise DevkitError(f"mise trust failed in {path}: {exc.last_line()}") from exc
 
 
+def untrust(path: Path, *, env: Mapping[str, str] | None = None) -> None:
+    """``mise trust --untrust PATH``: forget the trust of ``PATH``'s config (reads and runs
+    nothing of it). Raises DevkitError on failure."""
+    try:
+        cmd_output("mise", "trust", "--untrust", str(path), cwd=path, env=env, timeout=TIMEOUT)
+    except CalledProcessError as exc:
+        raise DevkitError(f"mise trust --untrust failed in {path}: {exc.last_line()}") from exc
+
+
 def state_dir(environ: Mapping[str, str]) -> Path:
     """mise's state directory: ``MISE_STATE_DIR``, else ``$XDG_STATE_HOME/mise``, else
     ``~/.local/state/mise`` (mise docs, directories: "~/.local/state/mise")."""

@@ -4,6 +4,12 @@ Format (``version`` 1)::
 
     {"version": 1, "projects": [{"path": "/abs/path", "name": "demo", "added": "2026-11-22T02:00:00Z"}]}
 
+An entry may also hold ``"private": true`` (adopted with ``devkit adopt --private``: a repository
+the user does not own, whose tracked ``uv.lock`` ``devkit align`` leaves alone) and ``"align":
+true`` (such a workspace the user opted in to alignment: ``devkit projects set PATH --align``).
+Both are written only when true, so a registry without them reads as before and older devkits
+read the new one.
+
 Every read-modify-write runs under ``Store.lock_file`` (filelock, mode 0600) and writes atomically
 (a temp file renamed over ``projects.json``, created mode 0600), so readers take no lock: they see
 the old or the new file, never a partial one. Read-only commands therefore need no write access to
@@ -39,6 +45,14 @@ class Project:
     path: Path
     name: str
     added: str
+    private: bool = False
+    align: bool = False
+
+    @property
+    def aligned(self) -> bool:
+        """True when ``devkit align`` may change this workspace's ``uv.lock``: always, except in
+        a private workspace the user has not opted in (its lock belongs to the repository)."""
+        return not self.private or self.align
 
     @property
     def exists(self) -> bool:
@@ -47,7 +61,17 @@ class Project:
 
     def to_json(self) -> dict[str, object]:
         """The JSON shape used in ``projects.json`` and ``devkit projects list --json``."""
-        return {"path": str(self.path), "name": self.name, "added": self.added, "exists": self.exists}
+        return {"path": str(self.path), "name": self.name, "added": self.added, "exists": self.exists,
+                "private": self.private, "align": self.aligned}
+
+    def entry(self) -> dict[str, object]:
+        """The entry stored in ``projects.json`` (optional keys only when true)."""
+        doc: dict[str, object] = {"path": str(self.path), "name": self.name, "added": self.added}
+        if self.private:
+            doc["private"] = True
+        if self.align:
+            doc["align"] = True
+        return doc
 
 
 class Registry:
@@ -84,10 +108,7 @@ class Registry:
     def _write(self, projects: list[Project]) -> None:
         doc = {
             "version": VERSION,
-            "projects": [
-                {"path": str(p.path), "name": p.name, "added": p.added}
-                for p in sorted(projects, key=lambda p: str(p.path))
-            ],
+            "projects": [p.entry() for p in sorted(projects, key=lambda p: str(p.path))],
         }
         atomic_write_text(self.store.registry_file, json.dumps(doc, indent=2) + "\n")
 
@@ -113,7 +134,8 @@ class Registry:
     def add_many(self, paths: list[Path], name: str | None = None) -> list[tuple[Project, bool]]:
         """Register each of ``paths`` (directories) with one read and at most one write of the
         registry; returns (project, was_new) per path, in order. ``name`` (default: the
-        directory's name) applies to every new entry.
+        directory's name) applies to every new entry; a directory with a private adoption
+        record (``devkit adopt --private``) is registered private.
 
         Raises DevkitError, before anything is written, if one of ``paths`` is not a directory.
         """
@@ -133,11 +155,34 @@ class Registry:
                 if known is not None:
                     results.append((known, False))
                     continue
-                project = by_path[target] = Project(target, name or target.name, now)
+                # a private adoption's record outlives `projects remove`: re-registering
+                # (`projects add`, `doctor --fix`) keeps the workspace private
+                project = by_path[target] = Project(
+                    target, name or target.name, now,
+                    private=self.store.private_record(target).is_file())
                 results.append((project, True))
             if len(by_path) != len(projects):
                 self._write(list(by_path.values()))
             return results
+
+    def set_flags(self, path: Path, *, private: bool | None = None,
+                  align: bool | None = None) -> Project:
+        """Set the ``private`` and/or ``align`` flags of the registered ``path`` (None: unchanged)
+        in one locked read-modify-write; returns the new entry. Raises DevkitError when ``path``
+        is not registered."""
+        target = path.resolve()
+        with self._lock():
+            projects = self._read()
+            for i, project in enumerate(projects):
+                if project.path == target:
+                    changed = dataclasses.replace(
+                        project, private=project.private if private is None else private,
+                        align=project.align if align is None else align)
+                    if changed != project:
+                        projects[i] = changed
+                        self._write(projects)
+                    return changed
+        raise DevkitError(f"{path} is not a registered project (see `devkit projects list`)")
 
     def remove(self, path: Path) -> Project:
         """Unregister ``path`` (it may no longer exist). Raises DevkitError if it is not registered."""
@@ -165,9 +210,12 @@ def _project(path: Path, index: int, entry: object) -> Project:
             problem = "'name' is not a string"
         elif not isinstance(entry.get("added"), str):
             problem = "'added' is not a string"
+        elif not all(isinstance(entry.get(k, False), bool) for k in ("private", "align")):
+            problem = "'private' or 'align' is not true or false"
     if problem is not None or not isinstance(entry, dict):
         shown = json.dumps(entry)
         shown = shown if len(shown) <= 120 else shown[:117] + "..."
         raise DevkitError(f"{path}: entry {index} ({shown}) is malformed: {problem}; "
                           "fix or remove it")
-    return Project(Path(entry["path"]), entry["name"], entry["added"])
+    return Project(Path(entry["path"]), entry["name"], entry["added"],
+                   entry.get("private", False), entry.get("align", False))

@@ -41,6 +41,7 @@ This directory is devkit's shared store ({url}).
   align.json      the versions `devkit align` last settled on
   venvs.json      the .venv devkit made in each workspace (it runs the interpreter of no other)
   verified.json   what uv last verified per project (a cache: safe to delete)
+  private/        what `devkit adopt --private` added to each repository you don't own
   template/       a git copy of devkit's bundled template, so `copier update` works
   bin/            links to the uv and uvx devkit uses (first on PATH inside workspaces)
 
@@ -140,6 +141,15 @@ class Store:
         update can say which changes are the interrupted update's and how to undo them."""
         key = hashlib.sha256(str(workspace.absolute().resolve()).encode()).hexdigest()[:16]
         return self.home / "updates" / f"{key}.json"
+
+    def private_record(self, workspace: Path) -> Path:
+        """The record of a private adoption of ``workspace`` (``devkit adopt --private``,
+        :class:`devkit.private.Record`): the answers and template commit devkit rendered with, the
+        files it added and how it changed the repository's ``info/exclude`` and
+        ``info/attributes``, named by a hash of the resolved path under ``private/``. Kept in the
+        store, never in the repository, which devkit does not own."""
+        key = hashlib.sha256(str(workspace.absolute().resolve()).encode()).hexdigest()[:16]
+        return self.home / "private" / f"{key}.json"
 
     @property
     def rendered_file(self) -> Path:

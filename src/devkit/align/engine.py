@@ -368,17 +368,26 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
 
 def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tuple[
         list[Outcome], dict[Path, lockfile.Lock], dict[Path, planner.ProjectLock]]:
-    """Read every project's lock. ``read_only`` (``--dry-run``, ``--check``): a project where uv
+    """Read every project's lock. A private workspace (``devkit adopt --private``) the user did
+    not opt in (``devkit projects set PATH --align``) is ``skipped``: its lock is the
+    repository's. Its lock still counts among the store's (:func:`_other_locks`). ``read_only`` (``--dry-run``, ``--check``): a project where uv
     would run the project's own code (a build backend for dynamic metadata, an interpreter path in
     ``.python-version``) is not checked, since the user asked for no lock to be written.
     """
     outcomes, locks, project_locks = [], {}, {}
+    private = {p.path for p in Registry(store).projects() if not p.aligned}
     for path, name in found:
         outcome = Outcome(path, name)
         outcomes.append(outcome)
         if not path.is_dir():
             outcome.status = "failed"
             outcome.error = f"{path} no longer exists (devkit projects remove it)"
+            continue
+        if path in private:
+            # a repository the user does not own: its uv.lock is tracked there, not ours
+            outcome.status = "skipped"
+            outcome.error = (f"skipped: private workspace (its uv.lock belongs to the repository): "
+                             f"opt in with `devkit projects set {shlex.quote(str(path))} --align`")
             continue
         if not (path / "uv.lock").exists() and not (path / "uv.lock").is_symlink():
             # nothing to align yet: skipped, not failed (exit 0 when nothing else fails)

@@ -37,6 +37,8 @@ ORDER: tuple[str, ...] = (
     "workspace.git",
     "workspace.envrc-lf",
     "workspace.gitattributes",
+    "workspace.private-excluded",
+    "workspace.private-tracked",
     "workspace.mise-trusted",
     "workspace.mise-env",
     "workspace.direnv-allowed",

@@ -112,8 +112,16 @@ def python_available(ctx: Context) -> Outcome:
     ws = _ws(ctx)
     pinned = pinned_python(ctx)
     if pinned is None:
-        return warn("no .python-version: uv picks any Python", f"cd {shlex.quote(str(ws))} && "
-                    "uv python pin 3.11")
+        fix = f"cd {shlex.quote(str(ws))} && uv python pin 3.11"
+        from devkit.checks.private import record_of
+
+        try:
+            private = record_of(ctx) is not None
+        except DevkitError:
+            private = True
+        if private:  # a repository the user does not own: keep the new file out of git too
+            fix += ' && echo /.python-version >> "$(git rev-parse --git-path info/exclude)"'
+        return warn("no .python-version: uv picks any Python", fix)
     if not is_version_request(pinned):
         return fail(f".python-version holds {pinned!r}, not a Python version: devkit does not "
                     "pass it to uv (a path there is a program uv would run)",

@@ -63,12 +63,22 @@ def other_source(ctx: Context, src: str, commit: str) -> Outcome:
 @check("workspace.template-version", "workspace on devkit's current template", requires=("tools.git",),
        workspace=True)
 def template_version(ctx: Context) -> Outcome:
-    """``_commit`` of ``.copier-answers.yml`` against the tag of the installed devkit's template."""
+    """``_commit`` of ``.copier-answers.yml`` (of a private workspace, the commit its record in
+    the store holds) against the tag of the installed devkit's template."""
     assert ctx.workspace is not None
     ws = ctx.workspace.path
     src, commit = ctx.workspace.answers.get("_src_path"), ctx.workspace.answers.get("_commit")
     if not src or not commit:
-        return not_applicable("the answers file records no template version (_src_path, _commit)")
+        from devkit.checks.private import record_of
+
+        try:
+            record = record_of(ctx)
+        except DevkitError as exc:
+            return warn(str(exc), f"devkit adopt --private {shlex.quote(str(ws))}")
+        if record is None:
+            return not_applicable("the answers file records no template version "
+                                  "(_src_path, _commit)")
+        src, commit = record.source, record.commit  # a private workspace: the store's record
     if not template.is_store_source(src, ctx.store):
         return other_source(ctx, src, commit)
     try:

@@ -159,6 +159,10 @@ def gitattributes(ctx: Context) -> Outcome:
     if not bad:
         return ok(f"git checks {' and '.join(_envrc_names(ctx))} out with LF endings (eol=lf)")
     lines = "".join(f"{GITATTRIBUTES_LINES[n]}\\n" for n in bad)
+    if _private(ctx):  # a repository the user does not own: never its .gitattributes
+        return warn(f"git does not pin {' and '.join(bad)} to LF (`git check-attr eol`): "
+                    "devkit's block in info/attributes is missing",
+                    f"devkit adopt --private {_q(_ws(ctx))}")
     return warn(f"git does not pin {' and '.join(bad)} to LF (`git check-attr eol`): a Windows "
                 "checkout can add \\r", f"printf '{lines}' >> {_q(path)}")
 
@@ -168,6 +172,10 @@ def fix_gitattributes(ctx: Context) -> str:
     """Append the missing ``eol=lf`` lines to ``.gitattributes`` (re-checked first: a concurrent
     doctor may have added them; the caller holds the workspace's fix mutex)."""
     path = _ws(ctx) / ".gitattributes"
+    if _private(ctx):
+        from devkit.checks.private import fix_excluded
+
+        return fix_excluded(ctx)
     bad = unprotected(ctx)
     if not bad:
         return f"{path} already keeps them LF"
@@ -176,6 +184,17 @@ def fix_gitattributes(ctx: Context) -> str:
     added = [GITATTRIBUTES_LINES[n] for n in bad]
     atomic_write_text(path, text + sep + "".join(f"{line}\n" for line in added))
     return f"added `{'`, `'.join(added)}` to {path}"
+
+
+def _private(ctx: Context) -> bool:
+    """True in a private workspace (``devkit adopt --private``), whose tracked files devkit never
+    changes; a malformed record counts as private (never wrong to leave tracked files alone)."""
+    from devkit.checks.private import record_of
+
+    try:
+        return record_of(ctx) is not None
+    except DevkitError:
+        return True
 
 
 def is_mise_trusted(ctx: Context) -> bool:

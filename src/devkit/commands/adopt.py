@@ -13,6 +13,7 @@ project code that runs is what ``uv sync`` builds, which the user asked for by a
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -26,7 +27,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from devkit import template, trust, uv
+from devkit import direnv, git, mise, private, template, trust, uv
 from devkit.errors import DevkitError
 from devkit.registry import Registry
 from devkit.store import Store
@@ -44,18 +45,27 @@ ANSWERS_FILE = template.ANSWERS_FILE
 DEVKIT_QUESTIONS = frozenset({"project_name", "env_loader", "python_version", "uv_version"})
 
 
-def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = True) -> int:
-    """Adopt the project at ``path`` (see :func:`adopt_project`) under its workspace mutex
+def adopt(path: Path, *, store: Store, loader: str | None = None, sync: bool = True,
+          private: bool = False, remove: bool = False, force: bool = False,
+          data: Mapping[str, Any] | None = None) -> int:
+    """Adopt the project at ``path`` (see :func:`adopt_project`; ``private``:
+    :func:`adopt_private`; ``remove``: :func:`remove_private`) under its workspace mutex
     (:meth:`devkit.store.Store.workspace_mutex`: ``update``, ``align``, ``sync`` and
-    ``doctor --fix`` take it too). Raises DevkitError, before anything is written or
+    ``doctor --fix`` take it too); ``data``: template answers for ``private`` (``services``…).
+    Raises DevkitError, before anything is written or
     registered, for a path inside the store (``DEVKIT_HOME``, the uv cache or Python
     directory), and when another command keeps the workspace busy.
     """
     root = path.expanduser().absolute()
-    store.check_outside(root, action="adopt a project")
+    if not remove:
+        store.check_outside(root, action="adopt a project")
     if not root.is_dir():
         raise DevkitError(f"{path} is not a directory")
     with store.workspace_mutex(root, command="devkit adopt"):
+        if remove:
+            return remove_private(path, store=store, force=force)
+        if private:
+            return adopt_private(path, store=store, loader=loader, sync=sync, data=data)
         return adopt_project(path, store=store, loader=loader, sync=sync)
 
 
@@ -71,6 +81,11 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
     if not root.is_dir():
         raise DevkitError(f"{path} is not a directory")
     root = root.resolve()
+    if private.load(store, root) is not None:
+        q = shlex.quote(str(root))
+        raise DevkitError(f"{root} was adopted with --private: run `devkit adopt --private {q}` "
+                          "(without it, devkit would edit the tracked .gitignore and "
+                          ".gitattributes)")
     if not (root / "pyproject.toml").is_file():
         raise DevkitError(
             f"{root} has no pyproject.toml: `devkit adopt` takes an existing Python project; "
@@ -105,6 +120,12 @@ def adopt_project(path: Path, *, store: Store, loader: str | None = None,
     print(f"{'Registered' if was_new else 'Already registered'}: {project.path}")
     for line in approve(root, store, rendered=render):
         print(line)
+    return _sync_and_report(root, store, sync=sync)
+
+
+def _sync_and_report(root: Path, store: Store, *, sync: bool) -> int:
+    """``uv sync`` ``root`` from the shared cache (unless not ``sync``), print the outcome and the
+    next steps; returns 0, or 1 when the sync failed."""
     code = 0
     if sync:
         result = sync_workspace(root, store=store, cache=CacheFacts.of(store), lock_if_missing=True)
@@ -404,3 +425,221 @@ def approve(root: Path, store: Store, *, rendered: Mapping[str, bytes]) -> list[
         return trust.trust_if_rendered(root, store, adopting=True)
     except (DevkitError, OSError) as exc:  # mise/direnv itself failed: the adoption still goes on
         return [f"Could not approve the environment configs ({exc}): {m}" for m in manual]
+
+
+# -- devkit in a repository you don't own ---------------------------------------------------------
+def _private_root(path: Path) -> Path:
+    """The resolved project directory of a private adoption. Raises DevkitError (one line, with
+    the fix) when it is not a directory, has no ``pyproject.toml`` or is not in a git work
+    tree, or when the repository's config runs commands."""
+    root = path.expanduser().absolute()
+    if not root.is_dir():
+        raise DevkitError(f"{path} is not a directory")
+    root = root.resolve()
+    q = shlex.quote(str(root))
+    if not (root / "pyproject.toml").is_file():
+        raise DevkitError(f"{root} has no pyproject.toml: `devkit adopt --private` takes an "
+                          f"existing Python project (start a new one with: devkit new {q})")
+    if not git.is_work_tree(root):
+        raise DevkitError(f"{root} is not in a git work tree: `devkit adopt --private` hides its "
+                          f"files in the repository's info/exclude; clone the repository, or "
+                          f"use `devkit adopt {q}` for a project that is not in git")
+    return root
+
+
+def adopt_private(path: Path, *, store: Store, loader: str | None = None,
+                  sync: bool = True, data: Mapping[str, Any] | None = None) -> int:
+    """Adopt the project at ``path`` in a git repository the user does not own; returns 0, or 1
+    when ``uv sync`` failed. ``data``: answers to template questions (``services``…), recorded
+    with the others.
+
+    As :func:`adopt_project`, except that nothing tracked is modified: the environment files the
+    render holds (:func:`devkit.private.environment_files`) are added untracked and listed in
+    the repository's ``info/exclude``, their line-ending rules in ``info/attributes``
+    (:mod:`devkit.private`), and what devkit needs later is a record in the store. Running it
+    again is idempotent and repairs a lost block or a deleted file. Raises DevkitError, before
+    anything is written, when the path is not a git work tree, has no ``pyproject.toml``, or a
+    file devkit would add is tracked, or exists untracked with other content than devkit's
+    render (a file devkit added before and the user edited since is kept).
+    """
+    root = _private_root(path)
+    q = shlex.quote(str(root))
+    previous = private.load(store, root)
+    given = dict(data or {})
+    data = dict(previous.answers) if previous else project_answers(root, {}, loader)
+    data.update(given)  # e.g. services=[postgres]: copier checks the values
+    if loader:
+        data["env_loader"] = loader
+    store.ensure()
+    uv.expose(store.bin_dir)
+    current = template.ensure_template_repo(store)
+    # adopting again repairs at the recorded template version: moving to a newer one (and
+    # merging the user's edits) is `devkit update`'s job
+    source, commit = ((previous.source, previous.commit) if previous else
+                      (str(current.repo), current.tag))
+    rendered = private.render(source, commit, data)
+    names = list(rendered.files)
+    known = previous.files if previous else {}
+    tracked = [n for n in names if git.tracked(root, n)] or git.tracked_in(root, "HEAD", names)
+    if tracked:
+        name = tracked[0]
+        hint = (" (choose another loader: --loader direnv)" if name == ".mise.toml" else
+                " (choose another loader: --loader mise)" if name == ".envrc" else "")
+        raise DevkitError(f"{name} is tracked by the repository at {root}: `devkit adopt "
+                          f"--private` adds only files the repository does not have; use the "
+                          f"repository's own {name}{hint}")
+    plan: dict[str, str] = {}  # name -> write | adopt | keep | yours
+    for name in names:
+        target = root / name
+        present = target.exists() or target.is_symlink()
+        digest = private.file_sha256(target)
+        if not present:
+            plan[name] = "write"
+        elif digest == private.sha256(rendered.files[name]):
+            plan[name] = "keep" if name in known else "adopt"
+        elif name in known:
+            plan[name] = "yours"  # devkit's file, edited since: the user's edit stays
+        else:
+            raise DevkitError(
+                f"{target} exists (untracked) and is not devkit's {name}: move it away "
+                f"(mv {shlex.quote(str(target))} {shlex.quote(str(target) + '.mine')}) and run "
+                f"`devkit adopt --private {q}` again, then merge your lines back")
+    exclude_path, attributes_path = private.git_paths(root)
+    prefix = git.show_prefix(root)
+    lock_missing = sync and not (root / "uv.lock").exists() and not git.tracked(root, "uv.lock")
+    lock_created = (previous.lock_created if previous else False) or lock_missing
+    mode = "again" if previous else ""
+    print(f"Adopting {data['project_name']} ({root}) privately{' ' + mode if mode else ''}: "
+          f"environment loaded by {data['env_loader']}; nothing tracked is changed")
+    files: dict[str, private.Added] = {}
+    for name in names:
+        if plan[name] == "yours":
+            files[name] = known[name]
+        else:
+            created = known[name].created if name in known else plan[name] == "write"
+            files[name] = private.Added(private.sha256(rendered.files[name]), created)
+    # a file devkit added that the template no longer renders stays, excluded, until removed
+    dropped = [n for n in known if n not in files and (root / n).exists()]
+    files.update({n: known[n] for n in dropped})
+    record = private.Record(
+        root, source, commit, data, files,
+        previous.exclude if previous else private.BlockFile(str(exclude_path)),
+        previous.attribute_file if previous else private.BlockFile(str(attributes_path)),
+        private.exclude_lines([*names, *dropped], rendered.gitignore, prefix, lock=lock_created),
+        private.attribute_lines(rendered.gitattributes, names, prefix), lock_created)
+    record.exclude.path, record.attribute_file.path = str(exclude_path), str(attributes_path)
+    undo = private.Undo()
+    with private.restoring(undo):
+        for info in (exclude_path, attributes_path):
+            undo.keep(info)
+        for name in names:
+            if plan[name] == "write":
+                undo.keep(root / name)
+                private.write_file(root / name, rendered.files[name], rendered.modes[name])
+        private.write_blocks(record)
+        private.save(store, record)
+    for name in names:
+        print({"write": f"  wrote {name}", "adopt": f"  adopted your untracked {name} (the same "
+               "bytes as devkit's)", "keep": f"  {name} is devkit's, unchanged",
+               "yours": f"  kept your edits to {name}"}[plan[name]])
+    for name in dropped:
+        print(f"  {name}: no longer rendered by devkit's template; left in place, still excluded")
+    print(f"  excluded from git in {exclude_path}: {', '.join(record.excludes)}")
+    if record.attributes:
+        print(f"  line endings in {attributes_path}: {'; '.join(record.attributes)}")
+    if ".mise.toml" in names and plan.get(".mise.toml") == "write":
+        print("  " + tasks_line(data))
+    project, was_new = Registry(store).add(root, str(data["project_name"]))
+    project = Registry(store).set_flags(root, private=True)
+    print(f"{'Registered' if was_new else 'Already registered'} (private): {project.path}")
+    if not project.align:
+        print(f"  `devkit align` leaves its uv.lock (the repository's) alone; opt in with: "
+              f"devkit projects set {q} --align")
+    for line in approve(root, store, rendered=rendered.loaders):
+        print(line)
+    code = _sync_and_report(root, store, sync=sync)
+    print(f"  devkit adopt --remove {q}   # take devkit's files away again, the repository as "
+          "it was")
+    return code
+
+
+def remove_private(path: Path, *, store: Store, force: bool = False) -> int:
+    """Undo ``devkit adopt --private`` at ``path``; returns 0, or 1 when a file was kept.
+
+    Deletes each file devkit added and created, unless the user changed it since devkit wrote
+    it (kept, with its exclude line, and the adoption stays registered; ``force`` deletes it
+    too); a file that was there before the adoption stays. Takes devkit's blocks out of
+    ``info/exclude`` and ``info/attributes`` (each file ends byte for byte as before, or is
+    deleted when devkit created it), untrusts the loader configs it deletes (``mise trust
+    --untrust``, ``direnv deny``), forgets their rendered record and, when nothing is kept,
+    unregisters the workspace. ``.venv`` is the user's: left in place. Raises DevkitError when
+    ``path`` was not adopted with ``--private``.
+    """
+    root = path.expanduser().absolute().resolve()
+    q = shlex.quote(str(root))
+    record = private.load(store, root)
+    if record is None:
+        raise DevkitError(f"{root} was not adopted with --private: nothing to remove (`devkit "
+                          f"projects remove {q}` only unregisters a workspace)")
+    git.refuse_unsafe(root)
+    deleted, kept, stayed = [], [], []
+    for name, added in sorted(record.files.items()):
+        target = root / name
+        if not (target.exists() or target.is_symlink()):
+            continue
+        if not added.created:
+            stayed.append(name)
+        elif private.file_sha256(target) == added.sha256 or force:
+            deleted.append(name)
+        else:
+            kept.append(name)
+    environ = dict(os.environ)
+    if ".mise.toml" in deleted and mise.find() and mise.is_trusted(root / ".mise.toml", environ):
+        mise.untrust(root, env={**environ, "MISE_OFFLINE": "1"})
+        print(f"  ran `mise trust --untrust {q}`")
+    if ".envrc" in deleted and direnv.find():
+        direnv.deny(root, env=environ)
+        print(f"  ran `direnv deny {q}`")
+    prefix = git.show_prefix(root)
+    undo = private.Undo()
+    with private.restoring(undo):
+        for info in (Path(record.exclude.path), Path(record.attribute_file.path)):
+            undo.keep(info)
+        for name in deleted:
+            undo.keep(root / name)
+            (root / name).unlink()
+        trust.record_rendered(root, store, {})  # forget the renders of the files now gone
+        if kept:
+            for name in deleted + stayed:
+                del record.files[name]
+            gone = {f"/{prefix}{n}" for n in deleted + stayed}
+            record.excludes = [line for line in record.excludes if line not in gone]
+            record.attributes = [line for line in record.attributes
+                                 if line.split()[0] not in gone]
+            private.write_blocks(record)
+            private.save(store, record)
+        else:
+            private.remove_block(record.exclude, root)
+            private.remove_block(record.attribute_file, root)
+            if record.lock_created and (root / "uv.lock").is_file():
+                (root / "uv.lock").unlink()
+                print("  deleted uv.lock (uv created it at the adoption; the repository has none)")
+            private.forget(store, root)
+    for name in deleted:
+        print(f"  deleted {name}")
+    for name in stayed:
+        print(f"  left {name}: it was there before the adoption")
+    if kept:
+        for name in kept:
+            print(f"  kept {name}: you changed it since devkit wrote it (still excluded); "
+                  f"review it, then delete it with `devkit adopt --remove --force {q}`")
+        print(f"{root} stays a private devkit workspace until those files go")
+        return 1
+    print(f"  took devkit's blocks out of {record.exclude.path} and "
+          f"{record.attribute_file.path}")
+    with contextlib.suppress(DevkitError):
+        Registry(store).remove(root)
+        print(f"Unregistered: {root}")
+    if (root / ".venv").exists():
+        print(f"  left .venv: it is yours (delete it with `rm -rf {shlex.quote(str(root / '.venv'))}`)")
+    return 0

@@ -1,4 +1,4 @@
-"""``devkit projects list|add|remove|prune``: the registry of workspaces sharing the store."""
+"""``devkit projects list|add|remove|prune|set``: the registry of workspaces sharing the store."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
         print("No registered projects. Add one with `devkit projects add PATH` or `devkit new PATH`.")
         return 0
     status = {p.path: "ok" if p.exists else reachability(p.path) for p in projects}
+    shown = {p.path: status[p.path] + (f" (private{', aligned' if p.align else ''})"
+                                       if p.private else "") for p in projects}
     if sys.stdout.isatty() and len(projects) <= RICH_MAX_ROWS:
         from rich.console import Console  # only here: importing rich costs more than the rows
         from rich.markup import escape
@@ -36,13 +38,13 @@ def list_projects(*, store: Store, as_json: bool = False) -> int:
 
         table = Table("name", "path", "added", "status", box=None)
         for p in projects:
-            state = status[p.path]
+            state = shown[p.path]
             table.add_row(escape(p.name), escape(str(p.path)), p.added,
-                          state if state == "ok" else f"[red]{state}[/red]")
+                          state if status[p.path] == "ok" else f"[red]{escape(state)}[/red]")
         Console(highlight=False).print(table)
     else:
         _plain_table(["name", "path", "added", "status"],
-                     [[p.name, str(p.path), p.added, status[p.path]] for p in projects])
+                     [[p.name, str(p.path), p.added, shown[p.path]] for p in projects])
     missing = sum(state == "missing" for state in status.values())
     if missing:
         print(f"{missing} registered path(s) no longer exist; forget them with: "
@@ -170,3 +172,29 @@ def _print_removed(removed: list[Project], *, as_json: bool, verb: str) -> None:
         return
     for project in removed:
         print(f"{verb}: {project.path}")
+
+
+def set_flags(paths: list[Path], *, store: Store, align: bool, as_json: bool = False) -> int:
+    """``devkit projects set PATH... --align|--no-align``: whether ``devkit align`` may change
+    each workspace's ``uv.lock`` (only a private workspace's can be left alone: any other one
+    is always aligned). Returns 0. Raises DevkitError, before anything changes, when a path is
+    not registered, or ``--no-align`` names a workspace that is not private."""
+    registry = Registry(store)
+    found = []
+    for path in paths:
+        project = registry.find(path.expanduser())
+        if project is None:
+            raise DevkitError(f"{path} is not a registered project (see `devkit projects list`)")
+        if not align and not project.private:
+            raise DevkitError(f"{project.path} is not a private workspace: `devkit align` always "
+                              "aligns it (only `devkit adopt --private` workspaces can opt out)")
+        found.append(project)
+    changed = [registry.set_flags(p.path, align=align) if p.private else p for p in found]
+    if as_json:
+        print(json.dumps({"version": 1, "projects": [p.to_json() for p in changed]}, indent=2))
+        return 0
+    for project in changed:
+        what = ("`devkit align` may change its uv.lock" if project.aligned
+                else "`devkit align` leaves its uv.lock alone")
+        print(f"{project.path}: {what}")
+    return 0

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from devkit import git, template, workspaces
+from devkit import git, private, template, trust, workspaces
 from devkit.errors import DevkitError, describe
 from devkit.registry import Registry
 from devkit.store import Store
@@ -149,6 +149,14 @@ def plan(path: Path, name: str, *, store: Store, current: template.TemplateVersi
         result.reason = (f"missing directory: {path} does not exist (unregister it with "
                          f"`devkit projects remove {q}`)")
         return result
+    try:
+        record = private.load(store, path)
+    except DevkitError as exc:
+        result.status, result.reason = "failed", str(exc)
+        return result
+    if record is not None:
+        return update_private(record, name, store=store, target=vcs_ref or current.tag,
+                              dry_run=dry_run)
     if not (path / ANSWERS_FILE).is_file():
         if (path / workspaces.ENV_SCRIPT).is_file():
             result.reason = (f"adopted workspace: devkit gave it only its environment files, not "
@@ -680,6 +688,138 @@ def _run_all(jobs: list[Job], workers: int) -> list[Result]:
             for j, r in zip(jobs, results, strict=True)]
 
 
+# -- a private workspace (devkit adopt --private) ------------------------------------------------
+def update_private(record: private.Record, name: str, *, store: Store, target: str,
+                   dry_run: bool) -> Result:
+    """Bring the files ``devkit adopt --private`` added (untracked, excluded: no ``git status``
+    is involved) onto the template at ``target`` (a tag of the store's template repository).
+
+    The recorded answers are rendered at the recorded commit and at ``target``; for each file:
+    still byte for byte the old render → replaced by the new one (deleted when the template no
+    longer renders it); changed by the user → three-way merge (:func:`devkit.git.merge_file`),
+    and on conflict the file gets ``<<<<<<< before updating`` / ``>>>>>>> after updating``
+    markers (as copier's update writes them: your lines first) and the
+    status is ``conflicts``; a file the new render adds is written (one already there and
+    different is a conflict, left alone); a devkit file the user deleted stays deleted. Then the
+    record (new commit, files, hashes) and the exclude/attributes blocks follow, and the loader
+    configs are re-approved only when they are byte for byte the new render
+    (:func:`devkit.trust.record_rendered`). Runs under the workspace mutex; every file it
+    changed is restored on any failure. Never raises: a failure is ``failed`` with one line.
+    """
+    start = time.perf_counter()
+    root = record.workspace
+    result = Result(root, name, status="current", source=record.source,
+                    from_version=record.commit, to_version=target)
+    try:
+        with contextlib.ExitStack() as stack:
+            if not dry_run:
+                stack.enter_context(store.workspace_mutex(root, command="devkit update"))
+                fresh = private.load(store, root)  # another run may have updated it meanwhile
+                record = fresh if fresh is not None else record
+            result.from_version = record.commit
+            if not record.source or not template.is_store_source(record.source, store):
+                result.status = "skipped"
+                result.reason = (f"private workspace rendered from {record.source}, not "
+                                 "devkit's template: nothing to update")
+                return result
+            if record.commit == target:
+                return result
+            _update_private(record, result, store=store, target=target, dry_run=dry_run)
+    except (DevkitError, OSError) as exc:
+        result.status, result.reason = "failed", describe(exc)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _update_private(record: private.Record, result: Result, *, store: Store, target: str,
+                    dry_run: bool) -> None:
+    root = record.workspace
+    old = private.render(record.source, record.commit, record.answers)
+    new = private.render(str(store.template_repo), target, record.answers)
+    prefix = git.show_prefix(root)
+    names = sorted(set(record.files) | set(new.files))
+    tracked = set(git.tracked_in(root, "HEAD", list(new.files)))
+    writes: dict[str, bytes | None] = {}  # None: delete
+    files = dict(record.files)
+    for name in names:
+        target_file = root / name
+        have = target_file.read_bytes() if target_file.is_file() else None
+        before, after = old.files.get(name), new.files.get(name)
+        if name not in record.files:  # the new render adds it
+            if name in tracked:
+                result.conflicts.append(name)
+                result.reason = f"the repository tracks {name}: devkit's new {name} not added"
+            elif have is None:
+                writes[name] = after
+                assert after is not None
+                files[name] = private.Added(private.sha256(after))
+            elif have != after:
+                result.conflicts.append(name)
+                result.reason = f"{name} exists and is not devkit's: the template's new one is not added"
+            else:  # already there, byte for byte the new render: adopted as it is
+                files[name] = private.Added(private.sha256(have), created=False)
+            continue
+        if have is None:  # the user deleted it: it stays deleted
+            if not (target_file.exists() or target_file.is_symlink()):
+                del files[name]
+            continue
+        if have == after:
+            if after is not None:
+                files[name] = private.Added(private.sha256(after), record.files[name].created)
+            continue
+        if before is not None and have == before:
+            writes[name] = after
+            if after is None:
+                del files[name]
+            else:
+                files[name] = private.Added(private.sha256(after), record.files[name].created)
+            continue
+        merged, conflicted = git.merge_file(have, before or b"", after or b"",
+                                            labels=("before updating", "devkit's previous render",
+                                                    "after updating"))
+        if merged != have:
+            writes[name] = merged
+        if conflicted:
+            result.conflicts.append(name)
+    result.files = sorted(writes)
+    result.status = "conflicts" if result.conflicts else "updated" if writes else "current"
+    if writes and not result.reason:
+        result.reason = ("private workspace: devkit's files are untracked (excluded), so "
+                         "`git diff` does not show this update")
+    if dry_run:
+        return
+    kept = [n for n in files if n not in new.files]
+    record.files = files
+    record.commit, record.source = target, str(store.template_repo)
+    record.excludes = private.exclude_lines([*new.files, *kept], new.gitignore, prefix,
+                                            lock=record.lock_created)
+    record.attributes = private.attribute_lines(new.gitattributes, [*new.files], prefix)
+    record.exclude.path, record.attribute_file.path = map(str, private.git_paths(root))
+    undo = private.Undo()
+    with private.restoring(undo):
+        undo.keep(Path(record.exclude.path))
+        undo.keep(Path(record.attribute_file.path))
+        undo.keep(store.private_record(root))
+        for name, data in writes.items():
+            undo.keep(root / name)
+            if data is None:
+                (root / name).unlink()
+            else:
+                private.write_file(root / name, data, new.modes.get(name))
+        private.write_blocks(record)
+        private.save(store, record)
+    if set(writes) & {*LOADER_CONFIGS, ".envrc.sh"}:
+        try:
+            trust.record_rendered(root, store, new.loaders)
+            result.trust = trust.trust_if_rendered(root, store)
+        except (DevkitError, OSError) as exc:
+            result.trust = [f"could not approve the loader configs: {describe(exc)}"]
+        if set(result.conflicts) & {*LOADER_CONFIGS, ".envrc.sh"}:
+            q = shlex.quote(str(root))
+            result.trust.append(f"a loader file has conflicts: resolve them, then review and "
+                                f"run `mise trust {q}` / `direnv allow {q}` yourself")
+
+
 # -- trust ---------------------------------------------------------------------------------------
 def retrust(workspace: Path, store: Store) -> list[str]:
     """After an update changed a loader file of ``workspace``: record and approve the loader
@@ -773,7 +913,7 @@ def update(
             continue
         if result.loaders_rendered and result.status == "updated":
             result.trust = retrust(result.path, store)
-        elif result.status in ("updated", "conflicts") and any(
+        elif result.status in ("updated", "conflicts") and not result.trust and any(
                 Path(f).name in LOADER_CONFIGS for f in result.files):
             q = shlex.quote(str(result.path))
             result.trust = [(f"a loader config changed and differs from the template's "
@@ -821,7 +961,8 @@ def _print_human(results: Sequence[Result], current: template.TemplateVersion, *
             print(f"      {line}")
     counts = ", ".join(f"{n} {verb.get(s, s)}" for s, n in summary.items() if n)
     print(f"\n{'Dry run: nothing was written. ' if dry_run else ''}{counts}.")
-    changed = [r for r in results if r.status in ("updated", "conflicts")]
+    # a private workspace's files are untracked: no undo line, nothing for git to show
+    changed = [r for r in results if r.status in ("updated", "conflicts") and r.undo]
     if changed and not dry_run:
         print("Nothing was committed. Review with `git -C PATH diff HEAD` and commit; to undo one "
               "workspace's update (only the files it changed), run its `undo:` line.")
