@@ -406,3 +406,27 @@ def test_parse_ports_and_ps() -> None:
                                        "127.0.0.1:1->5432/tcp", "postgres", "p", "/w", "False"]))
     assert (c.health, c.running, c.published(5432)[0].host_port) == ("starting", True, 1)
     assert docker.same_dir("/w/../w", "/w")
+
+
+def test_private_workspace_declares_the_services_of_its_compose_file(devkit, tmp_path) -> None:
+    """``adopt --private --data services=…`` writes compose.yaml and no answers file: the
+    compose.yaml devkit rendered declares the services."""
+    from devkit import uv
+    from devkit.store import Store
+
+    repo = tmp_path / "client"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "client"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        "dependencies = []\n")
+    subprocess.run([uv.find_uv(), "lock", "-q"], cwd=repo, env=Store().subprocess_env(),
+                   check=True)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "client"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    code, out, err = devkit("adopt", "--private", "--no-sync", "--data", "services=postgres", repo)
+    assert code == 0, (out, err)
+    assert services_checks.declared_services(repo) == ("postgres",)
+    got = results(repo, live_host(PATH=str(_bin_with(tmp_path))))
+    assert got["services.docker"].status == "fail"
+    assert got["services.postgres"].status == "skip" and got["services.postgres"].relevant
+    assert not got["services.redis"].relevant  # not declared
