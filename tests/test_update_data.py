@@ -141,3 +141,11 @@ def test_bad_data_is_one_line_and_changes_nothing(devkit, tmp_path, tpl, value, 
     assert _snapshot(ws) == before
     assert _git("status", "--porcelain", cwd=ws) == ""
     assert _git("rev-parse", "HEAD", cwd=ws) == head
+
+
+def test_new_refuses_a_list_that_is_not_yaml_with_one_line(devkit, tmp_path) -> None:
+    code, _, err = devkit("new", tmp_path / "x", "--defaults", "--no-sync", "--data",
+                          "services=[postgres")
+    assert code == 1
+    assert err.startswith("devkit: error: cannot render the template: ") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

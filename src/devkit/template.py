@@ -605,10 +605,13 @@ def _copier_git_safety(*paths: str | Path) -> Iterator[None]:
 
 
 def _copier_errors() -> tuple[type[BaseException], ...]:
+    """What copier raises for a template or an answer it refuses; PyYAML's errors included: a
+    multiple-choice answer is parsed as a YAML list (``services=[postgres`` is not one)."""
+    import yaml  # PyYAML comes with copier (untyped: see _copier_config)
     from copier.errors import CopierError
     from plumbum import ProcessExecutionError
 
-    return (CopierError, ValueError, ProcessExecutionError)
+    return (CopierError, ValueError, ProcessExecutionError, yaml.YAMLError)
 
 
 def _as_devkit_error(exc: BaseException, src: str, action: str) -> DevkitError:
@@ -673,13 +676,14 @@ def check_data(src: str, data: Mapping[str, str], *, answers: Mapping[str, Any],
     given = {str(k): v for k, v in answers.items() if not str(k).startswith("_")}
     given.update(data)
     typed = " ".join(f"--data {shlex.quote(f'{k}={v}')}" for k, v in (shown or data).items())
+    refused: tuple[type[BaseException], ...] = (*_copier_errors(), TypeError)  # "Not a YAML list"
     try:
         with tempfile.TemporaryDirectory(prefix="devkit-check-") as tmp, \
                 warnings.catch_warnings(), _copier_git_safety(src):
             warnings.simplefilter("ignore")
             copier.run_copy(src, str(Path(tmp) / "workspace"), data=given, defaults=True,
                             pretend=True, quiet=True, unsafe=False, vcs_ref=vcs_ref)
-    except (*_copier_errors(), TypeError, yaml.YAMLError) as exc:
+    except refused as exc:
         reason = describe(exc).removeprefix("Validation error for question ")
         if "YAML list" in reason or isinstance(exc, yaml.YAMLError):
             reason += " (a multiple-choice answer is a YAML list, e.g. services=[postgres])"
