@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import tomllib
@@ -155,3 +156,47 @@ def test_lock_read_by_package_refuses_what_tomllib_refuses(text: str,
     with pytest.raises(lockfile.LockError, match="not a readable uv.lock|malformed uv.lock"):
         lockfile.parse(broken.encode(), REPO_LOCK)
     assert max(toml_reads) == 1  # the faulty package alone, not the whole lock
+
+
+@pytest.mark.parametrize("extra", ["", *ODD_PACKAGES], ids=["plain", "escape", "inline", "local"])
+def test_lock_file_read_line_by_line_as_tomllib_reads_it(extra: str, toml_reads: list[int],
+                                                         tmp_path) -> None:
+    """``read_digest`` parses the file as it reads it, one package at a time, and hashes the
+    very bytes it read."""
+    text = REPO_LOCK.read_text(encoding="utf-8") + extra + '\n[options]\nexclude-newer = "2026-01-01T00:00:00Z"\n'
+    path = tmp_path / "uv.lock"
+    path.write_bytes(text.encode())
+    now = lockfile.dt.datetime(2026, 6, 1, tzinfo=lockfile.dt.UTC)
+    whole = lockfile._from_doc(tomllib.loads(text), path, now)
+    toml_reads.clear()
+    digest, streamed = lockfile.read_digest(path, now=now)
+    assert len(toml_reads) > 40 and max(toml_reads) == 1, toml_reads
+    assert streamed == whole
+    assert digest == hashlib.sha256(text.encode()).hexdigest()
+    assert lockfile.read(path, now=now) == whole
+
+
+def test_lock_file_with_a_multiline_string_is_read_whole(tmp_path, toml_reads: list[int]) -> None:
+    """A multi-line string could hold a line ``[[package]]``: such a lock is parsed whole."""
+    text = (REPO_LOCK.read_text(encoding="utf-8")
+            + '\n[options]\nnote = """\n[[package]]\nname = "not-a-package"\n"""\n')
+    path = tmp_path / "uv.lock"
+    path.write_bytes(text.encode())
+    now = lockfile.dt.datetime(2026, 6, 1, tzinfo=lockfile.dt.UTC)
+    toml_reads.clear()
+    digest, lock = lockfile.read_digest(path, now=now)
+    assert max(toml_reads) > 40  # the whole text in one parse
+    assert "not-a-package" not in {p.name for p in lock.packages}
+    assert lock == lockfile._from_doc(tomllib.loads(text), path, now)
+    assert digest == hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("bad", [b"\xff\xfe", b'version = "9"\n'], ids=["utf8", "twice"])
+def test_lock_file_read_line_by_line_refuses_in_one_line(tmp_path, bad: bytes) -> None:
+    text = REPO_LOCK.read_bytes().replace(
+        b'source = { registry = "https://pypi.org/simple" }\n',
+        b'source = { registry = "https://pypi.org/simple" }\n' + bad, 1)
+    path = tmp_path / "uv.lock"
+    path.write_bytes(text)
+    with pytest.raises(lockfile.LockError, match="not a readable uv.lock|malformed uv.lock"):
+        lockfile.read_digest(path)

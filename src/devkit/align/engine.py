@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import hashlib
 import shlex
 import threading
 import time
@@ -396,23 +395,11 @@ def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tu
                              f"{shlex.quote(str(path))}`)")
             continue
         try:
-            data = (path / "uv.lock").read_bytes()
-        except OSError:
-            data = None  # lockfile.read says why, in one line
-        digest = hashlib.sha256(data).hexdigest() if data is not None else None
-        try:
-            if data is None:
-                locks[path] = lockfile.read(path / "uv.lock")
-            else:
-                text = lockfile.decode(data, path / "uv.lock")
-                del data  # not kept beside the text while a large lock is parsed
-                locks[path] = lockfile.parse_text(text, path / "uv.lock")
-                del text
+            digest, locks[path] = lockfile.read_digest(path / "uv.lock")
         except lockfile.LockError as exc:
             outcome.status, outcome.error = "failed", f"skipped: {exc}"
             continue
-        if digest is not None:  # run_project does not parse it again while it is unchanged
-            outcome.loaded = (digest, locks[path])
+        outcome.loaded = (digest, locks[path])  # run_project does not parse it again unchanged
         sources = [(path / rel).resolve() for rel in locks[path].local_sources]
         blocker = workspace_code.uv_blocker(path, workspace_code.pinned_request(path), sources,
                                             store=store) if read_only else None

@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
+import itertools
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -138,16 +140,65 @@ def read(path: Path, *, now: dt.datetime | None = None) -> Lock:
 
     Raises LockError with the file and the reason (missing, unreadable, not TOML, wrong types).
     """
+    return read_digest(path, now=now)[1]
+
+
+def read_digest(path: Path, *, now: dt.datetime | None = None) -> tuple[str, Lock]:
+    """:func:`read`, plus the SHA-256 (hex) of the file's bytes, in one pass over the file.
+
+    The file is read line by line and parsed one ``[[package]]`` table at a time
+    (:func:`_parse_parts`), so a 30 MB lock is never held whole, neither as bytes nor as text;
+    a lock with a multi-line string (which could hide a ``[[package]]`` line) is read whole.
+    Raises LockError as :func:`read` does.
+    """
+    when = now or dt.datetime.now(dt.UTC)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            digest = hashlib.sha256()
+            try:
+                lock = _parse_parts(_file_parts(fh, digest, path), path, when)
+            except _WholeText:
+                fh.seek(0)
+                data = fh.read()
+                return hashlib.sha256(data).hexdigest(), parse(data, path, now=when)
+            return digest.hexdigest(), lock
     except FileNotFoundError as exc:
         raise LockError(f"{path}: no uv.lock (run `uv lock --project "
                         f"{shlex.quote(str(path.parent.absolute()))}`)") from exc
     except OSError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
-    text = decode(data, path)
-    del data  # a 30 MB lock: the bytes are not kept beside the text while it is parsed
-    return parse_text(text, path, now=now)
+    except rtoml.TomlParsingError as exc:
+        raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
+    except _Malformed as exc:
+        raise LockError(f"{path}: malformed uv.lock: {exc}") from None
+
+
+class _WholeText(Exception):
+    """A part holds a multi-line string: the lock must be parsed whole."""
+
+
+_HEADER_LINE = b"[[package]]\n"
+
+
+def _file_parts(lines: Iterable[bytes], digest: Any, path: Path) -> Iterator[str]:
+    """The text before the first ``[[package]]`` line, then each package's text (its header
+    line to the next one), decoded; every line also goes into ``digest``. Raises _WholeText
+    when a part holds a multi-line string, LockError when a part is not UTF-8."""
+    part: list[bytes] = []
+    for line in lines:
+        digest.update(line)
+        if line == _HEADER_LINE:
+            yield _part_text(part, path)
+            part = []
+        part.append(line)
+    yield _part_text(part, path)
+
+
+def _part_text(lines: list[bytes], path: Path) -> str:
+    text = decode(b"".join(lines), path)
+    if '"""' in text or "'''" in text:
+        raise _WholeText
+    return text
 
 
 def decode(data: bytes, path: Path) -> str:
@@ -164,7 +215,7 @@ def parse(data: bytes, path: Path, *, now: dt.datetime | None = None) -> Lock:
     TOML is read by ``rtoml`` (https://github.com/samuelcolvin/rtoml, the Rust ``toml`` crate;
     it gives what ``tomllib`` gives, ~20x faster: ``tomllib`` is pure Python in 3.11 and takes
     ~0.5 s and ~7 bytes of memory per byte of a MB-sized lock), one ``[[package]]`` table at a
-    time (:func:`_parse_by_package`), so a 30 MB lock of 10,000 packages is read in about a
+    time (:func:`_parse_parts`), so a 30 MB lock of 10,000 packages is read in about a
     second while holding one package's objects at a time.
     """
     return parse_text(decode(data, path), path, now=now)
@@ -175,7 +226,7 @@ def parse_text(text: str, path: Path, *, now: dt.datetime | None = None) -> Lock
     when = now or dt.datetime.now(dt.UTC)
     try:
         if '"""' not in text and "'''" not in text:  # no multi-line string: see below
-            return _parse_by_package(text, path, when)
+            return _parse_parts(_text_parts(text), path, when)
         return _from_doc(_toml(text), path, when)
     except rtoml.TomlParsingError as exc:
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
@@ -193,32 +244,41 @@ def _toml(text: str) -> dict[str, Any]:
 _PACKAGE_HEADER = "\n[[package]]\n"
 
 
-def _parse_by_package(text: str, path: Path, now: dt.datetime) -> Lock:
-    """The same :class:`Lock` as a TOML parser gives on the whole of ``text``, one package at a
-    time.
+def _text_parts(text: str) -> Iterator[str]:
+    """:func:`_file_parts` of a whole text: the head, then each package's text."""
+    if text.startswith(_PACKAGE_HEADER[1:]):
+        start = 0
+    elif (found := text.find(_PACKAGE_HEADER)) >= 0:
+        start = found + 1
+    else:
+        start = len(text)
+    yield text[:start]
+    while start < len(text):
+        end = text.find(_PACKAGE_HEADER, start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
 
-    ``text`` has no multi-line string, so a line ``[[package]]`` can only be a table header:
-    the text between two of them is one package (with its ``[package.*]`` sub-tables), and a
+
+def _parse_parts(parts: Iterator[str], path: Path, now: dt.datetime) -> Lock:
+    """The same :class:`Lock` as a TOML parser gives on the whole text, one package at a time.
+
+    ``parts`` is the text before the first ``[[package]]`` line, then each package's text from
+    its header line to the next one. The text has no multi-line string, so such a line can only
+    be a table header: each part is one package (with its ``[package.*]`` sub-tables), and a
     top-level table after the last package joins the document. Raises rtoml.TomlParsingError
     or _Malformed (a key or table defined in two parts, as a parser of the whole text would).
     """
-    if text.startswith(_PACKAGE_HEADER[1:]):
-        first = 0
-    elif (found := text.find(_PACKAGE_HEADER)) >= 0:
-        first = found + 1
-    else:  # no package at all
-        return _from_doc(_toml(text), path, now)
-    doc = _toml(text[:first])
+    doc = _toml(next(parts))
+    first = next(parts, None)
+    if first is None:  # no package at all
+        return _from_doc(doc, path, now)
     if "package" in doc or "distribution" in doc:
         raise _Malformed("the [[package]] tables must not be split")
 
     def entries() -> Iterator[dict[str, Any]]:
-        start = first
-        while start < len(text):
-            end = text.find(_PACKAGE_HEADER, start)
-            end = len(text) if end < 0 else end + 1
-            part = _toml(text[start:end])
-            start = end
+        for text in itertools.chain([first], parts):
+            part = _toml(text)
             tables = part.pop("package")
             for key, value in part.items():  # a top-level table after the packages
                 if key in doc:
