@@ -128,14 +128,20 @@ class Verified:
         verify (no ``uv.lock``; for ``sync`` no ``.venv``): then uv must run. Reads files only."""
         project = project.absolute()
         lock = project / "uv.lock"
+        # line by line: a 30 MB lock is hashed and searched without being held whole
+        digest, sources = hashlib.sha256(), set()
         try:
-            data = lock.read_bytes()
+            with lock.open("rb") as fh:
+                for line in fh:
+                    digest.update(line)
+                    if b"source = {" in line:
+                        sources.update(_LOCAL_SOURCE.findall(line))
         except OSError:
             return None
-        parts: list[object] = [check, self._base, str(project), hashlib.sha256(data).hexdigest()]
+        parts: list[object] = [check, self._base, str(project), digest.hexdigest()]
         parts += [_sha(project / name) for name in PROJECT_FILES if name != "uv.lock"]
         parts.append(self._ancestors(project.parent))
-        parts.append(self._local_sources(project, data))
+        parts.append(self._local_sources(project, sources))
         if check == "sync":
             venv = self._venv(project / ".venv")
             if venv is None:
@@ -157,9 +163,9 @@ class Verified:
         return found
 
     @staticmethod
-    def _local_sources(project: Path, lock: bytes) -> list[str]:
+    def _local_sources(project: Path, matches: set[tuple[bytes, bytes]]) -> list[str]:
         found = []
-        for match in sorted(set(_LOCAL_SOURCE.findall(lock))):
+        for match in sorted(matches):
             kind, raw = match[0].decode(), match[1].decode("utf-8", "replace")
             if raw == ".":
                 continue
