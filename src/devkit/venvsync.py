@@ -333,6 +333,7 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
     needs = {path: set() if memo is not None and memo.known("sync", path, memo.key("sync", path))
              else uncached(path, present) for path in paths}
     pending = list(paths)
+    needy = {p for p in paths if needs[p]}  # pending workspaces still waiting on missing wheels
     results: dict[Path, SyncResult] = {}
     waited: set[Path] = set()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -346,6 +347,7 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
                     waited.add(path)
                     continue
                 pending.remove(path)
+                needy.discard(path)
                 busy |= needs[path]
                 running[pool.submit(_sync_one, path, store=store, cache=cache, memo=memo,
                                     command=command)] = path
@@ -356,8 +358,10 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
                 result.waited = path in waited
                 results[path] = result
                 on_done(result)
-            if pending:
+            if needy:  # the cache is listed again only when a pending sync waits on it
                 present = cached_now(cache.inodes.cache_dir)
-                for path in pending:
+                for path in list(needy):
                     needs[path] -= present
+                    if not needs[path]:
+                        needy.discard(path)
     return [results[p] for p in paths]

@@ -23,6 +23,7 @@ import os
 import re
 import shlex
 import stat
+import threading
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -259,13 +260,30 @@ def _venv_key(workspace: Path) -> str:
     return str(workspace.resolve() / ".venv")
 
 
+_RECORDS_READ: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {}
+_RECORDS_LOCK = threading.Lock()
+
+
 def _venv_records(store: Store) -> dict[str, Any]:
+    """The records of ``store.venvs_file`` (a copy), parsed once per process while the file is
+    the same (inode, size, modification and change times): ``sync --all`` asks once per
+    workspace, and the file holds one record per workspace."""
+    path = store.venvs_file
     try:
-        data = json.loads(store.venvs_file.read_text(encoding="utf-8"))
+        st = path.stat()
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with _RECORDS_LOCK:
+            known = _RECORDS_READ.get(str(path))
+        if known is not None and known[0] == stamp:
+            return dict(known[1])
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     venvs = data.get("venvs") if isinstance(data, dict) else None
-    return venvs if isinstance(venvs, dict) else {}
+    venvs = venvs if isinstance(venvs, dict) else {}
+    with _RECORDS_LOCK:
+        _RECORDS_READ[str(path)] = (stamp, venvs)
+    return dict(venvs)
 
 
 def record_venv(workspace: Path, store: Store) -> None:

@@ -173,11 +173,8 @@ def store_paths(ctx: Context) -> list[Path]:
     with contextlib.suppress(OSError):
         paths += sorted(p for p in store.uv_cache_dir.iterdir() if p.is_dir())
     paths += [store.python_install_dir, store.template_repo]
-    seen: list[Path] = []
-    for path in paths:
-        if path not in seen and path.exists():
-            seen.append(path)
-    return seen
+    # dict keys: once each, in order (DEVKIT_HOME holds one mutex file per workspace: thousands)
+    return [path for path in dict.fromkeys(paths) if path.exists()]
 
 
 def _problems(ctx: Context) -> tuple[list[Path], list[Path], list[Path]]:
