@@ -15,6 +15,7 @@ import filelock
 from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, safe_fix, warn
 from devkit.errors import DevkitError
 from devkit.hostfacts import Host, RunResult
+from devkit.store import Store
 from devkit.util import atomic_write_text
 
 # The oldest versions devkit supports, in one place. Why these floors:
@@ -89,19 +90,22 @@ def binary_key(path: str) -> str | None:
     return f"{real}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def _known_versions(ctx: Context) -> dict[str, Any]:
-    """The store's ``tool-versions.json`` entries (memoised in ``ctx``); {} when unreadable."""
-    def load() -> dict[str, Any]:
-        try:
-            doc = json.loads(ctx.store.tool_versions_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(doc, dict) or doc.get("version") != TOOL_VERSIONS_FORMAT \
-                or not isinstance(doc.get("tools"), dict):
-            return {}
-        return dict(doc["tools"])
+def _read_versions(store: Store) -> dict[str, Any]:
+    """The entries of ``store.tool_versions_file``; {} when missing, unreadable or of another
+    format."""
+    try:
+        doc = json.loads(store.tool_versions_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("version") != TOOL_VERSIONS_FORMAT \
+            or not isinstance(doc.get("tools"), dict):
+        return {}
+    return dict(doc["tools"])
 
-    return ctx.memo(("tool-versions",), load)
+
+def _known_versions(ctx: Context) -> dict[str, Any]:
+    """:func:`_read_versions`, once per ``ctx``."""
+    return ctx.memo(("tool-versions",), lambda: _read_versions(ctx.store))
 
 
 def _remember_version(ctx: Context, path: str, key: str, result: RunResult) -> None:
@@ -112,13 +116,7 @@ def _remember_version(ctx: Context, path: str, key: str, result: RunResult) -> N
         return
     with _SAVE_LOCK, contextlib.suppress(OSError, ValueError, DevkitError, filelock.Timeout), \
             ctx.store.mutex("tool-versions", timeout=2.0):
-        try:
-            doc = json.loads(ctx.store.tool_versions_file.read_text(encoding="utf-8"))
-            tools = doc["tools"] if isinstance(doc, dict) and isinstance(doc.get("tools"), dict) \
-                and doc.get("version") == TOOL_VERSIONS_FORMAT else {}
-        except (OSError, ValueError):
-            tools = {}
-        tools = {p: e for p, e in tools.items() if os.path.lexists(p)}
+        tools = {p: e for p, e in _read_versions(ctx.store).items() if os.path.lexists(p)}
         tools[path] = {"key": key, "stdout": result.stdout, "stderr": result.stderr}
         atomic_write_text(ctx.store.tool_versions_file,
                           json.dumps({"version": TOOL_VERSIONS_FORMAT, "tools": tools}) + "\n")
