@@ -102,8 +102,9 @@ def test_a_breaking_move_is_held_and_the_other_moves_kept(tmp_path, devkit, gate
     assert not [t for t in held["tests"] if "known_broken" in t]  # failed before: not counted
     assert held["tests"][0] == "tests.test_old"  # the collection error comes first
     assert "test_old_api" in held["reason"]
-    assert doc["held"] == [{"project": "old", "name": "tinybreak", "current": "1.0",
-                            "wanted": "2.0", "tests": held["tests"]}]
+    assert doc["held"] == [{"project": "old", "path": str(old), "name": "tinybreak",
+                            "current": "1.0", "wanted": "2.0", "tests": held["tests"]}]
+    assert doc["clear_holds_command"] == f"devkit align --clear-holds {old} --test"
     [report] = [p for p in doc["projects"] if p["name"] == "old"]
     assert report["tests"]["held"] == ["tinybreak"]
     assert report["tests"]["baseline"]["failed"] == 1  # test_known_broken
@@ -258,3 +259,57 @@ def test_a_stale_lock_is_gated_against_its_plain_relock(tmp_path, devkit, gate_i
     assert [h["name"] for h in doc["held"]] == ["tinybreak"]
     [report] = [p for p in doc["projects"] if p["name"] == "old"]
     assert report["stale"] and report["status"] == "aligned"
+
+
+def test_clear_holds_lets_align_retry_the_held_move(tmp_path, devkit, gate_index) -> None:
+    new, old = _projects(tmp_path / "p")
+    assert devkit("projects", "add", new, old)[0] == 0
+    code, out, err = devkit("align", "--test")
+    assert code == 0, (out, err)
+    assert locked_versions(old, "tinybreak") == {"1.0"}
+    assert f"once the tests are fixed, retry with: devkit align --clear-holds {old} --test" in out
+
+    # --clear-holds --test: the hold is forgotten, the move tried again under the tests, and
+    # held again since they still fail
+    code, out, err = devkit("align", "--clear-holds", "--test", "--json")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    assert [(p["path"], [h["wanted"] for h in p["holds"]]) for p in doc["cleared_holds"]] == [
+        (str(old), ["2.0"])]
+    [report] = [p for p in doc["projects"] if p["name"] == "old"]
+    assert report["tests"]["runs"] >= 2 and report["tests"]["held"] == ["tinybreak"]
+    assert locked_versions(old, "tinybreak") == {"1.0"}
+
+    # the user fixed the tests: clear the hold of that project, and a plain align moves it
+    (old / "tests" / "test_old.py").write_text("def test_old_api():\n    pass\n")
+    code, out, err = devkit("align", "--clear-holds", old)
+    assert (code, err) == (0, ""), out
+    assert out == f"cleared 1 test hold of {old}: tinybreak 2.0\n"
+    assert manifest.recall_test_holds(Store(), [old]) == {}
+    code, out, _ = devkit("align", "--clear-holds", "--json")
+    assert code == 0 and json.loads(out) == {"version": 1, "projects": []}
+    code, out, _ = devkit("align", "--clear-holds", new)
+    assert (code, out) == (0, f"no test holds recorded for {new}\n")
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    assert locked_versions(old, "tinybreak") == {"2.0"}
+    assert json.loads(out)["held"] == []
+
+
+def test_clear_holds_refuses_bad_paths_and_a_running_align(tmp_path, devkit, store) -> None:
+    project = locked_project(tmp_path, "p", [])
+    stranger = locked_project(tmp_path, "q", [])
+    assert devkit("projects", "add", project)[0] == 0
+    code, out, err = devkit("align", "--clear-holds", stranger)
+    assert code == 1 and f"{stranger} is not a registered project" in err, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _, err = devkit("align", "--clear-holds", tmp_path / "nowhere")
+    assert code == 1 and "is not a directory" in err
+    for flags in (["--dry-run"], ["--check"], ["--sync"], ["--only", str(project)]):
+        code, _, err = devkit("align", "--clear-holds", *flags)
+        assert code == 2 and "--clear-holds" in err, (flags, err)
+    code, out, _ = devkit("align", "--clear-holds")
+    assert (code, out) == (0, "no test holds recorded\n")
+    with store.mutex("align", timeout=0):  # a writing `devkit align` holds it for its whole run
+        code, _, err = devkit("align", "--clear-holds", project)
+    assert code == 1 and "another `devkit align` is running" in err

@@ -198,6 +198,10 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="the test command (implies --test; split like a shell, run without one; "
                         "default: the workspace's test task, else "
                         "'uv run --locked pytest -q -p no:cacheprovider')")
+    p.add_argument("--clear-holds", action="store_true",
+                   help="forget the moves the tests of PATH (default: every project) refused, "
+                        "so the next align tries them again; with --test, clear then align "
+                        "with the tests")
 
 
 def _add_gc(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -323,10 +327,26 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
     if args.command == "align":
         from devkit.commands import align
 
+        if args.clear_holds:
+            testing = args.test or args.test_command is not None
+            if args.dry_run or args.check:
+                args.devkit_parser.error("--clear-holds writes the manifest: it cannot be "
+                                         "combined with --dry-run or --check")
+            if not testing:
+                extra = [flag for flag, used in (
+                    ("--only", args.only), ("--sync", args.sync),
+                    ("--strategy", args.strategy != "newest"),
+                    ("--allow-downgrade", args.allow_downgrade != "none")) if used]
+                if extra:
+                    args.devkit_parser.error(
+                        f"--clear-holds alone only clears: {', '.join(extra)} need an align "
+                        "run; add --test to clear and then align with the tests")
+                return align.clear_holds(args.paths, store=store, as_json=args.json)
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
                            sync=args.sync, allow_downgrade=args.allow_downgrade,
-                           only=args.only, test=args.test, test_command=args.test_command)
+                           only=args.only, test=args.test, test_command=args.test_command,
+                           clear_holds=args.clear_holds)
     if args.command == "gc":
         from devkit.commands import gc
 

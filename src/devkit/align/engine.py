@@ -153,10 +153,11 @@ def _with_only(paths: Sequence[Path], only: Sequence[Path], store: Store
 
 
 @contextlib.contextmanager
-def exclusive_run(store: Store, *, enabled: bool) -> Iterator[None]:
+def exclusive_run(store: Store, *, enabled: bool, busy: str | None = None) -> Iterator[None]:
     """One writing ``devkit align`` per store at a time (two would race on backups and locks).
 
-    Raises DevkitError when another one holds ``Store.mutex("align")``.
+    Raises DevkitError (``busy``, else a hint for a run) when another one holds
+    ``Store.mutex("align")``.
     """
     if not enabled:
         yield
@@ -165,8 +166,8 @@ def exclusive_run(store: Store, *, enabled: bool) -> Iterator[None]:
     try:
         mutex.acquire()
     except filelock.Timeout:
-        raise DevkitError("another `devkit align` is running on this store: wait for it to "
-                          "finish, or use --dry-run") from None
+        raise DevkitError(busy or "another `devkit align` is running on this store: wait for "
+                                  "it to finish, or use --dry-run") from None
     try:
         yield
     finally:

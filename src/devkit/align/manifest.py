@@ -168,6 +168,48 @@ def recall_test_holds(store: Store, paths: Iterable[Path]) -> dict[Path, TestHol
     return found
 
 
+def recorded_test_holds(store: Store) -> dict[Path, TestHolds]:
+    """Every test hold the manifest records that is still in effect (the project's requirements
+    unchanged), by project path. An unreadable manifest or a malformed entry means none."""
+    return recall_test_holds(store, [Path(p) for p in _test_holds_doc(store)])
+
+
+def clear_test_holds(store: Store, paths: Iterable[Path] | None = None
+                     ) -> dict[Path, TestHolds]:
+    """Forget the test holds of ``paths`` (every project when None), so that the next
+    ``devkit align`` tries those moves again; returns the holds removed that were in effect.
+
+    Entries whose requirements changed since (no longer in effect) are dropped too, silently.
+    The manifest is rewritten atomically under the store mutex, everything else kept; no
+    manifest or no entry: nothing written. The caller holds the align run mutex
+    (:func:`devkit.align.engine.exclusive_run`), so a running ``devkit align`` cannot record
+    holds from a stale read. Raises DevkitError when the store is not writable or the manifest
+    cannot be read (other than absent).
+    """
+    wanted = None if paths is None else {str(p) for p in paths}
+    try:
+        with store.mutex("manifest", timeout=MANIFEST_WRITE_TIMEOUT):
+            try:
+                data = json.loads(store.manifest_file.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return {}
+            if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+                return {}
+            holds = data.get("test_holds")
+            if not isinstance(holds, dict):
+                return {}
+            gone = [k for k in holds if wanted is None or k in wanted]
+            if not gone:
+                return {}
+            removed = recall_test_holds(store, [Path(k) for k in gone])
+            data["test_holds"] = {k: v for k, v in holds.items() if k not in gone}
+            atomic_write_text(store.manifest_file, json.dumps(data, indent=2) + "\n")
+    except (OSError, ValueError, filelock.Timeout) as exc:
+        raise DevkitError(f"cannot update the alignment manifest {store.manifest_file}: {exc}"
+                          ) from exc
+    return removed
+
+
 def write(store: Store, *, strategy: str, projects: Sequence[Path],
           targets: Sequence[planner.Target], blocked: Sequence[planner.Blocked],
           known: Sequence[KnownConflicts],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from devkit.align import lockfile
@@ -54,10 +55,19 @@ def document(result: Result) -> dict[str, Any]:
         "notes": result.notes,
         "test": result.test,             # --test: changed projects were gated by their tests
         "test_seconds": round(result.test_seconds, 3),
-        "held": [{"project": o.name, "name": b.name, "current": b.current, "wanted": b.wanted,
-                  "tests": list(b.tests)} for o in outcomes for b in o.blocked
-                 if b.kind == "tests"],
+        "held": [{"project": o.name, "path": str(o.path), "name": b.name, "current": b.current,
+                  "wanted": b.wanted, "tests": list(b.tests)} for o in outcomes
+                 for b in o.blocked if b.kind == "tests"],
+        # what forgets those holds and retries the moves under the tests
+        "clear_holds_command": _clear_holds_command(outcomes),
     }
+
+
+def _clear_holds_command(outcomes: list[Any]) -> str:
+    """``devkit align --clear-holds PATH... --test`` for the projects with test holds, or ``""``."""
+    paths = dict.fromkeys(str(o.path) for o in outcomes for b in o.blocked if b.kind == "tests")
+    return " ".join(["devkit", "align", "--clear-holds", *map(shlex.quote, paths), "--test"]) \
+        if paths else ""
 
 
 def to_json(doc: dict[str, Any]) -> str:
@@ -137,6 +147,9 @@ def to_text(doc: dict[str, Any], *, width: int = 100) -> str:
         for p in tested:
             if p["tests"]["note"]:
                 out.print(escape(f"  {p['name']}: {p['tests']['note']}"))
+    if doc["held"]:
+        out.print(escape(f"Held by failing tests until the requirements change; once the tests "
+                         f"are fixed, retry with: {doc['clear_holds_command']}"))
     for p in [*skipped, *failed]:
         out.print(escape(f"[{p['name']}] {p['error']}"))
     for note in doc["notes"]:
