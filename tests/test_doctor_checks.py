@@ -296,6 +296,23 @@ def test_registered(ws, devkit, store) -> None:
     assert check(ws, "workspace.registered").status == "fail"
 
 
+def test_test_holds_are_shown_with_the_retry_command(ws, store) -> None:
+    from devkit.align import manifest, planner
+
+    assert check(ws, "workspace.test-holds").status == "ok"
+    blocked = planner.Blocked("ws", "idx", "tinybreak", "1.0", "2.0", "r", "tests",
+                              ("tests.test_a::test_x",))
+    held = manifest.TestHolds(ws, manifest.requirements_state(ws), (blocked,))
+    manifest.write(store, strategy="newest", projects=[ws], targets=[], blocked=[], known=[],
+                   test_holds={ws: held})
+    result = check(ws, "workspace.test-holds")
+    assert result.status == "warn", result.message
+    assert "tinybreak 1.0 (not 2.0: tests.test_a::test_x)" in result.message
+    assert result.fix == f"fix the tests, then: devkit align --clear-holds {ws} --test"
+    manifest.clear_test_holds(store, [ws])
+    assert check(ws, "workspace.test-holds").status == "ok"
+
+
 # -- store ---------------------------------------------------------------------------------
 
 def test_cache_dir(tmp_path, store, monkeypatch) -> None:
@@ -576,6 +593,7 @@ COVERAGE = {
     "workspace.venv-current": ["test_venv_current_after_lock_change"],
     "workspace.lock": ["test_lock", "test_in_tree_build_backend_never_runs"],
     "workspace.registered": ["test_registered"],
+    "workspace.test-holds": ["test_test_holds_are_shown_with_the_retry_command"],
     "store.cache-dir": ["test_cache_dir"],
     "store.links": ["test_cache_on_another_filesystem", "test_links_ok_and_unprobeable"],
     "store.venv-linked": ["test_venv_from_another_cache_fails"],

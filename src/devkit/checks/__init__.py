@@ -49,6 +49,7 @@ ORDER: tuple[str, ...] = (
     "workspace.venv-current",
     "workspace.lock",
     "workspace.registered",
+    "workspace.test-holds",
     "workspace.template-version",
     "services.docker",
     "services.daemon",

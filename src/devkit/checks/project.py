@@ -338,6 +338,23 @@ def registered(ctx: Context) -> Outcome:
     return ok(f"registered as {project.name!r}")
 
 
+@check("workspace.test-holds", "no package held back by failing tests", workspace=True)
+def test_holds(ctx: Context) -> Outcome:
+    """Moves ``devkit align --test`` refused because they broke this workspace's tests, as the
+    alignment manifest records them (read only; held while the requirements are unchanged)."""
+    from devkit.align import manifest  # lazy: doctor reads this one file only
+
+    ws = _ws(ctx)
+    held = manifest.recall_test_holds(ctx.store, [ws]).get(ws)
+    if held is None or not held.blocked:
+        return ok("devkit align holds no package back for failing tests")
+    moves = ", ".join(f"{b.name} {b.current} (not {b.wanted}: "
+                      f"{', '.join(b.tests[:2])}{', …' if len(b.tests) > 2 else ''})"
+                      for b in held.blocked)
+    return warn(f"failing tests hold back {moves}",
+                f"fix the tests, then: devkit align --clear-holds {shlex.quote(str(ws))} --test")
+
+
 @safe_fix("workspace.registered")
 def fix_registered(ctx: Context) -> str:
     """Add the workspace to the registry."""
