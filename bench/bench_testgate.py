@@ -102,7 +102,7 @@ def bench(src_dir: Path, names: list[str], out: Path, keep: bool) -> dict[str, A
     store_env = Store(environ=env).subprocess_env()  # what devkit gives uv: the store's cache
     uv = uv_mod.find_uv()
     devkit = [sys.executable, "-m", "devkit"]
-    log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
     projects: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}
     try:
@@ -131,7 +131,8 @@ def bench(src_dir: Path, names: list[str], out: Path, keep: bool) -> dict[str, A
             report = by_path.get(str(path.resolve()), {})
             entry = projects[name]
             entry["changed"] = (path / "uv.lock").read_bytes() != locks[name]
-            entry["kept"] = [f"{c['name']} {', '.join(c['before'])} -> {', '.join(c['after'])}"
+            entry["kept"] = [f"{c['name']} {', '.join(c['before']) or '(added)'} -> "
+                             f"{', '.join(c['after']) or '(removed)'}"
                              for c in report.get("changes", [])]
             entry["held"] = [{"name": h["name"], "current": h["current"], "wanted": h["wanted"],
                               "tests": h["tests"]} for h in doc.get("held", [])
@@ -182,11 +183,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# `devkit align --test` on real projects", "",
         f"Machine: {result['machine']}. Command: `{result['command']}`.", "",
-        "Each project is a copy of the commit below, adopted with `devkit adopt` into a fresh "
+        ("Each project is a copy of the commit below, adopted with `devkit adopt` into a fresh "
         "store; its suite is run apart from devkit (`uv run --locked pytest -q -p "
-        "no:cacheprovider`) before and after `devkit align --test --json`.", "",
-        "| project | commit | tests before (passed / failed) | after | failed after, not before "
-        "| moves kept | moves held (failing tests) | gate s | lock check | venv = lock |",
+        "no:cacheprovider`) before and after `devkit align --test --json`."), "",
+        ("| project | commit | tests before (passed / failed) | after | failed after, not before "
+        "| moves kept | moves held (failing tests) | gate s | lock check | venv = lock |"),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     total_gate = 0.0
@@ -205,20 +206,20 @@ def markdown(result: dict[str, Any]) -> str:
     b, af = result.get("before") or {}, result.get("after_summary") or {}
     lines += [
         "",
-        f"`devkit align --test`: exit {a['exit_code']}, {a['seconds']} s wall, of which "
+        (f"`devkit align --test`: exit {a['exit_code']}, {a['seconds']} s wall, of which "
         f"{a['test_seconds']} s in the projects' gates (baseline and after syncs, test runs, "
         f"bisection) and {a['seconds'] - (a['test_seconds'] or 0):.1f} s aligning (planning, "
-        "`uv lock` runs, checks).",
-        f"Excess pairs (versions beyond one per package): {b.get('excess_pairs')} -> "
+        "`uv lock` runs, checks)."),
+        (f"Excess pairs (versions beyond one per package): {b.get('excess_pairs')} -> "
         f"{af.get('excess_pairs')}; distinct pairs {b.get('distinct_pairs')} -> "
-        f"{af.get('distinct_pairs')}.",
-        f"Second `devkit align --test` right after: exit {result['second_run']['exit_code']}, "
+        f"{af.get('distinct_pairs')}."),
+        (f"Second `devkit align --test` right after: exit {result['second_run']['exit_code']}, "
         f"changed: {result['second_run']['changed']}, projects tested: "
         f"{result['second_run']['tested']}, holds shown: {result['second_run']['held']} "
-        f"({result['second_run']['seconds']} s).", "",
+        f"({result['second_run']['seconds']} s)."), "",
         "## Moves kept", "",
     ]
-    for name, p in result["projects"].items():
+    for p in result["projects"].values():
         lines.append(f"- {p['repo']}: {', '.join(p.get('kept', [])) or 'none'}")
     return "\n".join(lines) + "\n"
 

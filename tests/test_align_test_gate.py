@@ -313,3 +313,34 @@ def test_clear_holds_refuses_bad_paths_and_a_running_align(tmp_path, devkit, sto
     with store.mutex("align", timeout=0):  # a writing `devkit align` holds it for its whole run
         code, _, err = devkit("align", "--clear-holds", project)
     assert code == 1 and "another `devkit align` is running" in err
+
+
+def test_bisection_holds_only_the_culprit_when_holding_a_half_cannot_lock(
+        tmp_path, devkit, monkeypatch, gate_wheels) -> None:
+    """Four packages move; holding the half {aachild, abreak} at 1.0 with every other package
+    pinned to its new version cannot lock (zparent 2.0 needs aachild 2): that must not send the
+    search to the other half and hold an innocent package (zparent) next to the culprit."""
+    out = tmp_path / "wheels"
+    wheels = [*gate_wheels,
+              build_wheel(out, "aachild", "1.0"), build_wheel(out, "aachild", "2.0"),
+              build_wheel(out, "abreak", "1.0", code=OLD_API), build_wheel(out, "abreak", "2.0"),
+              build_wheel(out, "zother", "1.0"), build_wheel(out, "zother", "2.0"),
+              build_wheel(out, "zparent", "1.0", requires=("aachild",)),
+              build_wheel(out, "zparent", "2.0", requires=("aachild>=2",))]
+    monkeypatch.setenv("UV_DEFAULT_INDEX", write_simple_index(tmp_path / "simple", wheels))
+    deps = ["aachild", "abreak", "zother", "zparent", "pytest"]
+    new = locked_project(tmp_path / "p", "new", deps)
+    old = locked_project(tmp_path / "p", "old", deps, "aachild==1.0", "abreak==1.0",
+                         "zother==1.0", "zparent==1.0")
+    _tests(old, {"test_old.py": "from abreak import old_api\n\n"
+                                "def test_old_api():\n    assert old_api() == 1\n"})
+    assert run_uv(old, "sync", "--locked").returncode == 0
+    assert devkit("projects", "add", new, old)[0] == 0
+
+    code, out_text, err = devkit("align", "--test", "--json")
+    assert code == 0, (out_text, err)
+    doc = json.loads(out_text)
+    assert [h["name"] for h in doc["held"]] == ["abreak"]
+    assert {n: locked_versions(old, n) for n in ("aachild", "abreak", "zother", "zparent")} == {
+        "aachild": {"2.0"}, "abreak": {"1.0"}, "zother": {"2.0"}, "zparent": {"2.0"}}
+    assert run_uv(old, "sync", "--locked", "--check").returncode == 0

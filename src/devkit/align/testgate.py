@@ -49,6 +49,7 @@ TEST_TIMEOUT = 3600.0  # seconds for one run of a project's tests
 MAX_BISECT_RUNS = 8  # candidate locks tested per project while looking for the culprits
 SHELL_SYNTAX = ("|", "&", ";", "<", ">", "$", "`", "{{", "\n")  # a task needing a shell
 TAIL_LINES = 5  # lines of a test run's output kept for the report
+MAX_HELD_IDS = 20  # failing test ids a hold keeps (a collection error stops every test: 1 + all)
 
 Outcome_ = Literal["passed", "failed", "skipped"]
 
@@ -346,8 +347,11 @@ def _bisect(project: _Project, base: bytes, new: bytes) -> tuple[bytes, list[str
     Splits the packages ``new`` moves (one version before and after) in halves: holding one half
     at its old version (the rest at their new versions), do the tests pass? Narrows to one
     culprit, checks that holding it (and the ones found before) is enough, and repeats while
-    not. Each candidate lock is made by uv; a candidate uv cannot lock counts as failing.
-    Returns ``(base, every moved name)`` when the budget runs out.
+    not. Each candidate lock is made by uv (:func:`_candidate`). When uv cannot lock a half held
+    (a moved package needs another one's new version), that says nothing about the tests: the
+    other half is held instead, and the search goes on from its answer. Returns ``(base, every
+    moved name)`` when the budget of :data:`MAX_BISECT_RUNS` test runs runs out, or when neither
+    half can be locked.
     """
     path = project.lock_path
     old_lock, new_lock = lockfile.parse(base, path), lockfile.parse(new, path)
@@ -356,28 +360,28 @@ def _bisect(project: _Project, base: bytes, new: bytes) -> tuple[bytes, list[str
              if len(c.before) == 1 and len(c.after) == 1 and c.name in new_at]
     assert project.gate.baseline is not None
     baseline = project.gate.baseline
-    tried: dict[frozenset[str], bytes | None] = {}
+    tried: dict[frozenset[str], tuple[bool | None, bytes | None]] = {}
     budget = [MAX_BISECT_RUNS]
 
-    def passes(held: frozenset[str]) -> bytes | None:
-        """The candidate lock holding ``held`` when the tests pass on it, else None."""
+    def attempt(held: frozenset[str]) -> tuple[bool | None, bytes | None]:
+        """(True, lock) when the tests pass on the candidate holding ``held``, (False, None)
+        when they fail (or its venv cannot be synced), (None, None) when uv cannot lock it."""
         if held >= set(moved):
-            return base  # holding every move is the baseline, whose tests passed
+            return True, base  # holding every move is the baseline, whose tests passed
         if held in tried:
             return tried[held]
         if budget[0] <= 0:
             raise _OutOfRuns
-        budget[0] -= 1
-        specs = [f"{n}=={old_at[n] if n in held else v}" for n, v in new_at.items()]
-        candidate = project.relock(base, specs)
-        result: bytes | None = None
+        candidate = _candidate(project, base, held, old_at, new_at)
+        result: tuple[bool | None, bytes | None] = (None, None)
         if candidate is not None:
+            budget[0] -= 1
             try:
                 project.put(candidate)
-                if not regressions(baseline, project.test()):
-                    result = candidate
+                passed = not regressions(baseline, project.test())
+                result = (True, candidate) if passed else (False, None)
             except uv.UvError:
-                result = None
+                result = (False, None)
         tried[held] = result
         return result
 
@@ -386,21 +390,51 @@ def _bisect(project: _Project, base: bytes, new: bytes) -> tuple[bytes, list[str
         while True:
             suspects = [n for n in moved if n not in found]
             while len(suspects) > 1:
-                half = suspects[: len(suspects) // 2]
-                if passes(frozenset([*found, *half])) is not None:
-                    suspects = half
-                else:
-                    suspects = suspects[len(half):]
+                half, rest = suspects[: len(suspects) // 2], suspects[len(suspects) // 2:]
+                passed, _ = attempt(frozenset([*found, *half]))
+                if passed is None:  # no lock holds that half: ask the other one
+                    other, _ = attempt(frozenset([*found, *rest]))
+                    if other is None:
+                        raise _OutOfRuns
+                    passed = not other
+                suspects = half if passed else rest
             if not suspects:
                 return base, moved
             found.append(suspects[0])
-            kept = passes(frozenset(found))
-            if kept is not None:
+            passed, kept = attempt(frozenset(found))
+            if passed and kept is not None:
                 return kept, found
     except _OutOfRuns:
         project.gate.note = (f"culprits not isolated within {MAX_BISECT_RUNS} runs: every move "
                              f"of this project is held")
         return base, moved
+
+
+def _candidate(project: _Project, base: bytes, held: frozenset[str], old_at: Mapping[str, str],
+               new_at: Mapping[str, str]) -> bytes | None:
+    """The lock uv finds from ``base`` with ``held`` at their old versions, or None.
+
+    First every other package of the new lock pinned to its new version (``-P NAME==NEW``);
+    when uv finds no such lock (a moved parent needs a held child's new version), the other
+    moved packages may stay anywhere between their old and new versions (``-P
+    'NAME>=LOW,<=HIGH'``, the range form align itself uses), and packages the new lock added
+    are left to uv.
+    """
+    exact = [f"{n}=={old_at[n] if n in held else v}" for n, v in new_at.items()]
+    candidate = project.relock(base, exact)
+    if candidate is not None:
+        return candidate
+    ranged = []
+    for name, version in new_at.items():
+        old = old_at.get(name)
+        if old is None:
+            continue
+        if name in held or old == version:
+            ranged.append(f"{name}=={old}")
+        else:
+            low, high = sorted((old, version), key=lockfile.version_key)
+            ranged.append(f"{name}>={low},<={high}")
+    return project.relock(base, ranged)
 
 
 class _OutOfRuns(Exception):
@@ -431,7 +465,7 @@ def _record(outcome: Outcome, gate: Gate, base: bytes, new: bytes, final: bytes,
         blocked.append(planner.Blocked(
             outcome.name, index.get(name, ""), name, current, target,
             f"tests that pass with {name} {current} fail with {target}: {shown}", "tests",
-            tuple(gate.regressions)))
+            tuple(gate.regressions[:MAX_HELD_IDS])))
     return blocked
 
 
