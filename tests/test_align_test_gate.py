@@ -333,7 +333,9 @@ def test_bisection_holds_only_the_culprit_when_holding_a_half_cannot_lock(
     old = locked_project(tmp_path / "p", "old", deps, "aachild==1.0", "abreak==1.0",
                          "zother==1.0", "zparent==1.0")
     _tests(old, {"test_old.py": "from abreak import old_api\n\n"
-                                "def test_old_api():\n    assert old_api() == 1\n"})
+                                "def test_old_api():\n    assert old_api() == 1\n",
+                 "test_many.py": "import pytest\n\n@pytest.mark.parametrize('i', range(25))\n"
+                                 "def test_many(i):\n    pass\n"})
     assert run_uv(old, "sync", "--locked").returncode == 0
     assert devkit("projects", "add", new, old)[0] == 0
 
@@ -341,6 +343,12 @@ def test_bisection_holds_only_the_culprit_when_holding_a_half_cannot_lock(
     assert code == 0, (out_text, err)
     doc = json.loads(out_text)
     assert [h["name"] for h in doc["held"]] == ["abreak"]
+    # the collection error stops pytest: every test that passed before is gone too; a hold
+    # keeps the first ids (the module first), the project's report all of them
+    [report] = [p for p in doc["projects"] if p["name"] == "old"]
+    assert len(report["tests"]["regressions"]) == 27
+    assert doc["held"][0]["tests"] == report["tests"]["regressions"][:20]
+    assert doc["held"][0]["tests"][0] == "tests.test_old"
     assert {n: locked_versions(old, n) for n in ("aachild", "abreak", "zother", "zparent")} == {
         "aachild": {"2.0"}, "abreak": {"1.0"}, "zother": {"2.0"}, "zparent": {"2.0"}}
     assert run_uv(old, "sync", "--locked", "--check").returncode == 0
