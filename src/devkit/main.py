@@ -339,8 +339,9 @@ def _dispatch(args: argparse.Namespace, store: Store) -> int:
                     ("--allow-downgrade", args.allow_downgrade != "none")) if used]
                 if extra:
                     args.devkit_parser.error(
-                        f"--clear-holds alone only clears: {', '.join(extra)} need an align "
-                        "run; add --test to clear and then align with the tests")
+                        f"--clear-holds alone only clears: {', '.join(extra)} "
+                        f"{'need' if len(extra) > 1 else 'needs'} an align run; add --test to "
+                        "clear and then align with the tests")
                 return align.clear_holds(args.paths, store=store, as_json=args.json)
         return align.align(args.paths, store=store, dry_run=args.dry_run, check=args.check,
                            as_json=args.json, strategy=args.strategy, jobs=args.jobs,
