@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -252,6 +253,45 @@ def tracked(path: Path, pathspec: str) -> list[str]:
         lines = proc.stderr.strip().splitlines()
         raise DevkitError(f"git ls-files failed in {path}: {lines[-1] if lines else 'no output'}")
     return [name for name in proc.stdout.split("\0") if name]
+
+
+def repository_stamp(path: Path) -> str | None:
+    """A stamp of everything :func:`tracked` reads in ``path`` when ``path`` is the top of its own
+    repository, taken without running git; None when ``path/.git`` is not a directory (a linked
+    worktree or submodule, or the repository is higher up: git must be asked).
+
+    Made of the ``lstat`` of ``path`` and of ``path/.git`` (inode, owner, ``st_mtime_ns``,
+    ``st_ctime_ns``: git replaces ``HEAD``, the index and its config by writing a ``*.lock`` file
+    and renaming it, which changes the directory's times), the ``stat`` of ``.git/index`` and of
+    the config files :func:`unsafe_config` judges, and every ``GIT_*`` variable of the
+    environment (``GIT_DIR``, ``GIT_INDEX_FILE``… redirect git). Equal stamps mean git would read
+    the same repository, config and index. Raises nothing."""
+    top = os.fspath(path)
+    gitdir = os.path.join(top, ".git")
+    parts: list[object] = [top]
+    for where in (top, gitdir, os.path.join(gitdir, "index")):
+        try:
+            st = os.lstat(where)
+        except OSError:
+            if where == gitdir:
+                return None
+            parts.append(None)
+            continue
+        if where == gitdir and not stat.S_ISDIR(st.st_mode):
+            return None
+        parts.append((st.st_dev, st.st_ino, st.st_uid, st.st_size, st.st_mtime_ns,
+                      st.st_ctime_ns))
+    parts.append(_config_stamp(gitdir))
+    parts.append(sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_")))
+    return repr(parts)
+
+
+def answered_here(path: Path) -> bool:
+    """True when the git calls this process made in ``path`` (:func:`unsafe_config`) found
+    ``path/.git`` itself as the repository (``git rev-parse --absolute-git-dir``)."""
+    gitdir = _GITDIRS.get(str(path))
+    return gitdir is not None and os.path.normpath(gitdir) == os.path.normpath(
+        os.path.join(os.fspath(path), ".git"))
 
 
 def run(*args: str, cwd: Path, extra_env: Mapping[str, str] | None = None,

@@ -48,7 +48,7 @@ from typing import Literal
 
 import filelock
 
-from devkit import uv
+from devkit import git, uv
 from devkit.errors import DevkitError
 from devkit.store import Store
 from devkit.util import atomic_write_text
@@ -120,7 +120,7 @@ class Verified:
         self._lock = threading.Lock()
         self._parents: dict[Path, list[str]] = {}
         self._entries = self._load()
-        self._pending: dict[str, dict[str, str]] = {}
+        self._pending: dict[str, dict[str, object]] = {}
 
     # -- keys -----------------------------------------------------------------------------------
     def key(self, check: Check, project: Path) -> str | None:
@@ -224,8 +224,65 @@ class Verified:
         with self._lock:
             self._pending[f"{check} {project.absolute()}"] = {}
 
+    # -- facts devkit checks besides uv's verdicts ---------------------------------------------
+    def _fact(self, slot: str, key: str | None) -> dict[str, object] | None:
+        if key is None:
+            return None
+        with self._lock:
+            entry = self._pending.get(slot) or self._entries.get(slot)
+        if entry and entry.get("key") == key and entry.get("uv") == self.uv_version:
+            return entry
+        return None
+
+    def venv_untracked(self, project: Path) -> tuple[bool, str | None]:
+        """(git said no file under ``project/.venv`` is tracked, for exactly the repository state
+        :func:`devkit.git.repository_stamp` describes now; that stamp). Runs no git."""
+        stamp = git.repository_stamp(project.absolute())
+        return self._fact(f"git {project.absolute()}", stamp) is not None, stamp
+
+    def remember_untracked(self, project: Path, stamp: str | None) -> None:
+        """``git ls-files -- .venv`` just listed nothing in ``project``, whose stamp before that
+        run was ``stamp``. Remembered only when git found ``project/.git`` itself
+        (:func:`devkit.git.answered_here`) and the stamp is still ``stamp``."""
+        project = project.absolute()
+        if stamp is None or not git.answered_here(project) \
+                or git.repository_stamp(project) != stamp:
+            return
+        with self._lock:
+            self._pending[f"git {project}"] = {"key": stamp, "uv": self.uv_version}
+
+    @staticmethod
+    def _census_key(sync_key: str, cache_dir: Path) -> str:
+        # the cache's archive directory changes when uv unpacks or removes a wheel
+        return f"{sync_key} {_stat(cache_dir / 'archive-v0')}"
+
+    def census(self, project: Path, sync_key: str | None, cache_dir: Path
+               ) -> tuple[int, int, int] | None:
+        """``(files, linked, foreign)`` of ``project/.venv``'s link census
+        (:func:`devkit.usage.link_census`) when it was counted for exactly this ``sync`` key
+        (:meth:`key`) and the same state of ``cache_dir``'s archives; else None. Reads no venv."""
+        if sync_key is None:
+            return None
+        entry = self._fact(f"census {project.absolute()}", self._census_key(sync_key, cache_dir))
+        counts = entry.get("counts") if entry else None
+        if isinstance(counts, list) and len(counts) == 3 and all(isinstance(c, int)
+                                                                 for c in counts):
+            return counts[0], counts[1], counts[2]
+        return None
+
+    def remember_census(self, project: Path, sync_key: str | None, cache_dir: Path,
+                        counts: tuple[int, int, int]) -> None:
+        """Note ``counts`` (files, linked, foreign) of ``project/.venv`` whose ``sync`` key
+        before they were counted was ``sync_key`` (kept only when the key is still that)."""
+        if sync_key is None or self.key("sync", project) != sync_key:
+            return
+        with self._lock:
+            self._pending[f"census {project.absolute()}"] = {
+                "key": self._census_key(sync_key, cache_dir), "uv": self.uv_version,
+                "counts": list(counts)}
+
     # -- the file -------------------------------------------------------------------------------
-    def _load(self) -> dict[str, dict[str, str]]:
+    def _load(self) -> dict[str, dict[str, object]]:
         try:
             doc = json.loads(self.store.verified_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -269,11 +326,14 @@ def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
     return Verified(store, uv_version=version, env=env)
 
 
-def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None
-               ) -> tuple[bool, list[str]]:
+def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None,
+               key: str | None = None) -> tuple[bool, list[str]]:
     """:func:`devkit.uv.sync_check`, unless ``memo`` knows uv said "current" for exactly this
-    state (then ``(True, [])`` and no uv run). Raises what :func:`devkit.uv.sync_check` raises."""
-    key = memo.key("sync", project) if memo is not None else None
+    state (then ``(True, [])`` and no uv run). ``key``: ``memo.key("sync", project)`` when the
+    caller took it already (default: taken here). Raises what :func:`devkit.uv.sync_check`
+    raises."""
+    if memo is not None and key is None:
+        key = memo.key("sync", project)
     if memo is not None and memo.known("sync", project, key):
         return True, []
     current, changes = uv.sync_check(project, env=env)

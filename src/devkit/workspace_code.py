@@ -33,6 +33,7 @@ from devkit import git
 from devkit.errors import DevkitError
 from devkit.store import Store
 from devkit.util import atomic_write_text
+from devkit.verified import Verified
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
 #: (``3.11``, ``3.11.7``, ``cpython-3.11``, ``cpython@3.12``, ``pypy3.10``, ``3.13t``). Anything
@@ -317,23 +318,30 @@ class ForeignVenv:
     fix: str
 
 
-def foreign_venv(workspace: Path, store: Store) -> ForeignVenv | None:
+def foreign_venv(workspace: Path, store: Store, *,
+                 memo: Verified | None = None) -> ForeignVenv | None:
     """Why uv must not run in ``workspace`` because of its ``.venv``, or None (no ``.venv``, or
     the one devkit recorded with :func:`record_venv`, with no file tracked by git).
 
     A ``.venv`` devkit did not create (committed, unpacked from an archive, made by another tool
-    or copied) has an interpreter whose ``.pth`` files would run when uv queries it. Raises
-    nothing.
+    or copied) has an interpreter whose ``.pth`` files would run when uv queries it. With
+    ``memo``, git is not asked again while the repository is in the very state in which git last
+    listed no tracked file under ``.venv`` and accepted its config
+    (:meth:`devkit.verified.Verified.venv_untracked`; ``git add .venv``, a checkout or a config
+    edit changes that state). Raises nothing.
     """
     venv = workspace / ".venv"
     if not (venv.exists() or venv.is_symlink()):
         return None
     q = shlex.quote(str(workspace))
     replace = f"rm -rf {q}/.venv && devkit sync {q}"
+    known, stamp = memo.venv_untracked(workspace) if memo is not None else (False, None)
     try:
-        files = git.tracked(workspace, ".venv")
+        files = [] if known else git.tracked(workspace, ".venv")
     except DevkitError as exc:  # the repository's git config runs commands: its own fix
         return ForeignVenv(str(exc), True, "")
+    if not files and not known and memo is not None:
+        memo.remember_untracked(workspace, stamp)
     if files:
         return ForeignVenv(f"{venv} holds files tracked by git ({files[0]}…): devkit does not "
                            "run an interpreter a repository ships", True,
