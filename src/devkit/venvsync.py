@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import shlex
@@ -25,10 +24,11 @@ from devkit import usage, uv, uvcache, verified, workspace_code
 from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
-from devkit.util import atomic_write_text, pid_alive
+from devkit.util import atomic_write_text
+from devkit.workspace_code import ASIDE_PREFIX, leftovers
+from devkit.workspace_code import aside_record as _record
 
 STATUSES = ("synced", "current", "failed", "skipped")
-ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
 
 
 @dataclasses.dataclass
@@ -236,35 +236,6 @@ def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
 def store_dir(cache: CacheFacts) -> Path:
     """The cache directory ``cache`` describes."""
     return cache.inodes.cache_dir
-
-
-def _record(store: Store, aside: Path) -> Path:
-    """The store's record of ``aside`` (see :attr:`devkit.store.Store.rebuilds_dir`)."""
-    key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
-    return store.rebuilds_dir / f"{key}.json"
-
-
-def leftovers(path: Path, store: Store) -> list[Path]:
-    """The old venvs an interrupted rebuild left in workspace ``path``: directories
-    ``.venv.devkit-old-<pid>`` that the store records as moved aside by that pid, whose process
-    is gone (a SIGKILL between moving ``.venv`` aside and deleting or putting it back). A
-    directory of that name without the store's record (e.g. committed to the repository) is
-    never one. Raises nothing."""
-    found = []
-    with contextlib.suppress(OSError):
-        for aside in sorted(path.glob(ASIDE_PREFIX + "*")):
-            pid = aside.name.removeprefix(ASIDE_PREFIX)
-            if aside.is_symlink() or not aside.is_dir() or not pid.isdigit():
-                continue
-            try:
-                record = json.loads(_record(store, aside).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(record, dict) and record.get("pid") == int(pid) \
-                    and record.get("aside") == str(aside.absolute()) \
-                    and not pid_alive(int(pid)):
-                found.append(aside)
-    return found
 
 
 def clean_leftovers(path: Path, store: Store) -> list[str]:

@@ -17,7 +17,9 @@ a ``.venv`` with files tracked by git is foreign whatever the record says.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -32,7 +34,7 @@ from typing import Any
 from devkit import git
 from devkit.errors import DevkitError
 from devkit.store import Store
-from devkit.util import atomic_write_text
+from devkit.util import atomic_write_text, pid_alive
 from devkit.verified import Verified
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
@@ -243,6 +245,7 @@ def pinned_request(workspace: Path) -> str | None:
 
 
 # -- the workspace's .venv -----------------------------------------------------------------------
+ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
 MUTEX_TIMEOUT = 30.0  # seconds to wait for another devkit writing the record
 
 
@@ -305,6 +308,36 @@ def record_venv(workspace: Path, store: Store) -> None:
         text = json.dumps({"version": 1, "venvs": dict(sorted(venvs.items()))}, indent=2)
         atomic_write_text(store.venvs_file, text + "\n")
         os.chmod(store.venvs_file, 0o600)
+
+
+def aside_record(store: Store, aside: Path) -> Path:
+    """The store's record of ``aside``, an old ``.venv`` that ``devkit sync`` moved aside to
+    rebuild it (see :attr:`devkit.store.Store.rebuilds_dir`)."""
+    key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
+    return store.rebuilds_dir / f"{key}.json"
+
+
+def leftovers(path: Path, store: Store) -> list[Path]:
+    """The old venvs an interrupted rebuild left in workspace ``path``: directories
+    ``.venv.devkit-old-<pid>`` that the store records as moved aside by that pid, whose process
+    is gone (a SIGKILL between moving ``.venv`` aside and deleting or putting it back). A
+    directory of that name without the store's record (e.g. committed to the repository) is
+    never one. Raises nothing."""
+    found = []
+    with contextlib.suppress(OSError):
+        for aside in sorted(path.glob(ASIDE_PREFIX + "*")):
+            pid = aside.name.removeprefix(ASIDE_PREFIX)
+            if aside.is_symlink() or not aside.is_dir() or not pid.isdigit():
+                continue
+            try:
+                record = json.loads(aside_record(store, aside).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and record.get("pid") == int(pid) \
+                    and record.get("aside") == str(aside.absolute()) \
+                    and not pid_alive(int(pid)):
+                found.append(aside)
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
