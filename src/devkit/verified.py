@@ -283,8 +283,13 @@ class Verified:
 
     # -- the file -------------------------------------------------------------------------------
     def _load(self) -> dict[str, dict[str, object]]:
+        return self.read_entries(self.store.verified_file)
+
+    @staticmethod
+    def read_entries(path: Path) -> dict[str, dict[str, object]]:
+        """The entries of the memo file ``path``; empty when it is missing or not a memo."""
         try:
-            doc = json.loads(self.store.verified_file.read_text(encoding="utf-8"))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         if not isinstance(doc, dict) or doc.get("version") != VERSION \
@@ -316,6 +321,10 @@ class Verified:
             self._entries = kept
 
 
+#: The memo each store's last :func:`for_uv` call in this process opened (see :func:`opened`).
+_OPENED: dict[str, Verified] = {}
+
+
 def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
     """The memo for checks run by :func:`devkit.uv.find_uv`'s binary with ``env``; None (no memo:
     every check runs uv) when ``uv --version`` cannot run. Asks uv its version once per process."""
@@ -323,7 +332,48 @@ def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
         version = uv.version_once()
     except DevkitError:
         return None
-    return Verified(store, uv_version=version, env=env)
+    memo = Verified(store, uv_version=version, env=env)
+    with _OPENED_LOCK:
+        _OPENED[str(store.home)] = memo
+    return memo
+
+
+_OPENED_LOCK = threading.Lock()
+
+
+def recorded_untracked(store: Store, project: Path) -> tuple[bool, str | None]:
+    """:meth:`Verified.venv_untracked` read from ``store``'s memo file as saved (no uv version
+    needed: git's answer does not depend on uv), for code that runs before or without a command's
+    memo. Reads the file at most once per process while it is unchanged. Runs no git."""
+    stamp = git.repository_stamp(project.absolute())
+    if stamp is None:
+        return False, None
+    path = store.verified_file
+    try:
+        st = path.stat()
+        when = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    except OSError:
+        return False, stamp
+    with _OPENED_LOCK:
+        known = _FILE_READ.get(str(path))
+    if known is None or known[0] != when:
+        known = (when, Verified.read_entries(path))
+        with _OPENED_LOCK:
+            _FILE_READ[str(path)] = known
+    entry = known[1].get(f"git {project.absolute()}")
+    return bool(entry and entry.get("key") == stamp), stamp
+
+
+_FILE_READ: dict[str, tuple[tuple[int, int, int, int], dict[str, dict[str, object]]]] = {}
+
+
+def opened(store: Store) -> Verified | None:
+    """The memo :func:`for_uv` last opened for ``store`` in this process (saved by the command
+    that opened it), or None. Lets code that is handed no memo, such as
+    :func:`devkit.workspace_code.foreign_venv` called by ``devkit align``, reuse and add to the
+    facts of the running command."""
+    with _OPENED_LOCK:
+        return _OPENED.get(str(store.home))
 
 
 def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None,

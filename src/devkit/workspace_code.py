@@ -35,7 +35,7 @@ from devkit import git
 from devkit.errors import DevkitError
 from devkit.store import Store
 from devkit.util import atomic_write_text, pid_alive
-from devkit.verified import Verified
+from devkit.verified import Verified, opened, recorded_untracked
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
 #: (``3.11``, ``3.11.7``, ``cpython-3.11``, ``cpython@3.12``, ``pypy3.10``, ``3.13t``). Anything
@@ -358,17 +358,21 @@ def foreign_venv(workspace: Path, store: Store, *,
 
     A ``.venv`` devkit did not create (committed, unpacked from an archive, made by another tool
     or copied) has an interpreter whose ``.pth`` files would run when uv queries it. With
-    ``memo``, git is not asked again while the repository is in the very state in which git last
-    listed no tracked file under ``.venv`` and accepted its config
+    ``memo`` (default: the one the running command opened, :func:`devkit.verified.opened`), git
+    is not asked again while the repository is in the very state in which git last listed no
+    tracked file under ``.venv`` and accepted its config
     (:meth:`devkit.verified.Verified.venv_untracked`; ``git add .venv``, a checkout or a config
     edit changes that state). Raises nothing.
     """
     venv = workspace / ".venv"
     if not (venv.exists() or venv.is_symlink()):
         return None
+    if memo is None:
+        memo = opened(store)
     q = shlex.quote(str(workspace))
     replace = f"rm -rf {q}/.venv && devkit sync {q}"
-    known, stamp = memo.venv_untracked(workspace) if memo is not None else (False, None)
+    known, stamp = memo.venv_untracked(workspace) if memo is not None \
+        else recorded_untracked(store, workspace)
     try:
         files = [] if known else git.tracked(workspace, ".venv")
     except DevkitError as exc:  # the repository's git config runs commands: its own fix
