@@ -54,10 +54,36 @@ def is_version_request(pinned: str) -> bool:
     return _REQUEST.fullmatch(pinned) is not None
 
 
+_PYPROJECTS: dict[tuple[str, int, int, int, int, int], dict[str, Any]] = {}
+_PYPROJECTS_LOCK = threading.Lock()
+
+
+def _pyproject(directory: Path) -> dict[str, Any]:
+    """``directory/pyproject.toml`` read with tomllib, parsed once per process while the file is
+    the same (path, device, inode, size, mtime, ctime): :func:`uv_blocker` reads it for the
+    build check and for the sources. The caller must not change the dict. Raises OSError,
+    UnicodeDecodeError, tomllib.TOMLDecodeError."""
+    file = directory / "pyproject.toml"
+    with file.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        key = (str(file.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+               st.st_ctime_ns)
+        with _PYPROJECTS_LOCK:
+            known = _PYPROJECTS.get(key)
+        if known is not None:
+            return known
+        text = fh.read().decode("utf-8")
+        # universal newlines, as Path.read_text gives them (tomllib refuses a lone CR)
+        data = tomllib.loads(text.replace("\r\n", "\n").replace("\r", "\n"))
+    with _PYPROJECTS_LOCK:
+        _PYPROJECTS[key] = data
+    return data
+
+
 def needs_build(project: Path, *, root: bool) -> str | None:
     """Why uv would have to run ``project``'s build backend to learn its metadata, or None."""
     try:
-        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        data = _pyproject(project)
     except FileNotFoundError:
         return f"{project} has no pyproject.toml (setup.py metadata needs a build)"
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -213,7 +239,7 @@ def _sources(workspace: Path, locked: list[Path] | None = None) -> tuple[list[Pa
     while todo:
         base = todo.pop(0)
         try:
-            data = tomllib.loads((base / "pyproject.toml").read_text(encoding="utf-8"))
+            data = _pyproject(base)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         more, why = _declared(base, data)

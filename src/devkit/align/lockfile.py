@@ -22,8 +22,10 @@ import datetime as dt
 import functools
 import hashlib
 import itertools
+import os
 import re
 import shlex
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -154,14 +156,26 @@ def read_digest(path: Path, *, now: dt.datetime | None = None) -> tuple[str, Loc
     when = now or dt.datetime.now(dt.UTC)
     try:
         with path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            identity = (str(path.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                        st.st_ctime_ns)
+            with _READ_LOCK:
+                known = _READ.get(identity)
+            if known is not None and now is None:
+                return known
             digest = hashlib.sha256()
             try:
                 lock = _parse_parts(_file_parts(fh, digest, path), path, when)
+                result = digest.hexdigest(), lock
             except _WholeText:
                 fh.seek(0)
                 data = fh.read()
-                return hashlib.sha256(data).hexdigest(), parse(data, path, now=when)
-            return digest.hexdigest(), lock
+                result = hashlib.sha256(data).hexdigest(), parse(data, path, now=when)
+            if now is None and result[1].exclude_newer is None \
+                    and not result[1].exclude_newer_package:
+                with _READ_LOCK:
+                    _READ[identity] = result
+            return result
     except FileNotFoundError as exc:
         raise LockError(f"{path}: no uv.lock (run `uv lock --project "
                         f"{shlex.quote(str(path.parent.absolute()))}`)") from exc
@@ -171,6 +185,14 @@ def read_digest(path: Path, *, now: dt.datetime | None = None) -> tuple[str, Loc
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
     except _Malformed as exc:
         raise LockError(f"{path}: malformed uv.lock: {exc}") from None
+
+
+#: Locks read in this process, by file identity (path, device, inode, size, mtime, ctime: uv
+#: replaces ``uv.lock`` by renaming a new file into place), so a command that reads every
+#: registered lock twice (``align`` and its cache figure) parses each once. A lock with an
+#: ``exclude-newer`` cutoff is not kept (a span is relative to the time it is read).
+_READ: dict[tuple[str, int, int, int, int, int], tuple[str, Lock]] = {}
+_READ_LOCK = threading.Lock()
 
 
 class _WholeText(Exception):
