@@ -116,6 +116,13 @@ class Store:
         return self.home / "verified.json"
 
     @property
+    def lock_keys_file(self) -> Path:
+        """The registry packages of each registered ``uv.lock``, keyed on the file's identity
+        (see :func:`devkit.align.lockfile.registry_keys`): ``devkit new`` learns what the other
+        projects lock without parsing every lock again."""
+        return self.home / "lock-keys.json"
+
+    @property
     def tool_versions_file(self) -> Path:
         """What ``uv``/``mise``/``git``/``direnv --version`` printed, per binary, keyed on the
         binary's identity (see :mod:`devkit.checks.tools`): ``devkit doctor`` runs none of them
