@@ -186,19 +186,28 @@ def refuse_unsafe(path: Path) -> None:
 
 
 def has_identity(cwd: Path) -> bool:
-    """True when ``user.name`` and ``user.email`` are configured for ``cwd``."""
-    return all(
-        cmd_output("git", "config", key, cwd=cwd, env=environment(), check=False).stdout.strip()
-        for key in ("user.name", "user.email")
-    )
+    """True when ``user.name`` and ``user.email`` are configured (non-empty) for ``cwd``: one
+    ``git config --get-regexp`` for both."""
+    proc = cmd_output("git", "config", "--get-regexp", r"^user\.(name|email)$", cwd=cwd,
+                      env=environment(), check=False)
+    found = {key.lower() for key, _, value in
+             (line.partition(" ") for line in proc.stdout.splitlines()) if value.strip()}
+    return found >= {"user.name", "user.email"}
 
 
 def init_and_commit(path: Path, message: str) -> None:
     """``git init`` (branch ``main``) ``path``, add everything and commit. Raises DevkitError
     (also when a repository holding ``path`` has config that runs commands)."""
-    if not (path / ".git").exists():  # `git init` reads no config of an enclosing repository
-        run("init", "-q", "-b", "main", cwd=path, verified=True)
-    commit_all(path, message)
+    if (path / ".git").exists():
+        commit_all(path, message)
+        return
+    # `git init` reads no config of an enclosing repository, and the config it writes is git's
+    # own: nothing to refuse; a fresh repository always gets its first commit
+    run("init", "-q", "-b", "main", cwd=path, verified=True)
+    run("add", "-A", cwd=path, verified=True)
+    identity = () if has_identity(path) else _FALLBACK_IDENTITY
+    run(*identity, "commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=path,
+        verified=True)
 
 
 def commit_all(path: Path, message: str) -> None:
