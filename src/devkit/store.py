@@ -123,6 +123,13 @@ class Store:
         return self.home / "lock-keys.json"
 
     @property
+    def yaml_memo_file(self) -> Path:
+        """YAML documents ``devkit doctor`` read (answers and compose files), by the SHA-256 of
+        their text (see :func:`devkit.checks.base.load_yaml`): an unchanged file is not parsed
+        again, and PyYAML not imported."""
+        return self.home / "yaml-memo.json"
+
+    @property
     def tool_versions_file(self) -> Path:
         """What ``uv``/``mise``/``git``/``direnv --version`` printed, per binary, keyed on the
         binary's identity (see :mod:`devkit.checks.tools`): ``devkit doctor`` runs none of them
