@@ -28,8 +28,13 @@ Any difference makes the key differ, and uv is asked again (it stays the judge w
 changed); only positive verdicts are remembered, and only when the key computed after uv's run
 equals the one computed before it (a file edited meanwhile is not vouched for).
 
+Two more facts are kept per project, each under its own key: ``git`` (git listed no tracked file
+under ``.venv``, for exactly the repository state :func:`devkit.git.repository_stamp` describes)
+and ``census`` (the venv's link census, ``counts`` = files, linked, foreign, for exactly its
+``sync`` key and the state of the cache's ``archive-v0`` directory).
+
 The memo is ``Store.verified_file`` (``{"version": 1, "entries": {"<check> <path>": {"key",
-"uv"}}}``), mode 0600, written atomically once per command under ``Store.mutex("verified")``,
+"uv"}}}``, ``<check>`` being ``lock``, ``sync``, ``git`` or ``census``), mode 0600, written atomically once per command under ``Store.mutex("verified")``,
 merged with what concurrent commands wrote. It is a cache: unreadable, or not writable (a
 read-only store), it is ignored and every check runs uv.
 """
