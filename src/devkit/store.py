@@ -219,8 +219,7 @@ class Store:
         ask again. Raises DevkitError (one line naming the holder) after the wait, and when the
         store cannot be created.
         """
-        where = path.expanduser().absolute().resolve()
-        key = "ws-" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+        where, key = self._workspace_key(path)
         wait = WORKSPACE_WAIT if timeout is None else timeout
         lock = self.mutex(key, timeout=wait)
         holder = self.home / f".{key}.holder"
@@ -244,6 +243,23 @@ class Store:
             with contextlib.suppress(OSError):
                 holder.unlink()
             lock.release()
+
+    @staticmethod
+    def _workspace_key(path: Path) -> tuple[Path, str]:
+        where = path.expanduser().absolute().resolve()
+        return where, "ws-" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+
+    def workspace_busy(self, path: Path) -> bool:
+        """True while another command holds :meth:`workspace_mutex` of ``path`` (taken and
+        released at once when free; no holder is recorded). Raises DevkitError when the store
+        cannot be created."""
+        lock = self.mutex(self._workspace_key(path)[1], timeout=0)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        lock.release()
+        return False
 
     def check_outside(self, path: Path, *, action: str) -> None:
         """Refuse a workspace ``path`` inside the store: ``DEVKIT_HOME``, the uv cache or the

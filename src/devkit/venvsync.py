@@ -311,11 +311,16 @@ def cached_now(cache_dir: Path) -> set[tuple[str, str]]:
 def _sync_one(path: Path, *, store: Store, cache: CacheFacts, memo: verified.Verified | None,
               command: str | None, key: str | None = None) -> SyncResult:
     """:func:`sync_workspace`, under the workspace mutex when ``command`` names the holder;
-    first :func:`vouched` with ``key`` (``memo.key("sync", path)``) when there is a memo."""
+    first :func:`vouched` with ``key`` (``memo.key("sync", path)``) when there is a memo, which
+    answers without the mutex unless another command holds it (then this one waits as usual)."""
     if memo is not None:
         start = time.perf_counter()
         known = vouched(path, store=store, cache=cache, memo=memo, key=key)
-        if known is not None:
+        try:
+            busy = known is not None and command is not None and store.workspace_busy(path)
+        except DevkitError:
+            busy = True
+        if known is not None and not busy:
             known.seconds = time.perf_counter() - start
             return known
     if command is None:
