@@ -19,6 +19,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -112,7 +113,20 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
     if runner is None:
         if shutil.which("git") is None:
             return None
-        runner = _run_plain
+        # one discovery per path at a time: concurrent checks of one workspace wait for the first
+        with _PATH_LOCKS_LOCK:
+            lock = _PATH_LOCKS.setdefault(str(path), threading.Lock())
+        with lock:
+            return _unsafe_config(path, _run_plain)
+    return _unsafe_config(path, runner)
+
+
+#: A lock per path :func:`unsafe_config` is asked about in this process.
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS_LOCK = threading.Lock()
+
+
+def _unsafe_config(path: Path, runner: Runner) -> str | None:
     gitdir = _GITDIRS.get(str(path)) if runner is _run_plain else None
     if gitdir is None or not os.path.isdir(gitdir) or (
             gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git"))):
