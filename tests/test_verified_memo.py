@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +160,22 @@ def test_unchanged_venv_runs_no_git_and_is_not_walked_again(
     entry, old = json.loads(out)["workspaces"][0], json.loads(before)["workspaces"][0]
     assert entry["status"] == "current"
     assert (entry["files"], entry["linked_files"]) == (old["files"], old["linked_files"]) != (0, 0)
+    # another command holds the workspace's mutex: sync waits for it, vouched or not
+    from devkit import store as store_module
+
+    monkeypatch.setattr(store_module, "WORKSPACE_WAIT", 0.5)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import pathlib, sys\nfrom devkit.store import Store\n"
+         "with Store().workspace_mutex(pathlib.Path(sys.argv[1]), command='devkit update'):\n"
+         "    print('held', flush=True); sys.stdin.read()"), str(ws)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, out, err = devkit("sync", "--all")
+        assert code == 1 and "is busy: `devkit update`" in out + err, (out, err)
+    finally:
+        holder.communicate("")
+    assert spied == []
     # uv unpacks a wheel into the cache (or a prune removes one): the venv is counted again
     (store.uv_cache_dir / "archive-v0" / "new-archive").mkdir()
     devkit("sync", "--all")
