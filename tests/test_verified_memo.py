@@ -156,6 +156,9 @@ def test_unchanged_venv_runs_no_git_and_is_not_walked_again(
     code, out, err = devkit("sync", "--all", "--json")
     assert code == 0, (out, err)
     assert spied == [], "an unchanged workspace ran git or walked its venv again"
+    code, _, err = devkit("align", "--dry-run")  # which opens its memo after the build checks
+    assert code == 0, err
+    assert spied == [], "align --dry-run asked git again about an unchanged workspace"
     assert uv_log.calls("--check") == []
     entry, old = json.loads(out)["workspaces"][0], json.loads(before)["workspaces"][0]
     assert entry["status"] == "current"
