@@ -15,7 +15,9 @@ touched) with a fresh ``DEVKIT_HOME`` and uv cache, then:
 3. ``devkit align --test --json`` (timed; the report gives each project's gate time);
 4. **after**: the same independent test run, then ``uv lock --check`` and
    ``uv sync --locked --check`` (the lock is uv's and the venv matches it);
-5. ``devkit align --test --json`` again: the holds are remembered, nothing is retried.
+5. ``devkit align --test --json`` again: the holds are remembered, nothing is retried;
+6. when something is held, ``devkit align --clear-holds --test --json``: the holds are
+   forgotten and the moves retried under the tests (which are unchanged, so held again).
 
 Per project it records tests passed/failed before and after (and the ids that failed after but
 not before: a regression align let through), the moves kept, the moves held with the failing
@@ -156,6 +158,22 @@ def bench(src_dir: Path, names: list[str], out: Path, keep: bool) -> dict[str, A
         except ValueError:
             again = {"changed": None, "error": (o2 + e2)[-500:]}
         log(f"second align --test: exit {rc2}, changed {again.get('changed')}")
+        retry: dict[str, Any] = {}
+        if again.get("held"):  # the user "fixed nothing" and retries: the moves are held again
+            rc3, retry_seconds, o3, e3 = _run([*devkit, "align", "--clear-holds", "--test",
+                                               "--json"], work, env)
+            try:
+                doc3 = json.loads(o3)
+            except ValueError:
+                doc3 = {"error": (o3 + e3)[-500:]}
+            retry = {"exit_code": rc3, "seconds": round(retry_seconds, 1),
+                     "cleared": sum(len(p["holds"]) for p in doc3.get("cleared_holds", [])),
+                     "held_again": [f"{h['project']}: {h['name']} {h['current']} (not "
+                                    f"{h['wanted']})" for h in doc3.get("held", [])],
+                     "tested": sum(1 for p in doc3.get("projects", []) if p.get("tests")),
+                     "error": doc3.get("error")}
+            log(f"align --clear-holds --test: exit {rc3}, cleared {retry['cleared']}, held "
+                f"again {retry['held_again']}")
         return {
             "machine": f"{platform.platform()}; Python {platform.python_version()}; "
                        f"uv {uv_mod.version()}",
@@ -169,6 +187,7 @@ def bench(src_dir: Path, names: list[str], out: Path, keep: bool) -> dict[str, A
                            "changed": again.get("changed"),
                            "tested": sum(1 for p in again.get("projects", []) if p.get("tests")),
                            "held": len(again.get("held", []))},
+            "clear_and_retry": retry,
             "projects": projects,
         }
     finally:
@@ -217,6 +236,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"changed: {result['second_run']['changed']}, projects tested: "
         f"{result['second_run']['tested']}, holds shown: {result['second_run']['held']} "
         f"({result['second_run']['seconds']} s)."), "",
+    ]
+    retry = result.get("clear_and_retry") or {}
+    if retry:
+        lines += [
+            (f"Then `devkit align --clear-holds --test --json` (the tests unchanged): exit "
+            f"{retry['exit_code']}, {retry['cleared']} hold(s) cleared, {retry['tested']} "
+            f"project(s) tested, held again: {'; '.join(retry['held_again']) or 'none'} "
+            f"({retry['seconds']} s)."), ""]
+    lines += [
         "## Moves kept", "",
     ]
     for p in result["projects"].values():
