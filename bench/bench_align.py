@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYENV_BINS = ("/root/.pyenv/versions/3.12.1/bin", "/root/.pyenv/versions/3.13.0/bin")
 TIMEOUT = 600
 POLICIES = ("none", "minor")
+FIT_TRIES = 3  # in-use versions tried per introduced version (nearest the landing first)
 
 
 def bench_env(cache: Path, home: Path) -> dict[str, str]:
@@ -168,6 +169,93 @@ class Reachable:
         self.runs += 1
 
 
+def forks_created(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lock]
+                  ) -> list[dict[str, Any]]:
+    """Packages a project locks at more versions after align than before (a new fork).
+
+    ``before``/``after``: each project's lock by project name. A case is an ``(index, name)``
+    the after-lock holds at two or more versions and at more versions than the before-lock.
+    """
+    out = []
+    for project, lock in sorted(after.items()):
+        old = before[project]
+        for index, name in sorted({(p.index, p.name) for p in lock.packages}):
+            now = {p.version for p in lock.packages if (p.index, p.name) == (index, name)}
+            was = {p.version for p in old.packages if (p.index, p.name) == (index, name)}
+            if len(now) > 1 and len(now) > len(was):
+                out.append({"project": project, "name": name,
+                            "before": sorted(was, key=lockfile.version_key),
+                            "after": sorted(now, key=lockfile.version_key)})
+    return out
+
+
+def unused_introduced(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lock]
+                      ) -> list[dict[str, Any]]:
+    """Versions align moved a package to that no project's lock used before, with the in-use
+    versions it passed on the way.
+
+    For each project and ``(index, name)`` its before-lock holds, each after-version ``v`` that
+    no before-lock of any project holds is a case; ``between`` lists the versions some other
+    project's before-lock held strictly between ``v`` and the project's nearest before-version
+    (in PEP 440 order): in-use versions align could have stopped at. Whether one of them fits
+    the project is uv's answer (:func:`check_fits`). Packages new to a project are not cases
+    (they had no version to move from).
+    """
+    used: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for project, lock in before.items():
+        for p in lock.packages:
+            used.setdefault((p.index, p.name), {}).setdefault(p.version, set()).add(project)
+    out = []
+    for project, lock in sorted(after.items()):
+        old = before[project]
+        for index, name in sorted({(p.index, p.name) for p in lock.packages}):
+            was = {p.version for p in old.packages if (p.index, p.name) == (index, name)}
+            in_use = used.get((index, name), {})
+            if not was:
+                continue
+            for version in sorted({p.version for p in lock.packages
+                                   if (p.index, p.name) == (index, name)} - set(in_use)):
+                key = lockfile.version_key(version)
+                below = [w for w in was if lockfile.version_key(w) < key]
+                nearest = (max(below, key=lockfile.version_key) if below
+                           else min(was, key=lockfile.version_key))
+                lo, hi = sorted((lockfile.version_key(nearest), key))
+                between = sorted((u for u, who in in_use.items()
+                                  if lo < lockfile.version_key(u) < hi and who - {project}),
+                                 key=lockfile.version_key)
+                out.append({"project": project, "name": name,
+                            "before": sorted(was, key=lockfile.version_key), "after": version,
+                            "between": between})
+    return out
+
+
+def check_fits(cases: list[dict[str, Any]], projects: dict[str, Path], env: dict[str, str]
+               ) -> int:
+    """For each case of :func:`unused_introduced` with in-use versions between, ask uv whether
+    the aligned project can lock one of them instead: ``uv lock --dry-run --offline -P
+    NAME==U`` from the aligned lock, the ``U`` nearest where it landed first (at most
+    ``FIT_TRIES`` of them). Sets ``fits`` to the first
+    version uv locks, ``None`` when uv proves none resolves (a conflict), and records any other
+    failure in ``error``. Returns the number of uv runs."""
+    runs = 0
+    for case in cases:
+        case["fits"], case["error"] = None, ""
+        up = lockfile.version_key(case["after"]) > lockfile.version_key(case["before"][0])
+        nearest_first = sorted(case["between"], key=lockfile.version_key, reverse=up)
+        for version in nearest_first[:FIT_TRIES]:
+            runs += 1
+            try:
+                uv_mod.lock_cache_first(projects[case["project"]], env=env, dry_run=True,
+                                        upgrade_packages=[f"{case['name']}=={version}"])
+            except uv_mod.UvError as exc:
+                if not uv_mod.is_conflict(exc.output):
+                    case["error"] = uv_mod.explain(exc.output)[:200]
+                continue
+            case["fits"] = version
+            break
+    return runs
+
+
 def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs: int
                ) -> dict[str, Any]:
     """Align fresh copies under ``policy``; figures over the projects uv can re-lock (those
@@ -203,9 +291,17 @@ def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs:
                                               zip(plain, originals, strict=True)}, policy)
     before["proved_floor_excess_pairs"] = planner.excess_floor(plain_locks, downgrades, oracle)
     before["proof_uv_runs"] = oracle.runs
+    # precision: forks align created, and versions nobody used where an in-use one fits
+    by_name_before = {p.name: lock for p, lock in zip(ok, originals, strict=True)}
+    by_name_after = {p.name: lock for p, lock in zip(ok, aligned, strict=True)}
+    introduced = unused_introduced(by_name_before, by_name_after)
+    fit_runs = check_fits([c for c in introduced if c["between"]], {p.name: p for p in ok}, env)
+    precision = {"forks_created": forks_created(by_name_before, by_name_after),
+                 "introduced": introduced, "fit_uv_runs": fit_runs}
     out: dict[str, Any] = {
         "rc": proc.returncode, "seconds": seconds, "stderr": proc.stderr[-2000:],
         "relockable": {"projects": len(ok), "before": before, "after": after},
+        "precision": precision,
         "all": {"before": doc["before"], "after": doc["after"]},
         "downgrades": doc["downgrades"], "released": doc["released"],
         "blocked": doc["blocked"], "failed": doc["failed"],
@@ -324,11 +420,20 @@ def finish(result: dict[str, Any], out: Path) -> None:
             "released": len(r["released"]),
             "ratio_vs_full_relock": r["seconds"] / max(relock, 1e-9),
         }
+        if "precision" in r:
+            cases = r["precision"]["introduced"]
+            verdict[policy] |= {
+                "forks_created": len(r["precision"]["forks_created"]),
+                "introduced": len(cases),
+                "introduced_in_use_between": sum(1 for c in cases if c["between"]),
+                "introduced_in_use_fits": sum(1 for c in cases if c.get("fits")),
+            }
     d = verdict["none"]
     verdict["ok"] = (d["removable_removed_share"] >= 0.95 and not d["broken"]
                      and d["downgrades"] == 0 and d["ratio_vs_full_relock"] <= 3
                      and not result["policies"]["none"]["second_run"]["changed"]
-                     and all(not verdict[p]["broken"] for p in result["policies"]))
+                     and all(not verdict[p]["broken"] for p in result["policies"])
+                     and not d.get("forks_created") and not d.get("introduced_in_use_fits"))
     result["verdict"] = verdict
     out.mkdir(parents=True, exist_ok=True)
     (out / "align.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -393,6 +498,14 @@ def markdown(r: dict[str, Any]) -> str:
     row("excess pairs, all projects",
         lambda p: f"{pols[p]['all']['before']['excess_pairs']} → "
                   f"{pols[p]['all']['after']['excess_pairs']}")
+    if all("forks_created" in v[p] for p in pols):
+        row("forks created (a package at more versions in a lock after than before)",
+            lambda p: f"**{v[p]['forks_created']}**", "0")
+        row("versions introduced that no lock used (in-use versions between / one fits)",
+            lambda p: f"{v[p]['introduced']} ({v[p]['introduced_in_use_between']} / "
+                      f"**{v[p]['introduced_in_use_fits']}**, "
+                      f"{pols[p]['precision']['fit_uv_runs']} `uv lock --dry-run` runs)",
+            "0 fits")
     row("downgrades", lambda p: str(v[p]["downgrades"]), "0 by default")
     row("parents moved up", lambda p: str(v[p]["released"]))
     row("locks passing `uv lock --check` before and failing after",
@@ -404,6 +517,18 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", (f"Second run right after (`devkit align --check`): would change anything: "
                    f"**{'yes' if second['changed'] else 'no'}** ({second['seconds']:.0f} s)."),
               "", f"Verdict: **{'all targets met' if v['ok'] else 'targets NOT met'}**.", ""]
+    if all("forks_created" in v[p] for p in pols):
+        lines += [
+            ("Precision, from each re-lockable project's lock before (`uv lock`) and after "
+             "align: a **fork created** is a package (index, name) the lock holds at two or "
+             "more versions after and at more versions than before. A **version introduced** "
+             "is a version of a package the project locked before that no project's lock held "
+             "before; the *in-use versions between* are those another project's lock held "
+             "strictly between it and the project's nearest version before (PEP 440 order). "
+             "*One fits* when `uv lock --dry-run --offline -P NAME==U` from the aligned lock "
+             f"resolves for such a `U` (nearest the landing first, at most {FIT_TRIES} tried): "
+             "align could have stopped at a version in use. Packages new to a lock are not "
+             "counted (they had no version to move from)."), ""]
     for policy in (p for p in POLICIES if p in pols):
         p = pols[policy]
         title = "default policy" if policy == "none" else "`--allow-downgrade minor`"
@@ -414,6 +539,18 @@ def markdown(r: dict[str, Any]) -> str:
             lines += ["", f"## Downgrades ({title})", ""]
             lines += [f"- {x['project']}: {x['name']} {', '.join(x['before'])} → "
                       f"{', '.join(x['after'])}" for x in p["downgrades"]]
+        if "precision" in p:
+            prec = p["precision"]
+            lines += ["", f"## Forks created ({title})", ""]
+            lines += [f"- {x['project']}: {x['name']} {', '.join(x['before']) or '(none)'} → "
+                      f"{', '.join(x['after'])}" for x in prec["forks_created"]] or ["(none)"]
+            lines += ["", f"## Versions introduced that no lock used ({title})", ""]
+            lines += [f"- {x['project']}: {x['name']} {', '.join(x['before'])} → {x['after']}; "
+                      + (f"in use between: {', '.join(x['between'])}; "
+                         + (f"**{x['fits']} fits**" if x.get("fits") else
+                            f"uv: none fits{' (' + x['error'] + ')' if x.get('error') else ''}")
+                         if x["between"] else "no in-use version between")
+                      for x in prec["introduced"]] or ["(none)"]
         lines += ["", f"## Remaining blockers ({title})", ""]
         lines += [f"- {b['project']}: {b['name']} {b['current']} (target {b['wanted']}), "
                   f"{b['kind']}: {b['reason'][:220]}" for b in p["blocked"]] or ["(none)"]
