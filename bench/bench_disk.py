@@ -74,12 +74,14 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, float, st
     return proc.returncode, time.monotonic() - start, " ".join(tail)[:300]
 
 
-def _copy(corpus: Path, names: list[str], dest: Path) -> list[Path]:
+def _copy(corpus: Path, names: list[str], dest: Path,
+          files: tuple[str, ...] = ("pyproject.toml", "uv.lock")) -> list[Path]:
+    """Copy ``files`` of each corpus project ``names`` into ``dest/<name>``; returns the copies."""
     out = []
     for name in names:
         dst = dest / name
         dst.mkdir(parents=True)
-        for file in ("pyproject.toml", "uv.lock"):
+        for file in files:
             shutil.copy2(corpus / name / file, dst / file)
         out.append(dst)
     return out
