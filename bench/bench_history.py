@@ -48,7 +48,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from bench_disk import _copy, _env, _measure, _run
+from bench_disk import _copy, _env, _measure, _mib, _pyplot, _run, _save
 from packaging.specifiers import SpecifierSet
 
 from devkit import uv as uv_mod
@@ -258,10 +258,6 @@ def failures(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
-
-
 def write(result: dict[str, Any], out: Path, png: Path) -> None:
     """``history.json``, ``history.md`` and the line chart ``png``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -334,11 +330,7 @@ def _short(name: str) -> str:
 
 
 def _chart(result: dict[str, Any], steps: list[dict[str, Any]], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     dates = [e["date"][:7] for e in steps]
     series = [
         ("uv, one cache, never pruned", [e["legs"]["uv"]["on_disk_bytes"] for e in steps],
@@ -361,10 +353,7 @@ def _chart(result: dict[str, Any], steps: list[dict[str, Any]], png: Path) -> No
     ax.set_ylim(bottom=0)
     ax.set_title(f"{len(result['projects'])} projects locked and re-locked over time")
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png)
-    plt.close(fig)
+    _save(fig, png)
 
 
 if __name__ == "__main__":
