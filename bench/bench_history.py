@@ -134,6 +134,7 @@ class Leg:
             out["linked_bytes"] = doc.get("linked_bytes")
         if proc.returncode and not out["error"]:
             out["error"] = " ".join((proc.stderr + proc.stdout).strip().splitlines()[-1:])[:300]
+        out["error"] = out["error"].replace(str(self.work) + "/", "")
         return out
 
     def measure(self) -> dict[str, int]:
@@ -365,15 +366,16 @@ def _chart(result: dict[str, Any], steps: list[dict[str, Any]], png: Path) -> No
         ("uv, one cache, never pruned", [e["legs"]["uv"]["on_disk_bytes"] for e in steps],
          "#4c72b0", "-"),
         ("uv after `uv cache prune`", [e["legs"]["uv"]["pruned"]["on_disk_bytes"] for e in steps],
-         "#4c72b0", "--"),
-        ("devkit before align", [e["legs"]["devkit"]["before_align"]["on_disk_bytes"]
-                                 for e in steps], "#dd8452", ":"),
+         "#9ec5f0", "--"),
+        ("devkit, the user's locks synced (before align)",
+         [e["legs"]["devkit"]["before_align"]["on_disk_bytes"] for e in steps], "#dd8452", ":"),
         ("devkit after align + gc", [e["legs"]["devkit"]["on_disk_bytes"] for e in steps],
          "#dd8452", "-"),
     ]
     fig, ax = plt.subplots(figsize=(7, 3.9), dpi=110)
     for label, values, color, style in series:
-        ax.plot(dates, [v / 2**20 for v in values], style, color=color, marker="o", label=label)
+        ax.plot(dates, [v / 2**20 for v in values], style, color=color, label=label,
+                marker="o" if style == "-" else ".")
     for i, e in enumerate(steps):
         ratio = e["legs"]["devkit"]["on_disk_bytes"] / e["legs"]["uv"]["on_disk_bytes"]
         ax.annotate(f"{ratio:.2f}×", (i, e["legs"]["devkit"]["on_disk_bytes"] / 2**20),
