@@ -21,7 +21,9 @@ lock is re-locked by uv first, whatever that adds: not align's doing): excess pa
 one version per name) removed, of all of them and of the removable ones: those above the floor
 that the projects' own requirements and forks keep whatever align does
 (``devkit.align.planner.excess_floor``; the ≥ 95% target is on this share), bytes of distinct wheels (the size uv.lock records for the wheel
-this machine would install), downgrades, parents moved up. Results: ``<out>/align.json`` and
+this machine would install), downgrades, parents moved up, forks created (a package at more
+versions in a lock than before) and versions introduced that no lock used before while an
+in-use version between fits (uv's answer; see :func:`unused_introduced`). Results: ``<out>/align.json`` and
 ``<out>/align.md``. pyenv's 3.12/3.13 are put on PATH (some projects need them) with
 ``UV_PYTHON_DOWNLOADS=never``; UV_OFFLINE is never set. ``--policies none`` runs the default
 policy only; ``--reuse-baselines`` skips steps 1-2 (warm cache assumed) and takes their figures
