@@ -113,6 +113,20 @@ def spread(locks: list[lockfile.Lock]) -> set[tuple[str, str]]:
     return {group for group, found in versions.items() if len(found) > 1}
 
 
+def dry_lock(project: Path, env: dict[str, str], specs: list[str],
+             on_run: Any = lambda: None) -> None:
+    """``uv lock --dry-run -P SPEC…`` from the cache, online again when uv says the offline run
+    missed data (an offline miss is no proof of a conflict). Raises UvError as uv_mod.lock."""
+    try:
+        uv_mod.lock_cache_first(project, env=env, dry_run=True, upgrade_packages=specs,
+                                on_run=on_run)
+    except uv_mod.UvError as exc:
+        if not uv_mod.needs_network(exc.output):
+            raise
+        on_run()
+        uv_mod.lock(project, env=env, upgrade_packages=specs, dry_run=True)
+
+
 class Reachable:
     """Can a project lock ``name==version`` under the downgrade policy? uv decides.
 
@@ -160,9 +174,7 @@ class Reachable:
             if len(versions) == 1:
                 free.append(f"{other}{self._bound(next(iter(versions)))}")
         try:
-            uv_mod.lock_cache_first(Path(project), env=self.env, dry_run=True,
-                                    upgrade_packages=[*free, f"{name}=={version}"],
-                                    on_run=self._count)
+            dry_lock(Path(project), self.env, [*free, f"{name}=={version}"], self._count)
         except uv_mod.UvError as exc:
             return not uv_mod.is_conflict(exc.output)
         return True
@@ -191,22 +203,24 @@ def forks_created(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lo
     return out
 
 
-def unused_introduced(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lock]
-                      ) -> list[dict[str, Any]]:
+def unused_introduced(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lock],
+                      everyone: list[lockfile.Lock]) -> list[dict[str, Any]]:
     """Versions align moved a package to that no project's lock used before, with the in-use
     versions it passed on the way.
 
-    For each project and ``(index, name)`` its before-lock holds, each after-version ``v`` that
-    no before-lock of any project holds is a case; ``between`` lists the versions some other
+    ``everyone``: the locks before of every project align read (also those it could not
+    re-lock: align aligns to their versions too). For each project and ``(index, name)`` its
+    before-lock holds, each after-version ``v`` that none of ``everyone`` holds is a case; ``between`` lists the versions some other
     project's before-lock held strictly between ``v`` and the project's nearest before-version
     (in PEP 440 order): in-use versions align could have stopped at. Whether one of them fits
     the project is uv's answer (:func:`check_fits`). Packages new to a project are not cases
     (they had no version to move from).
     """
     used: dict[tuple[str, str], dict[str, set[str]]] = {}
-    for project, lock in before.items():
+    for lock in everyone:
         for p in lock.packages:
-            used.setdefault((p.index, p.name), {}).setdefault(p.version, set()).add(project)
+            used.setdefault((p.index, p.name), {}).setdefault(p.version, set()).add(
+                lock.path.parent.name)
     out = []
     for project, lock in sorted(after.items()):
         old = before[project]
@@ -240,15 +254,18 @@ def check_fits(cases: list[dict[str, Any]], projects: dict[str, Path], env: dict
     version uv locks, ``None`` when uv proves none resolves (a conflict), and records any other
     failure in ``error``. Returns the number of uv runs."""
     runs = 0
+
+    def count() -> None:
+        nonlocal runs
+        runs += 1
+
     for case in cases:
         case["fits"], case["error"] = None, ""
         up = lockfile.version_key(case["after"]) > lockfile.version_key(case["before"][0])
         nearest_first = sorted(case["between"], key=lockfile.version_key, reverse=up)
         for version in nearest_first[:FIT_TRIES]:
-            runs += 1
             try:
-                uv_mod.lock_cache_first(projects[case["project"]], env=env, dry_run=True,
-                                        upgrade_packages=[f"{case['name']}=={version}"])
+                dry_lock(projects[case["project"]], env, [f"{case['name']}=={version}"], count)
             except uv_mod.UvError as exc:
                 if not uv_mod.is_conflict(exc.output):
                     case["error"] = uv_mod.explain(exc.output)[:200]
@@ -296,7 +313,13 @@ def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs:
     # precision: forks align created, and versions nobody used where an in-use one fits
     by_name_before = {p.name: lock for p, lock in zip(ok, originals, strict=True)}
     by_name_after = {p.name: lock for p, lock in zip(ok, aligned, strict=True)}
-    introduced = unused_introduced(by_name_before, by_name_after)
+    everyone = []
+    for path in projects:  # every project's lock as uv left it (those align failed on too)
+        try:
+            everyone.append(lockfile.read(work / "plain" / path.name / "uv.lock"))
+        except lockfile.LockError:
+            continue
+    introduced = unused_introduced(by_name_before, by_name_after, everyone)
     fit_runs = check_fits([c for c in introduced if c["between"]], {p.name: p for p in ok}, env)
     precision = {"forks_created": forks_created(by_name_before, by_name_after),
                  "introduced": introduced, "fit_uv_runs": fit_runs}
@@ -525,7 +548,8 @@ def markdown(r: dict[str, Any]) -> str:
              "align: a **fork created** is a package (index, name) the lock holds at two or "
              "more versions after and at more versions than before. A **version introduced** "
              "is a version of a package the project locked before that no project's lock held "
-             "before; the *in-use versions between* are those another project's lock held "
+             "before (all projects, also those uv cannot re-lock here: align aligns to their "
+             "versions too); the *in-use versions between* are those another project's lock held "
              "strictly between it and the project's nearest version before (PEP 440 order). "
              "*One fits* when `uv lock --dry-run --offline -P NAME==U` from the aligned lock "
              f"resolves for such a `U` (nearest the landing first, at most {FIT_TRIES} tried): "
