@@ -436,9 +436,11 @@ def finish(result: dict[str, Any], out: Path) -> None:
         verdict[policy] = {
             "excess_removed_share": (b["excess_pairs"] - a["excess_pairs"])
             / max(b["excess_pairs"], 1),
-            # of what an alignment can remove at all (above the floor)
+            # of what an alignment can remove at all (above the floor); None when align ended
+            # below the floor: it moved packages to versions no lock used, which the floor
+            # (built on the versions in use) does not consider, so it is no lower bound then
             "removable_removed_share": (b["excess_pairs"] - a["excess_pairs"])
-            / max(b["excess_pairs"] - floor, 1),
+            / max(b["excess_pairs"] - floor, 1) if a["excess_pairs"] >= floor else None,
             "bytes_saved": b["distinct_bytes"] - a["distinct_bytes"],
             "broken": sorted(ok_before - ok_after),
             "downgrades": len(r["downgrades"]),
@@ -454,7 +456,7 @@ def finish(result: dict[str, Any], out: Path) -> None:
                 "introduced_in_use_fits": sum(1 for c in cases if c.get("fits")),
             }
     d = verdict["none"]
-    verdict["ok"] = (d["removable_removed_share"] >= 0.95 and not d["broken"]
+    verdict["ok"] = ((d["removable_removed_share"] or 0) >= 0.95 and not d["broken"]
                      and d["downgrades"] == 0 and d["ratio_vs_full_relock"] <= 3
                      and not result["policies"]["none"]["second_run"]["changed"]
                      and all(not verdict[p]["broken"] for p in result["policies"])
@@ -508,6 +510,9 @@ def markdown(r: dict[str, Any]) -> str:
         floor = b.get("proved_floor_excess_pairs", b.get("floor_excess_pairs"))
         if floor is None:
             return "–"
+        if v[p]["removable_removed_share"] is None:
+            return (f"n/a: {rl(p)['after']['excess_pairs']} left, below the floor ({floor}): align "
+                    "moved packages to versions no lock used, outside what the floor considers")
         return (f"{b['excess_pairs'] - floor} → {rl(p)['after']['excess_pairs'] - floor} "
                 f"(**{100 * v[p]['removable_removed_share']:.1f}%** removed)")
 
@@ -551,7 +556,8 @@ def markdown(r: dict[str, Any]) -> str:
              "before (all projects, also those uv cannot re-lock here: align aligns to their "
              "versions too); the *in-use versions between* are those another project's lock held "
              "strictly between it and the project's nearest version before (PEP 440 order). "
-             "*One fits* when `uv lock --dry-run --offline -P NAME==U` from the aligned lock "
+             "*One fits* when `uv lock --dry-run -P NAME==U` from the aligned lock (from the cache, "
+             "online only when the cache lacks data) "
              f"resolves for such a `U` (nearest the landing first, at most {FIT_TRIES} tried): "
              "align could have stopped at a version in use. Packages new to a lock are not "
              "counted (they had no version to move from)."), ""]
