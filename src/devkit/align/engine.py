@@ -350,8 +350,6 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
             ctx.state = snapshot()
         bar.start(f"align pass {pass_no + 1}", len(todo))
         _run_pass(todo, ctx, jobs, check_first=pass_no == 0, progress=bar.advance)
-        if ctx.dry_run:
-            return
         the_plan = _replan(outcomes, project_locks, strategy, allow_downgrade, downward=False)
     if allow_downgrade == "none":
         return

@@ -1,0 +1,143 @@
+"""``devkit align --dry-run`` plans what the real run does: every pass, stale locks re-locked
+first, and nothing written. Real uv against a local index of tiny wheels, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import build_wheel, locked_project, locked_versions, write_simple_index
+
+from devkit.store import Store
+
+
+def _index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+           wheels: list[tuple[str, str, tuple[str, ...]]]) -> str:
+    out = tmp_path / f"{name}-wheels"
+    built = [build_wheel(out, n, v, requires=r) for n, v, r in wheels]
+    url = write_simple_index(tmp_path / f"{name}-simple", built)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", url)
+    return url
+
+
+def _plan(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a dry run must predict of a real run: per project its status, moves, released
+    parents and blockers; the targets; what is left at several versions."""
+    return {
+        "projects": {p["name"]: {"status": p["status"], "changes": p["changes"],
+                                 "downgrades": p["downgrades"], "released": p["released"],
+                                 "blocked": sorted((b["name"], b["kind"], b["wanted"])
+                                                   for b in p["blocked"])}
+                     for p in doc["projects"]},
+        "targets": doc["targets"],
+        "spread": doc["after"]["spread"],
+        "excess_pairs": doc["after"]["excess_pairs"],
+        "changed": doc["changed"],
+    }
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root``: (size, mtime in ns), to see that nothing was written."""
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+# -- a second pass: a parent released in pass 1 brings a version another project then takes ----
+@pytest.fixture
+def two_pass_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """tinyparent 1.0 needs tinychild<2 and tinyold; 1.1 allows any tinychild and needs
+    tinyhelper>=2 (a package the project did not lock)."""
+    return _index(tmp_path, monkeypatch, "twopass", [
+        ("tinychild", "1.0", ()), ("tinychild", "2.0", ()),
+        ("tinyhelper", "1.0", ()), ("tinyhelper", "2.0", ()),
+        ("tinyold", "1.0", ()),
+        ("tinyparent", "1.0", ("tinychild<2", "tinyold")),
+        ("tinyparent", "1.1", ("tinychild", "tinyhelper>=2"))])
+
+
+def test_dry_run_plans_every_pass_of_the_real_run(tmp_path, devkit, two_pass_index) -> None:
+    """Pass 1 releases held's tinyparent to 1.1 (to free tinychild), which brings tinyhelper
+    2.0; only pass 2 sees tinyhelper at 1.0 and 2.0 and moves ``third`` up to 2.0."""
+    root = tmp_path / "p"
+    held = locked_project(root, "held", ["tinyparent>=1.0"], "tinyparent==1.0")
+    other = locked_project(root, "other", ["tinychild"])
+    third = locked_project(root, "third", ["tinyhelper"], "tinyhelper==1.0")
+    assert locked_versions(held, "tinychild") == {"1.0"}
+    assert locked_versions(held, "tinyhelper") == set()
+    assert devkit("projects", "add", held, other, third)[0] == 0
+    code, out, err = devkit("sync", third)  # a venv devkit made: the dry run must leave it be
+    assert code == 0, (out, err)
+    projects = (held, other, third)
+    locks = {p: (p / "uv.lock").read_bytes() for p in projects}
+    venv = _files(third / ".venv")
+    store = Store()
+    assert not store.manifest_file.exists()
+
+    code, out, err = devkit("align", "--dry-run", "--json")
+    assert code == 0, (out, err)
+    dry = json.loads(out)
+    assert dry["dry_run"] is True
+    assert {p: (p / "uv.lock").read_bytes() for p in projects} == locks
+    assert _files(third / ".venv") == venv
+    assert not store.manifest_file.exists()
+    assert not any(store.align_backup_dir.glob("*")) if store.align_backup_dir.exists() else True
+    assert dry["notes"] == [], dry["notes"]
+
+    code, out, err = devkit("align", "--check", "--json")
+    assert code == 1, (out, err)  # --check: the same plan, exit 1 since it would change locks
+    assert _plan(json.loads(out)) == _plan(dry)
+    assert {p: (p / "uv.lock").read_bytes() for p in projects} == locks
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    real = json.loads(out)
+    # the scenario needs the second pass: third moves only once held's release brought 2.0
+    assert locked_versions(third, "tinyhelper") == {"2.0"}, real
+    assert locked_versions(held, "tinyparent") == {"1.1"}
+    assert locked_versions(held, "tinychild") == {"2.0"}
+    assert _plan(dry) == _plan(real)
+    assert real["after"]["spread"] == {}
+
+    # the store is aligned now: both dry kinds agree there is nothing left
+    code, out, err = devkit("align", "--check", "--json")
+    assert code == 0 and not json.loads(out)["changed"], out
+
+
+# -- a stale lock: re-locked first, then aligned with holds, caps and scoring ----------------
+@pytest.fixture
+def drag_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """tinyparent 2.0 brings a new dependency, tinychild, released as 1.0, 1.5 and 2.0;
+    tinyextra is what a changed ``pyproject.toml`` adds."""
+    return _index(tmp_path, monkeypatch, "drag", [
+        ("tinychild", "1.0", ()), ("tinychild", "1.5", ()), ("tinychild", "2.0", ()),
+        ("tinyparent", "1.0", ()), ("tinyparent", "2.0", ("tinychild",)),
+        ("tinyextra", "1.0", ())])
+
+
+def test_dry_run_of_a_stale_lock_plans_the_relock_and_the_alignment(tmp_path, devkit,
+                                                                      drag_index) -> None:
+    root = tmp_path / "p"
+    behind = locked_project(root, "behind", ["tinyparent"], "tinyparent==1.0")
+    ahead = locked_project(root, "ahead", ["tinyparent"], "tinychild==1.0")
+    assert locked_versions(ahead, "tinychild") == {"1.0"}
+    pyproject = behind / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('["tinyparent"]',
+                                                       '["tinyparent", "tinyextra"]'))
+    assert devkit("projects", "add", behind, ahead)[0] == 0
+    locks = {p: (p / "uv.lock").read_bytes() for p in (behind, ahead)}
+
+    code, out, err = devkit("align", "--dry-run", "--json")
+    assert code == 0, (out, err)
+    dry = json.loads(out)
+    assert {p: (p / "uv.lock").read_bytes() for p in (behind, ahead)} == locks
+    assert [p["stale"] for p in dry["projects"] if p["name"] == "behind"] == [True]
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    real = json.loads(out)
+    # uv alone would take tinychild 2.0, which nobody uses; 1.0 is in use and fits
+    assert locked_versions(behind, "tinychild") == {"1.0"}, real
+    assert locked_versions(behind, "tinyextra") == {"1.0"}
+    assert _plan(dry) == _plan(real)
