@@ -133,6 +133,13 @@ def test_dry_run_of_a_stale_lock_plans_the_relock_and_the_alignment(tmp_path, de
     dry = json.loads(out)
     assert {p: (p / "uv.lock").read_bytes() for p in (behind, ahead)} == locks
     assert [p["stale"] for p in dry["projects"] if p["name"] == "behind"] == [True]
+    # what a dry run cannot see, it says in one line: the new requirements are in no lock yet
+    [note] = dry["notes"]
+    assert note.startswith("dry run: the real run may differ for 1 project(s): behind (its "
+                           "stale lock's new requirements"), note
+    code, out, err = devkit("align", "--dry-run")
+    assert code == 0, (out, err)
+    assert f"note: {note}" in out.replace("\n", " ")
 
     code, out, err = devkit("align", "--json")
     assert code == 0, (out, err)

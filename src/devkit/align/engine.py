@@ -299,11 +299,25 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                        targets=first_plan.targets,
                        blocked=[b for o in outcomes for b in o.blocked],
                        known=_known_conflicts(outcomes), test_holds=test_holds)
+    if dry_run:
+        note = dry_run_note(outcomes)
+        if note:
+            notes.append(note)
     floor = planner.excess_floor([planner.ProjectLock.from_lock(lock, str(path))
                                   for path, lock in before.items()], allow_downgrade)
     return Result(strategy, allow_downgrade, dry_run, check, outcomes, first_plan, before, after,
                   unreferenced(before, after, store), venvs, notes,
                   time.monotonic() - started, floor, test)
+
+
+def dry_run_note(outcomes: Sequence[Outcome]) -> str:
+    """One line naming the projects whose dry-run plan may differ from the real run, and why
+    (:attr:`devkit.align.relock.Outcome.uncertain`), or ``""`` when it plans exactly."""
+    unsure = [o for o in outcomes if o.uncertain and o.status != "failed"]
+    if not unsure:
+        return ""
+    listed = "; ".join(f"{o.name} ({', '.join(sorted(o.uncertain))})" for o in unsure)
+    return f"dry run: the real run may differ for {len(unsure)} project(s): {listed}"
 
 
 def _gate(outcomes: list[Outcome], store: Store, backups: Backups,

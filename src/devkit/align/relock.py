@@ -44,6 +44,13 @@ MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a rel
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
 RejectKind = Literal["conflict", "score", "downgrade", "fork"]
+#: Why a dry run's plan of one project may differ from what the real run does (Outcome.uncertain)
+UNSIZED = "new versions scored without their wheel sizes, which only a written lock records"
+STALE_REQUIREMENTS = ("its stale lock's new requirements, which only the lock uv would write "
+                      "records")
+OFFLINE = "uv needed the network, which a dry run does not use"
+PREFERENCES = ("a package the earlier moves took out of the lock or forked, whose version the "
+               "unchanged lock on disk still prefers")
 
 
 class Cancelled(Exception):
@@ -132,6 +139,8 @@ class Outcome:
     relocked_bytes: bytes | None = None  # ``relocked`` as uv wrote it
     tests: dict[str, object] | None = None  # ``--test``: the gate's report (testgate.Gate)
     test_seconds: float = 0.0  # ``--test``: wall time of this project's gate
+    # a dry run: why its plan of this project may differ from the real run (UNSIZED, …)
+    uncertain: set[str] = dataclasses.field(default_factory=set)
 
     def to_json(self) -> dict[str, object]:
         """Shape of one ``projects[]`` entry of ``devkit align --json``."""
@@ -270,6 +279,8 @@ class Worker:
                                              upgrade_packages=specs, dry_run=True,
                                              on_run=self._count)
         except uv.UvError as exc:
+            if self.ctx.dry_run and uv.needs_network(exc.output):
+                self.outcome.uncertain.add(OFFLINE)  # the real run asks the index online
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
                 return False
@@ -300,7 +311,14 @@ class Worker:
 
     def _candidate(self) -> lockfile.Lock:
         if self.ctx.dry_run:
-            return predict(self.disk, self.last_ok, self.ctx.state.sizes_view())
+            candidate = predict(self.disk, self.last_ok, self.ctx.state.sizes_view())
+            back = (candidate.names() & self.disk.names()) - self.current.names()
+            if back or any(len(self.current.versions(n)) > 1
+                           and self.current.versions(n) != self.disk.versions(n)
+                           for n in candidate.names()):
+                # uv preferred the lock on disk's version, which the real run's lock lacks
+                self.outcome.uncertain.add(PREFERENCES)
+            return candidate
         return lockfile.read(self.lock_path)
 
     def _try(self, specs: Sequence[str], release: Mapping[str, str]) -> lockfile.Lock | _Rejected:
@@ -368,6 +386,9 @@ class Worker:
                 return _Rejected("downgrade", f"the lock uv found moves down {moves} "
                                               f"(allowed: {self.ctx.allow_downgrade})")
             return _Rejected("score", score.explain())
+        if self.ctx.dry_run and score.added_pairs and score.freed_bytes:
+            # accepted with the new versions counted as 0 bytes: the real run knows their size
+            self.outcome.uncertain.add(UNSIZED)
         self.current = candidate
         if not self.ctx.dry_run:
             self.current_bytes = self.lock_path.read_bytes()
@@ -780,6 +801,8 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
             # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
             outcome.relocked, base_bytes = Worker(outcome, ctx, before, original).relock()
             outcome.relocked_bytes = None if ctx.dry_run else base_bytes
+            if ctx.dry_run:
+                outcome.uncertain.add(STALE_REQUIREMENTS)
             project_plan = _rebase(project_plan, outcome.relocked)
             base = outcome.relocked
         worker = Worker(outcome, ctx, base, base_bytes, disk=before)
