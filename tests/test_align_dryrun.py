@@ -148,3 +148,73 @@ def test_dry_run_of_a_stale_lock_plans_the_relock_and_the_alignment(tmp_path, de
     assert locked_versions(behind, "tinychild") == {"1.0"}, real
     assert locked_versions(behind, "tinyextra") == {"1.0"}
     assert _plan(dry) == _plan(real)
+
+
+# -- passes down to the anchors (--allow-downgrade) -------------------------------------------
+@pytest.fixture
+def down_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    return _index(tmp_path, monkeypatch, "down", [
+        *[("tinyshared", v, ()) for v in ("1.0", "1.1", "1.5", "2.0")],
+        ("tinyother", "1.0", ()), ("tinyother", "1.1", ())])
+
+
+def test_dry_run_plans_the_downward_passes_too(tmp_path, devkit, down_index) -> None:
+    """Up to 1.5 in the first pass, down to low's 1.0 (the anchor) in the next."""
+    root = tmp_path / "p"
+    low = locked_project(root, "low", ["tinyshared<1.1", "tinyother"], "tinyother==1.0")
+    mid = locked_project(root, "mid", ["tinyshared", "tinyother"], "tinyshared==1.1",
+                         "tinyother==1.0")
+    top = locked_project(root, "top", ["tinyshared<2", "tinyother"])
+    assert devkit("projects", "add", low, mid, top)[0] == 0
+    locks = {p: (p / "uv.lock").read_bytes() for p in (low, mid, top)}
+
+    code, out, err = devkit("align", "--dry-run", "--json", "--allow-downgrade", "minor")
+    assert code == 0, (out, err)
+    dry = json.loads(out)
+    assert {p: (p / "uv.lock").read_bytes() for p in (low, mid, top)} == locks
+
+    code, out, err = devkit("align", "--json", "--allow-downgrade", "minor")
+    assert code == 0, (out, err)
+    real = json.loads(out)
+    assert locked_versions(mid, "tinyshared") == {"1.0"}, real
+    assert _plan(dry) == _plan(real)
+    assert dry["downgrades"] == real["downgrades"] != []
+    assert dry["notes"] == []
+
+# -- what a dry run cannot know: the wheel size of a version no lock holds yet ---------------
+def test_a_dry_run_names_a_move_scored_without_wheel_sizes(tmp_path) -> None:
+    """uv's dry-run output names no file: a candidate adding a version no lock holds weighs 0
+    bytes there, so accepting it is a guess the report must own up to (the real run reads the
+    size from the lock uv wrote, and may refuse it)."""
+    import threading
+
+    from devkit.align import engine, lockfile, relock
+    from devkit.align.backups import Backups
+    from devkit.align.scoring import StoreState
+
+    pypi = "https://pypi.org/simple"
+    pkg = lockfile.LockedPackage
+
+    def lock(*packages: lockfile.LockedPackage) -> lockfile.Lock:
+        return lockfile.Lock(tmp_path / "api" / "uv.lock", ">=3.11", packages)
+
+    current = lock(pkg(pypi, "heavy", "1.0", size=1000), pkg(pypi, "light", "1.0", size=10))
+    other = lock(pkg(pypi, "light", "1.0", size=10))
+    # a released parent's new version nobody locks: its size is not in uv's dry-run output
+    candidate = relock.predict(current, "Update heavy v1.0 -> v2.0\n")
+    assert candidate.sizes()[(pypi, "heavy", "2.0")] == 0
+    outcome = relock.Outcome(tmp_path / "api", "api")
+    ctx = relock.Context({}, Backups(tmp_path / "backups"), threading.Event(),
+                         StoreState([current, other]), dry_run=True)
+    worker = relock.Worker(outcome, ctx, current, b"")
+    assert worker._evaluate(candidate) is None  # frees 1000 bytes, adds "0"
+    assert outcome.uncertain == {relock.UNSIZED}
+    note = engine.dry_run_note([outcome, relock.Outcome(tmp_path / "b", "b")])
+    assert note == (f"dry run: the real run may differ for 1 project(s): api ({relock.UNSIZED})")
+    assert "\n" not in note
+
+    # a plain alignment step (no new version) is exact: nothing to say
+    plain = relock.Outcome(tmp_path / "api", "api")
+    aligned = relock.predict(current, "Resolved 3 packages in 2ms\n")
+    assert relock.Worker(plain, ctx, current, b"")._evaluate(aligned) is None
+    assert plain.uncertain == set() and engine.dry_run_note([plain]) == ""
