@@ -182,10 +182,10 @@ def test_dry_run_plans_the_downward_passes_too(tmp_path, devkit, down_index) -> 
     assert dry["notes"] == []
 
 # -- what a dry run cannot know: the wheel size of a version no lock holds yet ---------------
-def test_a_dry_run_names_a_move_scored_without_wheel_sizes(tmp_path) -> None:
-    """uv's dry-run output names no file: a candidate adding a version no lock holds weighs 0
-    bytes there, so accepting it is a guess the report must own up to (the real run reads the
-    size from the lock uv wrote, and may refuse it)."""
+def test_a_dry_run_weighs_a_new_version_by_its_neighbour_and_says_so(tmp_path) -> None:
+    """uv's dry-run output names no file: a version no lock holds is weighed like its nearest
+    known version, and a verdict that rests on that estimate is named in the report (the real
+    run reads the size from the lock uv wrote)."""
     import threading
 
     from devkit.align import engine, lockfile, relock
@@ -198,23 +198,29 @@ def test_a_dry_run_names_a_move_scored_without_wheel_sizes(tmp_path) -> None:
     def lock(*packages: lockfile.LockedPackage) -> lockfile.Lock:
         return lockfile.Lock(tmp_path / "api" / "uv.lock", ">=3.11", packages)
 
-    current = lock(pkg(pypi, "heavy", "1.0", size=1000), pkg(pypi, "light", "1.0", size=10))
-    other = lock(pkg(pypi, "light", "1.0", size=10))
-    # a released parent's new version nobody locks: its size is not in uv's dry-run output
-    candidate = relock.predict(current, "Update heavy v1.0 -> v2.0\n")
-    assert candidate.sizes()[(pypi, "heavy", "2.0")] == 0
+    current = lock(pkg(pypi, "heavy", "1.0", size=1000), pkg(pypi, "light", "1.0", size=10),
+                   pkg(pypi, "gone", "1.0", size=300))
+    other = lock(pkg(pypi, "heavy", "3.0", size=5000), pkg(pypi, "light", "1.0", size=10))
+    state = StoreState([current, other])
+    sizes = state.sizes_view()
+    assert relock.estimated_size(sizes, (pypi, "heavy", "2.0")) == 1000  # the older neighbour
+    assert relock.estimated_size(sizes, (pypi, "heavy", "0.5")) == 1000  # else the newer one
+    assert relock.estimated_size(sizes, (pypi, "heavy", "3.0")) == 5000  # known: as it is
+    assert relock.estimated_size(sizes, (pypi, "new", "1.0")) == 0
+
+    # a released parent's new version nobody locks, and a dependency it no longer needs
+    candidate = relock.predict(current, "Update heavy v1.0 -> v2.0\nRemove gone v1.0\n", sizes)
+    assert candidate.sizes()[(pypi, "heavy", "2.0")] == 1000
     outcome = relock.Outcome(tmp_path / "api", "api")
-    ctx = relock.Context({}, Backups(tmp_path / "backups"), threading.Event(),
-                         StoreState([current, other]), dry_run=True)
-    worker = relock.Worker(outcome, ctx, current, b"")
-    assert worker._evaluate(candidate) is None  # frees 1000 bytes, adds "0"
+    ctx = relock.Context({}, Backups(tmp_path / "backups"), threading.Event(), state,
+                         dry_run=True)
+    assert relock.Worker(outcome, ctx, current, b"")._evaluate(candidate) is None  # frees 1300
     assert outcome.uncertain == {relock.UNSIZED}
     note = engine.dry_run_note([outcome, relock.Outcome(tmp_path / "b", "b")])
-    assert note == (f"dry run: the real run may differ for 1 project(s): api ({relock.UNSIZED})")
-    assert "\n" not in note
+    assert note == f"dry run: the real run may differ for 1 project(s): api ({relock.UNSIZED})"
 
-    # a plain alignment step (no new version) is exact: nothing to say
+    # a plain alignment step (no new version) rests on no estimate: nothing to say
     plain = relock.Outcome(tmp_path / "api", "api")
-    aligned = relock.predict(current, "Resolved 3 packages in 2ms\n")
+    aligned = relock.predict(current, "Update heavy v1.0 -> v3.0\n", sizes)
     assert relock.Worker(plain, ctx, current, b"")._evaluate(aligned) is None
     assert plain.uncertain == set() and engine.dry_run_note([plain]) == ""

@@ -45,12 +45,17 @@ MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that lande
 Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
 RejectKind = Literal["conflict", "score", "downgrade", "fork"]
 #: Why a dry run's plan of one project may differ from what the real run does (Outcome.uncertain)
-UNSIZED = "new versions scored without their wheel sizes, which only a written lock records"
+UNSIZED = ("new versions scored by the wheel sizes of their nearest versions (a written lock "
+           "records their own)")
 STALE_REQUIREMENTS = ("its stale lock's new requirements, which only the lock uv would write "
                       "records")
 OFFLINE = "uv needed the network, which a dry run does not use"
+NO_BUILD = "a package without a wheel here, whose metadata only a build gives (a dry run never builds)"
+DERIVED = "moved in a later pass, planned after such a move of another project"
 PREFERENCES = ("a package the earlier moves took out of the lock or forked, whose version the "
                "unchanged lock on disk still prefers")
+
+_NO_WHEELS = "has no usable wheels"  # uv 0.13 with --no-build: "Because X==1.0 has no usable …"
 
 
 class Cancelled(Exception):
@@ -167,9 +172,10 @@ def predict(before: lockfile.Lock, output: str, sizes: Mapping[lockfile.Key, int
     """The lock a ``uv lock --dry-run`` would write, from its change lines (:func:`uv.lock_changes`).
 
     ``before`` must be the lock on disk when uv ran: uv prints every change relative to it.
-    A package keeps its index; an added one takes the lock's most common index; sizes of new
-    versions come from ``sizes`` (other locks), else 0 (uv's output names no file: the size a
-    written lock records is not known before it is written). The project's own packages
+    A package keeps its index; an added one takes the lock's most common index. Sizes of new
+    versions come from ``sizes`` (other locks); uv's output names no file, so a version no lock
+    holds is given the size of its nearest version ``sizes`` knows (the newest older one, else
+    the oldest newer one; :func:`estimated_size`), else 0. The project's own packages
     (``before.others``: editable, path, git) are not registry packages and are left out.
     """
     packages: dict[str, list[lockfile.LockedPackage]] = {}
@@ -184,10 +190,26 @@ def predict(before: lockfile.Lock, output: str, sizes: Mapping[lockfile.Key, int
             continue
         index = packages[name][0].index if packages.get(name) else default
         packages[name] = [lockfile.LockedPackage(index, name, v, (),
-                                                 (sizes or {}).get((index, name, v), 0))
+                                                 estimated_size(sizes or {}, (index, name, v)))
                           for v in new]
     flat = tuple(sorted(p for ps in packages.values() for p in ps))
     return dataclasses.replace(before, packages=flat)
+
+
+def estimated_size(sizes: Mapping[lockfile.Key, int], key: lockfile.Key) -> int:
+    """Bytes of ``key``'s wheel from ``sizes``; for a version ``sizes`` lacks, those of the
+    nearest version of the same ``(index, name)`` it has (the newest older one, else the oldest
+    newer one: a package's wheels change little from one release to the next), else 0."""
+    if key in sizes:
+        return sizes[key]
+    index, name, version = key
+    order = lockfile.version_key
+    known = sorted(((order(v), size) for (i, n, v), size in sizes.items()
+                    if i == index and n == name and size), key=lambda item: item[0])
+    below = [size for v, size in known if v < order(version)]
+    if below:
+        return below[-1]
+    return known[0][1] if known else 0
 
 
 # -- applying ------------------------------------------------------------------------------------
@@ -281,6 +303,8 @@ class Worker:
         except uv.UvError as exc:
             if self.ctx.dry_run and uv.needs_network(exc.output):
                 self.outcome.uncertain.add(OFFLINE)  # the real run asks the index online
+            if self.ctx.dry_run and _NO_WHEELS in exc.output:
+                self.outcome.uncertain.add(NO_BUILD)  # the real run builds it for its metadata
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
                 return False
@@ -373,6 +397,10 @@ class Worker:
         down = forbidden_downgrades(self.current, candidate, self.ctx.allow_downgrade)
         forks = new_forks(self.current, candidate)
         score = self.ctx.state.score(self.current, candidate)
+        if (self.ctx.dry_run and not (down or forks) and score.added_pairs
+                and (score.added_bytes or score.freed_bytes)):
+            # new versions weighed by estimate: the real run reads their size from the lock
+            self.outcome.uncertain.add(UNSIZED)
         if down or forks or not score.acceptable:
             if not self.ctx.dry_run:
                 restore(self.lock_path, self.current_bytes)
@@ -386,9 +414,6 @@ class Worker:
                 return _Rejected("downgrade", f"the lock uv found moves down {moves} "
                                               f"(allowed: {self.ctx.allow_downgrade})")
             return _Rejected("score", score.explain())
-        if self.ctx.dry_run and score.added_pairs and score.freed_bytes:
-            # accepted with the new versions counted as 0 bytes: the real run knows their size
-            self.outcome.uncertain.add(UNSIZED)
         self.current = candidate
         if not self.ctx.dry_run:
             self.current_bytes = self.lock_path.read_bytes()
@@ -822,6 +847,11 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if not isinstance(exc, Exception):
             raise
         known = isinstance(exc, (DevkitError, OSError))
+        if ctx.dry_run and isinstance(exc, uv.UvError):
+            if uv.needs_network(exc.output):  # a real run asks the index online
+                outcome.uncertain.add(OFFLINE)
+            if _NO_WHEELS in exc.output:  # a real run builds it for its metadata
+                outcome.uncertain.add(NO_BUILD)
         outcome.lasting = isinstance(exc, IndexMoved)
         outcome.error = str(exc) if known else f"unexpected error: {type(exc).__name__}: {exc}"
     finally:
