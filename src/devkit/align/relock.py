@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
+#: reason of the pins a dry run left untried once uv needed the network (Worker._uv_lock)
+NOT_TRIED_OFFLINE = ("not tried: uv needs the network for this project, which a dry run does "
+                     "not use (`devkit align` asks the index)")
 MAX_PARENTS_PER_MOVE = 4  # parents (and holds uv names) released upward for one refused pin
 MAX_RELEASE_ROUNDS = 3  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
@@ -74,12 +77,18 @@ class _Exhausted(Exception):
     """The project's budget of uv runs for this pass is spent."""
 
 
+class _Offline(_Exhausted):
+    """A dry run's uv lacked something in its cache: what it says next is no proof of anything,
+    so this project asks uv no more in this run (the real run would go online)."""
+
+
 def not_tried(reason: str) -> bool:
     """True when ``reason`` says the pin was never put to uv (the run budget was spent).
 
-    Such a pin is no known conflict: the next pass (or run) tries it again.
+    Such a pin is no known conflict: the next pass (or run) tries it again. So is a pin a dry
+    run left untried because uv needed the network (:data:`NOT_TRIED_OFFLINE`).
     """
-    return reason.startswith(NOT_TRIED)
+    return reason.startswith((NOT_TRIED, NOT_TRIED_OFFLINE))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -262,6 +271,7 @@ class Worker:
         self.runs = 0
         self.releases = 0
         self.swept = False
+        self.offline = False  # a dry run's uv needed the network (_Offline)
         self.tried: list[str] = []  # parents the last release attempt freed
         self.last_constraints: dict[str, str] = {}  # align's -P of the last uv run, but the pins
         self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
@@ -271,6 +281,8 @@ class Worker:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
         if self.ctx.cancel.is_set():
             raise Cancelled
+        if self.offline:
+            raise _Offline
         if self.runs >= self.ctx.max_runs:
             raise _Exhausted
         self.runs += 1
@@ -302,7 +314,11 @@ class Worker:
                                              on_run=self._count)
         except uv.UvError as exc:
             if self.ctx.dry_run and uv.needs_network(exc.output):
-                self.outcome.uncertain.add(OFFLINE)  # the real run asks the index online
+                # the real run asks the index online; a dry run stops asking for this project:
+                # every further run would fail for the same lack, at full cost
+                self.outcome.uncertain.add(OFFLINE)
+                self.offline = True
+                raise _Offline from None
             if self.ctx.dry_run and _NO_WHEELS in exc.output:
                 self.outcome.uncertain.add(NO_BUILD)  # the real run builds it for its metadata
             if uv.is_conflict(exc.output):
@@ -500,8 +516,9 @@ class Worker:
         try:
             result = self._try([p.spec(s) for p, s in moves], {})
         except _Exhausted:
-            return [(p, s, "conflict", f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass")
-                    for p, s in moves]
+            reason = NOT_TRIED_OFFLINE if self.offline else \
+                f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass"
+            return [(p, s, "conflict", reason) for p, s in moves]
         if isinstance(result, lockfile.Lock):
             self.accepted.update({p.name: p.candidates[s] for p, s in moves})
             return []
@@ -598,7 +615,12 @@ class Worker:
         output (:func:`predict`) and the unchanged bytes on disk. Raises DevkitError when uv finds
         no resolution at all, IndexMoved when uv would take packages from another index.
         """
-        if not self._uv_lock([], {}):
+        try:
+            locked = self._uv_lock([], {})
+        except _Offline:
+            raise DevkitError(f"uv needs the network to re-lock {self.outcome.path}, which a "
+                              f"dry run does not use: `devkit align` asks the index") from None
+        if not locked:
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
                               f"{self._explain()}")
         if self.ctx.dry_run:
