@@ -181,6 +181,86 @@ def test_dry_run_plans_the_downward_passes_too(tmp_path, devkit, down_index) -> 
     assert dry["downgrades"] == real["downgrades"] != []
     assert dry["notes"] == []
 
+# -- a package only an sdist provides: a dry run never builds ---------------------------------
+_BACKEND = """
+import base64, hashlib, os, zipfile
+NAME, VERSION = "tinysdist", "1.0"
+META = f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n"
+WHEEL = "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+INFO = f"{NAME}-{VERSION}.dist-info"
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    os.makedirs(os.path.join(directory, INFO), exist_ok=True)
+    with open(os.path.join(directory, INFO, "METADATA"), "w") as fh:
+        fh.write(META)
+    return INFO
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(directory, config_settings=None, metadata_directory=None):
+    name = f"{NAME}-{VERSION}-py3-none-any.whl"
+    files = {f"{NAME}/__init__.py": "", f"{INFO}/METADATA": META, f"{INFO}/WHEEL": WHEEL}
+    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest())
+              .rstrip(b'=').decode()},{len(t)}" for p, t in files.items()]
+    files[f"{INFO}/RECORD"] = "\\n".join([*record, f"{INFO}/RECORD,,"]) + "\\n"
+    with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return name
+"""
+
+
+def _sdist_only(out: Path) -> Path:
+    """``tinysdist-1.0.tar.gz``: no wheel, an in-tree build backend that needs nothing else."""
+    import io
+    import tarfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "tinybackend"\n'
+                               'backend-path = ["."]\n\n[project]\nname = "tinysdist"\n'
+                               'version = "1.0"\n',
+             "tinybackend.py": _BACKEND,
+             "PKG-INFO": "Metadata-Version: 2.1\nName: tinysdist\nVersion: 1.0\n"}
+    sdist = out / "tinysdist-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"tinysdist-1.0/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return sdist
+
+
+def test_a_dry_run_that_would_need_a_build_says_so_and_stops_asking(tmp_path, devkit,
+                                                                     monkeypatch) -> None:
+    """A real run builds an sdist-only dependency for its metadata; a dry run (``--no-build``)
+    cannot: uv's refusal proves no conflict, so the dry run asks no more for that project,
+    names it in its note, and reports its pins as not tried."""
+    from devkit.align import relock
+
+    wheels = [build_wheel(tmp_path / "sd-wheels", "tinyshared", v) for v in ("1.0", "2.0")]
+    wheels.append(_sdist_only(tmp_path / "sd-wheels"))
+    monkeypatch.setenv("UV_DEFAULT_INDEX", write_simple_index(tmp_path / "sd-simple", wheels))
+    root = tmp_path / "p"
+    built = locked_project(root, "built", ["tinysdist", "tinyshared"],
+                           "tinyshared==1.0")
+    other = locked_project(root, "other", ["tinyshared"])
+    assert devkit("projects", "add", built, other)[0] == 0
+    before = (built / "uv.lock").read_bytes()
+
+    code, out, err = devkit("align", "--dry-run", "--json")
+    assert code == 0, (out, err)
+    dry = json.loads(out)
+    assert (built / "uv.lock").read_bytes() == before
+    [note] = dry["notes"]
+    assert note == f"dry run: the real run may differ for 1 project(s): built ({relock.NO_BUILD})"
+    [blocked] = [b for b in dry["blocked"] if b["project"] == "built"]
+    assert blocked["name"] == "tinyshared" and blocked["reason"] == relock.NOT_TRIED_NO_BUILD
+    # the check, then one uv run that needed a build: no more runs spent on it
+    assert [p["uv_runs"] for p in dry["projects"] if p["name"] == "built"] == [2]
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    assert locked_versions(built, "tinyshared") == {"2.0"}
+
 # -- what a dry run cannot know: the wheel size of a version no lock holds yet ---------------
 def test_a_dry_run_weighs_a_new_version_by_its_neighbour_and_says_so(tmp_path) -> None:
     """uv's dry-run output names no file: a version no lock holds is weighed like its nearest

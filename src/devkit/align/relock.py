@@ -41,6 +41,8 @@ NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left unt
 #: reason of the pins a dry run left untried once uv needed the network (Worker._uv_lock)
 NOT_TRIED_OFFLINE = ("not tried: uv needs the network for this project, which a dry run does "
                      "not use (`devkit align` asks the index)")
+NOT_TRIED_NO_BUILD = ("not tried: uv needs to build a package of this project for its metadata, "
+                      "which a dry run never does (`devkit align` does)")
 MAX_PARENTS_PER_MOVE = 4  # parents (and holds uv names) released upward for one refused pin
 MAX_RELEASE_ROUNDS = 3  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
@@ -58,7 +60,9 @@ DERIVED = "moved in a later pass, planned after such a move of another project"
 PREFERENCES = ("a package the earlier moves took out of the lock or forked, whose version the "
                "unchanged lock on disk still prefers")
 
-_NO_WHEELS = "has no usable wheels"  # uv 0.13 with --no-build: "Because X==1.0 has no usable …"
+# uv 0.13 with --no-build, for a package only an sdist provides: "Because X==1.0 has no usable
+# wheels …" and "hint: Wheels are required for `X` because building from source is disabled …"
+_NO_WHEELS = "because building from source is disabled"
 
 
 class Cancelled(Exception):
@@ -78,17 +82,19 @@ class _Exhausted(Exception):
 
 
 class _Offline(_Exhausted):
-    """A dry run's uv lacked something in its cache: what it says next is no proof of anything,
-    so this project asks uv no more in this run (the real run would go online)."""
+    """A dry run's uv lacked something in its cache or needed a build: what it says then is no
+    proof of anything, so this project asks uv no more in this run (the real run would go
+    online, or build)."""
 
 
 def not_tried(reason: str) -> bool:
     """True when ``reason`` says the pin was never put to uv (the run budget was spent).
 
     Such a pin is no known conflict: the next pass (or run) tries it again. So is a pin a dry
-    run left untried because uv needed the network (:data:`NOT_TRIED_OFFLINE`).
+    run left untried because uv needed the network or a build (:data:`NOT_TRIED_OFFLINE`,
+    :data:`NOT_TRIED_NO_BUILD`).
     """
-    return reason.startswith((NOT_TRIED, NOT_TRIED_OFFLINE))
+    return reason.startswith((NOT_TRIED, NOT_TRIED_OFFLINE, NOT_TRIED_NO_BUILD))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -271,7 +277,7 @@ class Worker:
         self.runs = 0
         self.releases = 0
         self.swept = False
-        self.offline = False  # a dry run's uv needed the network (_Offline)
+        self.halted = ""  # why a dry run asks uv no more for this project (_Offline)
         self.tried: list[str] = []  # parents the last release attempt freed
         self.last_constraints: dict[str, str] = {}  # align's -P of the last uv run, but the pins
         self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
@@ -281,7 +287,7 @@ class Worker:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
         if self.ctx.cancel.is_set():
             raise Cancelled
-        if self.offline:
+        if self.halted:
             raise _Offline
         if self.runs >= self.ctx.max_runs:
             raise _Exhausted
@@ -313,14 +319,14 @@ class Worker:
                                              upgrade_packages=specs, dry_run=True,
                                              on_run=self._count)
         except uv.UvError as exc:
-            if self.ctx.dry_run and uv.needs_network(exc.output):
-                # the real run asks the index online; a dry run stops asking for this project:
-                # every further run would fail for the same lack, at full cost
-                self.outcome.uncertain.add(OFFLINE)
-                self.offline = True
+            if self.ctx.dry_run and (uv.needs_network(exc.output) or _NO_WHEELS in exc.output):
+                # the real run asks the index online, or builds the package for its metadata;
+                # a dry run stops asking for this project: every further run would fail for
+                # the same lack, at full cost
+                offline = uv.needs_network(exc.output)
+                self.outcome.uncertain.add(OFFLINE if offline else NO_BUILD)
+                self.halted = NOT_TRIED_OFFLINE if offline else NOT_TRIED_NO_BUILD
                 raise _Offline from None
-            if self.ctx.dry_run and _NO_WHEELS in exc.output:
-                self.outcome.uncertain.add(NO_BUILD)  # the real run builds it for its metadata
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
                 return False
@@ -516,8 +522,7 @@ class Worker:
         try:
             result = self._try([p.spec(s) for p, s in moves], {})
         except _Exhausted:
-            reason = NOT_TRIED_OFFLINE if self.offline else \
-                f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass"
+            reason = self.halted or f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass"
             return [(p, s, "conflict", reason) for p, s in moves]
         if isinstance(result, lockfile.Lock):
             self.accepted.update({p.name: p.candidates[s] for p, s in moves})
@@ -618,8 +623,8 @@ class Worker:
         try:
             locked = self._uv_lock([], {})
         except _Offline:
-            raise DevkitError(f"uv needs the network to re-lock {self.outcome.path}, which a "
-                              f"dry run does not use: `devkit align` asks the index") from None
+            raise DevkitError(f"cannot re-lock {self.outcome.path} in a dry run: "
+                              f"{self.halted.removeprefix('not tried: ')}") from None
         if not locked:
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
                               f"{self._explain()}")
