@@ -229,11 +229,10 @@ def _sdist_only(out: Path) -> Path:
     return sdist
 
 
-def test_a_dry_run_that_would_need_a_build_says_so_and_stops_asking(tmp_path, devkit,
-                                                                     monkeypatch) -> None:
+def test_a_dry_run_that_would_need_a_build_says_so(tmp_path, devkit, monkeypatch) -> None:
     """A real run builds an sdist-only dependency for its metadata; a dry run (``--no-build``)
-    cannot: uv's refusal proves no conflict, so the dry run asks no more for that project,
-    names it in its note, and reports its pins as not tried."""
+    cannot: uv's refusal proves no conflict, so the dry run names the project in its note,
+    reports the pin as not tried, and spends no run releasing parents for it."""
     from devkit.align import relock
 
     wheels = [build_wheel(tmp_path / "sd-wheels", "tinyshared", v) for v in ("1.0", "2.0")]
@@ -254,7 +253,7 @@ def test_a_dry_run_that_would_need_a_build_says_so_and_stops_asking(tmp_path, de
     assert note == f"dry run: the real run may differ for 1 project(s): built ({relock.NO_BUILD})"
     [blocked] = [b for b in dry["blocked"] if b["project"] == "built"]
     assert blocked["name"] == "tinyshared" and blocked["reason"] == relock.NOT_TRIED_NO_BUILD
-    # the check, then one uv run that needed a build: no more runs spent on it
+    # the check, then the one uv run that needed a build: no release, no fallback
     assert [p["uv_runs"] for p in dry["projects"] if p["name"] == "built"] == [2]
 
     code, out, err = devkit("align", "--json")

@@ -27,8 +27,6 @@ from devkit.align.backups import Backups
 from devkit.align.progress import Progress
 from devkit.align.relock import (
     DERIVED,
-    NO_BUILD,
-    OFFLINE,
     Context,
     Outcome,
     not_tried,
@@ -477,8 +475,6 @@ def _todo(outcomes: list[Outcome], the_plan: planner.Plan, *, first: bool
             continue
         # every pass: a re-lock or a move may fork a package or meet a requirement
         outcome.blocked.extend(project_plan.blocked)
-        if not first and outcome.uncertain & {OFFLINE, NO_BUILD}:
-            continue  # a dry run's uv needed the network or a build: asking again proves nothing
         if first or project_plan.pins:
             todo.append((outcome, project_plan))
     return todo

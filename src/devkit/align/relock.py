@@ -38,11 +38,11 @@ if TYPE_CHECKING:
 
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
-#: reason of the pins a dry run left untried once uv needed the network (Worker._uv_lock)
-NOT_TRIED_OFFLINE = ("not tried: uv needs the network for this project, which a dry run does "
-                     "not use (`devkit align` asks the index)")
-NOT_TRIED_NO_BUILD = ("not tried: uv needs to build a package of this project for its metadata, "
-                      "which a dry run never does (`devkit align` does)")
+#: reason of a pin a dry run's uv could not decide: network or build (Worker._uv_lock)
+NOT_TRIED_OFFLINE = ("not tried: uv needs the network for this move, which a dry run does not "
+                     "use (`devkit align` asks the index)")
+NOT_TRIED_NO_BUILD = ("not tried: uv needs to build a package for this move's metadata, which a "
+                      "dry run never does (`devkit align` does)")
 MAX_PARENTS_PER_MOVE = 4  # parents (and holds uv names) released upward for one refused pin
 MAX_RELEASE_ROUNDS = 3  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
@@ -79,12 +79,6 @@ class IndexMoved(DevkitError):
 
 class _Exhausted(Exception):
     """The project's budget of uv runs for this pass is spent."""
-
-
-class _Offline(_Exhausted):
-    """A dry run's uv lacked something in its cache or needed a build: what it says then is no
-    proof of anything, so this project asks uv no more in this run (the real run would go
-    online, or build)."""
 
 
 def not_tried(reason: str) -> bool:
@@ -277,7 +271,8 @@ class Worker:
         self.runs = 0
         self.releases = 0
         self.swept = False
-        self.halted = ""  # why a dry run asks uv no more for this project (_Offline)
+        # a dry run: why uv's last refusal proves nothing (NOT_TRIED_OFFLINE, …), else ""
+        self.unprovable = ""
         self.tried: list[str] = []  # parents the last release attempt freed
         self.last_constraints: dict[str, str] = {}  # align's -P of the last uv run, but the pins
         self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
@@ -287,11 +282,10 @@ class Worker:
         """One ``uv lock`` with ``specs`` on top of the accepted pins; False on a conflict."""
         if self.ctx.cancel.is_set():
             raise Cancelled
-        if self.halted:
-            raise _Offline
         if self.runs >= self.ctx.max_runs:
             raise _Exhausted
         self.runs += 1
+        self.unprovable = ""
         pinned = {spec.partition("==")[0] for spec in specs}
         moving = pinned | set(self.accepted) | set(release)
         holds = [f"{n}=={v}" for n, v in self.holds.items() if n not in moving]
@@ -320,13 +314,13 @@ class Worker:
                                              on_run=self._count)
         except uv.UvError as exc:
             if self.ctx.dry_run and (uv.needs_network(exc.output) or _NO_WHEELS in exc.output):
-                # the real run asks the index online, or builds the package for its metadata;
-                # a dry run stops asking for this project: every further run would fail for
-                # the same lack, at full cost
+                # the real run asks the index online, or builds the package for its metadata:
+                # this refusal proves no conflict (the pin is reported untried, not retried)
                 offline = uv.needs_network(exc.output)
                 self.outcome.uncertain.add(OFFLINE if offline else NO_BUILD)
-                self.halted = NOT_TRIED_OFFLINE if offline else NOT_TRIED_NO_BUILD
-                raise _Offline from None
+                self.unprovable = NOT_TRIED_OFFLINE if offline else NOT_TRIED_NO_BUILD
+                self.last_error = exc.output
+                return False
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
                 return False
@@ -377,7 +371,7 @@ class Worker:
         finds one, else the first.
         """
         if not self._uv_lock(specs, release):
-            return _Rejected("conflict", self._explain())
+            return _Rejected("conflict", self.unprovable or self._explain())
         candidate = self._candidate()
         caps = self._in_use_caps(candidate, specs, release)
         if caps:
@@ -522,8 +516,8 @@ class Worker:
         try:
             result = self._try([p.spec(s) for p, s in moves], {})
         except _Exhausted:
-            reason = self.halted or f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass"
-            return [(p, s, "conflict", reason) for p, s in moves]
+            return [(p, s, "conflict", f"{NOT_TRIED} {self.ctx.max_runs} uv runs in this pass")
+                    for p, s in moves]
         if isinstance(result, lockfile.Lock):
             self.accepted.update({p.name: p.candidates[s] for p, s in moves})
             return []
@@ -544,12 +538,14 @@ class Worker:
 
     def _refused(self, move: Move, kind: RejectKind, reason: str, output: str) -> list[Failed]:
         pin, step = move
+        if kind == "conflict" and not_tried(reason):
+            return [(pin, step, kind, reason)]  # a dry run's uv lacked something: no release
         if kind == "conflict":
             self.tried = []
             released = self._release(pin, step, output)
             if released is None:
                 return []
-            if released.kind != "conflict":
+            if released.kind != "conflict" or not_tried(released.reason):
                 return [(pin, step, released.kind, released.reason)]
             if self.tried:
                 # uv's explanation with the parents free to move up says why that was not enough
@@ -596,6 +592,9 @@ class Worker:
                     result = self._try([pin.spec(step)], release)
             except _Exhausted:
                 break
+            if isinstance(result, _Rejected) and not_tried(result.reason):
+                last = result
+                break  # a dry run's uv lacked something: the next round would too
             if isinstance(result, lockfile.Lock):
                 self.accepted[pin.name] = pin.candidates[step]
                 for name in release:
@@ -620,12 +619,10 @@ class Worker:
         output (:func:`predict`) and the unchanged bytes on disk. Raises DevkitError when uv finds
         no resolution at all, IndexMoved when uv would take packages from another index.
         """
-        try:
-            locked = self._uv_lock([], {})
-        except _Offline:
-            raise DevkitError(f"cannot re-lock {self.outcome.path} in a dry run: "
-                              f"{self.halted.removeprefix('not tried: ')}") from None
-        if not locked:
+        if not self._uv_lock([], {}):
+            if self.unprovable:
+                raise DevkitError(f"cannot re-lock {self.outcome.path} in a dry run: "
+                                  f"{self.unprovable.removeprefix('not tried: ')}")
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
                               f"{self._explain()}")
         if self.ctx.dry_run:
@@ -694,7 +691,10 @@ class Worker:
             failed = self._settle(moves)
             for pin, step, kind, reason in failed:
                 first.setdefault(pin.name, (kind, reason))
-                if not not_tried(reason):  # an untried pin is no conflict: a later pass tries it
+                # an untried pin is no conflict: a later pass tries it; one a dry run's uv could
+                # not decide (network, build) would stay undecided: not planned again
+                if not not_tried(reason) or reason.startswith((NOT_TRIED_OFFLINE,
+                                                               NOT_TRIED_NO_BUILD)):
                     self.outcome.failed_moves.add((str(self.outcome.path), pin.name,
                                                    pin.candidates[step]))
             moves = [(p, s + 1) for p, s, _, reason in failed
