@@ -277,3 +277,21 @@ def test_live_host_reads_environment_given(tmp_path) -> None:
     assert host.run(["true"], cwd=tmp_path / "gone").error == f"no such directory: {tmp_path / 'gone'}"
     assert host.read_text(str(tmp_path / "absent")) is None
     assert host.mount_of(tmp_path) is not None
+
+
+def test_unchanged_answers_are_not_parsed_again(devkit, ws, store: Store, monkeypatch) -> None:
+    from devkit import workspaces
+
+    parsed: list[str] = []
+    real = workspaces.load_yaml
+    monkeypatch.setattr(workspaces, "load_yaml", lambda text: parsed.append(text) or real(text))
+    _, doc = doctor_json(devkit, ws)
+    assert doc["workspace"] == str(ws)
+    assert oct(store.yaml_memo_file.stat().st_mode & 0o777) == "0o600"
+    parsed.clear()
+    _, doc = doctor_json(devkit, ws)
+    assert doc["workspace"] == str(ws) and parsed == [], "an unchanged answers file was parsed again"
+    answers = ws / ".copier-answers.yml"
+    answers.write_text(answers.read_text() + "# edited\n")
+    _, doc = doctor_json(devkit, ws)
+    assert len(parsed) == 1 and doc["workspace"] == str(ws)

@@ -157,3 +157,46 @@ def test_new_records_its_render_so_only_that_content_is_trusted(make_workspace, 
     assert not trust.is_rendered(ws, ".mise.toml", store)
     assert any("not trusted" in line for line in trust.trust_if_rendered(ws, store))
     assert not (ws / "pwned").exists()
+
+
+def _plain_project(root: Path, name: str, pin: str | None = None) -> Path:
+    """A plain uv project depending on tinyshared, locked (optionally steered to ``pin``)."""
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tinyshared"]\n')
+    proc = subprocess.run([uv.find_uv(), "lock", *(["-P", pin] if pin else [])], cwd=path,
+                          env=Store().subprocess_env(), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+def test_born_aligned_runs_the_engine_only_when_a_version_differs(
+        devkit, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit.align import engine, lockfile
+    from devkit.commands import new
+
+    called: list[Path] = []
+    monkeypatch.setattr(engine, "align_new_project",
+                        lambda path, *, store: called.append(path))
+    parsed: list[Path] = []
+    real_read = lockfile.read
+    monkeypatch.setattr(lockfile, "read", lambda path, **kw: parsed.append(path) or real_read(path, **kw))
+    old = _plain_project(tmp_path / "p", "old")
+    assert devkit("projects", "add", old)[0] == 0
+    fresh = _plain_project(tmp_path / "p", "fresh")  # the same tinyshared as old
+    new._born_aligned(fresh, store)
+    assert called == [], "the align engine ran although no version differs"
+    assert old / "uv.lock" in parsed
+    parsed.clear()
+    new._born_aligned(fresh, store)
+    assert old / "uv.lock" not in parsed, "an unchanged registered lock was parsed again"
+    # uv relocks old onto another version: its lock is read again, and the engine runs
+    proc = subprocess.run([uv.find_uv(), "lock", "-P", "tinyshared==1.1"], cwd=old,
+                          env=store.subprocess_env(), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    new._born_aligned(fresh, store)
+    assert old / "uv.lock" in parsed
+    assert called == [fresh]
+    assert oct(store.lock_keys_file.stat().st_mode & 0o777) == "0o600"

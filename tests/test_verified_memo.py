@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,7 +92,8 @@ def test_unchanged_projects_run_no_uv(make_workspace, devkit, uv_log: UvLog, sto
     memo = store.verified_file
     assert stat.S_IMODE(memo.stat().st_mode) == 0o600
     entries = json.loads(memo.read_text())["entries"]
-    assert len(entries) == 4  # lock and sync, per project
+    verdicts = [slot for slot in entries if slot.split()[0] in ("lock", "sync")]
+    assert len(verdicts) == 4  # lock and sync, per project
 
 
 def test_changed_lock_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> None:
@@ -127,6 +130,65 @@ def test_changed_venv_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> No
     devkit("sync", "--all")
     uv_log.calls()
     _unchanged_runs_no_uv(devkit, uv_log)
+
+
+def test_unchanged_venv_runs_no_git_and_is_not_walked_again(
+        make_workspace, devkit, uv_log: UvLog, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit import git, usage
+
+    ws = make_workspace("a", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    code, before, err = devkit("sync", "--all", "--json")
+    assert code == 0, (before, err)
+    spied: list[str] = []
+    real_tracked, real_census = git.tracked, usage.link_census
+
+    def tracked(path: Path, pathspec: str) -> list[str]:
+        spied.append("git ls-files")
+        return real_tracked(path, pathspec)
+
+    def census(venv: Path, cache: usage.CacheInodes) -> usage.LinkCensus:
+        spied.append("census")
+        return real_census(venv, cache)
+
+    monkeypatch.setattr(git, "tracked", tracked)
+    monkeypatch.setattr(usage, "link_census", census)
+    code, out, err = devkit("sync", "--all", "--json")
+    assert code == 0, (out, err)
+    assert spied == [], "an unchanged workspace ran git or walked its venv again"
+    code, _, err = devkit("align", "--dry-run")  # which opens its memo after the build checks
+    assert code == 0, err
+    assert spied == [], "align --dry-run asked git again about an unchanged workspace"
+    assert uv_log.calls("--check") == []
+    entry, old = json.loads(out)["workspaces"][0], json.loads(before)["workspaces"][0]
+    assert entry["status"] == "current"
+    assert (entry["files"], entry["linked_files"]) == (old["files"], old["linked_files"]) != (0, 0)
+    # another command holds the workspace's mutex: sync waits for it, vouched or not
+    from devkit import store as store_module
+
+    monkeypatch.setattr(store_module, "WORKSPACE_WAIT", 0.5)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import pathlib, sys\nfrom devkit.store import Store\n"
+         "with Store().workspace_mutex(pathlib.Path(sys.argv[1]), command='devkit update'):\n"
+         "    print('held', flush=True); sys.stdin.read()"), str(ws)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, out, err = devkit("sync", "--all")
+        assert code == 1 and "is busy: `devkit update`" in out + err, (out, err)
+    finally:
+        holder.communicate("")
+    assert spied == []
+    # uv unpacks a wheel into the cache (or a prune removes one): the venv is counted again
+    (store.uv_cache_dir / "archive-v0" / "new-archive").mkdir()
+    devkit("sync", "--all")
+    assert spied == ["census"], spied
+    spied.clear()
+    # .venv is added to git: git is asked again and the venv refused, memo or not
+    subprocess.run(["git", "add", "-f", ".venv/pyvenv.cfg"], cwd=ws, check=True)
+    code, out, err = devkit("sync", "--all")
+    assert "git ls-files" in spied
+    assert code == 1 and "tracked by git" in out, (out, err)
 
 
 def test_new_uv_version_runs_uv_again(make_workspace, devkit, uv_log: UvLog) -> None:

@@ -17,7 +17,9 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -111,7 +113,20 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
     if runner is None:
         if shutil.which("git") is None:
             return None
-        runner = _run_plain
+        # one discovery per path at a time: concurrent checks of one workspace wait for the first
+        with _PATH_LOCKS_LOCK:
+            lock = _PATH_LOCKS.setdefault(str(path), threading.Lock())
+        with lock:
+            return _unsafe_config(path, _run_plain)
+    return _unsafe_config(path, runner)
+
+
+#: A lock per path :func:`unsafe_config` is asked about in this process.
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS_LOCK = threading.Lock()
+
+
+def _unsafe_config(path: Path, runner: Runner) -> str | None:
     gitdir = _GITDIRS.get(str(path)) if runner is _run_plain else None
     if gitdir is None or not os.path.isdir(gitdir) or (
             gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git"))):
@@ -185,19 +200,28 @@ def refuse_unsafe(path: Path) -> None:
 
 
 def has_identity(cwd: Path) -> bool:
-    """True when ``user.name`` and ``user.email`` are configured for ``cwd``."""
-    return all(
-        cmd_output("git", "config", key, cwd=cwd, env=environment(), check=False).stdout.strip()
-        for key in ("user.name", "user.email")
-    )
+    """True when ``user.name`` and ``user.email`` are configured (non-empty) for ``cwd``: one
+    ``git config --get-regexp`` for both."""
+    proc = cmd_output("git", "config", "--get-regexp", r"^user\.(name|email)$", cwd=cwd,
+                      env=environment(), check=False)
+    found = {key.lower() for key, _, value in
+             (line.partition(" ") for line in proc.stdout.splitlines()) if value.strip()}
+    return found >= {"user.name", "user.email"}
 
 
 def init_and_commit(path: Path, message: str) -> None:
     """``git init`` (branch ``main``) ``path``, add everything and commit. Raises DevkitError
     (also when a repository holding ``path`` has config that runs commands)."""
-    if not (path / ".git").exists():  # `git init` reads no config of an enclosing repository
-        run("init", "-q", "-b", "main", cwd=path, verified=True)
-    commit_all(path, message)
+    if (path / ".git").exists():
+        commit_all(path, message)
+        return
+    # `git init` reads no config of an enclosing repository, and the config it writes is git's
+    # own: nothing to refuse; a fresh repository always gets its first commit
+    run("init", "-q", "-b", "main", cwd=path, verified=True)
+    run("add", "-A", cwd=path, verified=True)
+    identity = () if has_identity(path) else _FALLBACK_IDENTITY
+    run(*identity, "commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=path,
+        verified=True)
 
 
 def commit_all(path: Path, message: str) -> None:
@@ -252,6 +276,45 @@ def tracked(path: Path, pathspec: str) -> list[str]:
         lines = proc.stderr.strip().splitlines()
         raise DevkitError(f"git ls-files failed in {path}: {lines[-1] if lines else 'no output'}")
     return [name for name in proc.stdout.split("\0") if name]
+
+
+def repository_stamp(path: Path) -> str | None:
+    """A stamp of everything :func:`tracked` reads in ``path`` when ``path`` is the top of its own
+    repository, taken without running git; None when ``path/.git`` is not a directory (a linked
+    worktree or submodule, or the repository is higher up: git must be asked).
+
+    Made of the ``lstat`` of ``path`` and of ``path/.git`` (inode, owner, ``st_mtime_ns``,
+    ``st_ctime_ns``: git replaces ``HEAD``, the index and its config by writing a ``*.lock`` file
+    and renaming it, which changes the directory's times), the ``stat`` of ``.git/index`` and of
+    the config files :func:`unsafe_config` judges, and every ``GIT_*`` variable of the
+    environment (``GIT_DIR``, ``GIT_INDEX_FILE``… redirect git). Equal stamps mean git would read
+    the same repository, config and index. Raises nothing."""
+    top = os.fspath(path)
+    gitdir = os.path.join(top, ".git")
+    parts: list[object] = [top]
+    for where in (top, gitdir, os.path.join(gitdir, "index")):
+        try:
+            st = os.lstat(where)
+        except OSError:
+            if where == gitdir:
+                return None
+            parts.append(None)
+            continue
+        if where == gitdir and not stat.S_ISDIR(st.st_mode):
+            return None
+        parts.append((st.st_dev, st.st_ino, st.st_uid, st.st_size, st.st_mtime_ns,
+                      st.st_ctime_ns))
+    parts.append(_config_stamp(gitdir))
+    parts.append(sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_")))
+    return repr(parts)
+
+
+def answered_here(path: Path) -> bool:
+    """True when the git calls this process made in ``path`` (:func:`unsafe_config`) found
+    ``path/.git`` itself as the repository (``git rev-parse --absolute-git-dir``)."""
+    gitdir = _GITDIRS.get(str(path))
+    return gitdir is not None and os.path.normpath(gitdir) == os.path.normpath(
+        os.path.join(os.fspath(path), ".git"))
 
 
 def run(*args: str, cwd: Path, extra_env: Mapping[str, str] | None = None,

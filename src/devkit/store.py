@@ -116,6 +116,20 @@ class Store:
         return self.home / "verified.json"
 
     @property
+    def lock_keys_file(self) -> Path:
+        """The registry packages of each registered ``uv.lock``, keyed on the file's identity
+        (see :func:`devkit.align.lockfile.registry_keys`): ``devkit new`` learns what the other
+        projects lock without parsing every lock again."""
+        return self.home / "lock-keys.json"
+
+    @property
+    def yaml_memo_file(self) -> Path:
+        """YAML documents ``devkit doctor`` read (answers and compose files), by the SHA-256 of
+        their text (see :func:`devkit.checks.base.load_yaml`): an unchanged file is not parsed
+        again, and PyYAML not imported."""
+        return self.home / "yaml-memo.json"
+
+    @property
     def tool_versions_file(self) -> Path:
         """What ``uv``/``mise``/``git``/``direnv --version`` printed, per binary, keyed on the
         binary's identity (see :mod:`devkit.checks.tools`): ``devkit doctor`` runs none of them
@@ -205,8 +219,7 @@ class Store:
         ask again. Raises DevkitError (one line naming the holder) after the wait, and when the
         store cannot be created.
         """
-        where = path.expanduser().absolute().resolve()
-        key = "ws-" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+        where, key = self._workspace_key(path)
         wait = WORKSPACE_WAIT if timeout is None else timeout
         lock = self.mutex(key, timeout=wait)
         holder = self.home / f".{key}.holder"
@@ -230,6 +243,23 @@ class Store:
             with contextlib.suppress(OSError):
                 holder.unlink()
             lock.release()
+
+    @staticmethod
+    def _workspace_key(path: Path) -> tuple[Path, str]:
+        where = path.expanduser().absolute().resolve()
+        return where, "ws-" + hashlib.sha256(str(where).encode()).hexdigest()[:16]
+
+    def workspace_busy(self, path: Path) -> bool:
+        """True while another command holds :meth:`workspace_mutex` of ``path`` (taken and
+        released at once when free; no holder is recorded). Raises DevkitError when the store
+        cannot be created."""
+        lock = self.mutex(self._workspace_key(path)[1], timeout=0)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        lock.release()
+        return False
 
     def check_outside(self, path: Path, *, action: str) -> None:
         """Refuse a workspace ``path`` inside the store: ``DEVKIT_HOME``, the uv cache or the

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import shlex
@@ -25,10 +24,11 @@ from devkit import usage, uv, uvcache, verified, workspace_code
 from devkit.align import lockfile
 from devkit.errors import DevkitError
 from devkit.store import Store
-from devkit.util import atomic_write_text, pid_alive
+from devkit.util import atomic_write_text
+from devkit.workspace_code import ASIDE_PREFIX, leftovers
+from devkit.workspace_code import aside_record as _record
 
 STATUSES = ("synced", "current", "failed", "skipped")
-ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
 
 
 @dataclasses.dataclass
@@ -100,8 +100,9 @@ def sync_workspace(
     """
     start = time.perf_counter()
     result = SyncResult(path)
+    key = None
     try:
-        _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing, memo=memo)
+        key = _sync(result, store=store, cache=cache, lock_if_missing=lock_if_missing, memo=memo)
     except DevkitError as exc:
         result.status, result.reason = "failed", str(exc)
     except OSError as exc:
@@ -113,47 +114,81 @@ def sync_workspace(
         result.census = None
         if venv.is_dir() and not venv.is_symlink():
             result.census = usage.link_census(venv, cache.inodes)
+    census = result.census
+    if memo is not None and result.status == "current" and census is not None \
+            and not result.notes and (census.linked or cache.clone_fs):
+        memo.remember_census(path, key, cache.inodes.cache_dir,
+                             (census.files, census.linked, census.foreign))
     result.seconds = time.perf_counter() - start
     return result
 
 
+def vouched(path: Path, *, store: Store, cache: CacheFacts, memo: verified.Verified,
+            key: str | None) -> SyncResult | None:
+    """A ``current`` result for ``path`` with no uv run, no git process and no walk of the venv,
+    when ``memo`` vouches for everything :func:`sync_workspace` checks; else None (then sync it).
+
+    ``key``: ``memo.key("sync", path)``, taken by the caller. Vouched when uv said "current" for
+    exactly that key, the venv's link census was counted for it (and the cache's archives are
+    as they were then), git listed no tracked file under ``.venv`` in the repository's present
+    state and ``.venv`` is the one devkit recorded (:func:`devkit.workspace_code.foreign_venv`
+    with ``memo``), ``.python-version`` is a plain version and no interrupted rebuild left an
+    old venv behind. Reads files only; needs no workspace mutex (it changes nothing). Raises
+    nothing.
+    """
+    if key is None or not memo.known("sync", path, key):
+        return None
+    counts = memo.census(path, key, cache.inodes.cache_dir)
+    if counts is None:
+        return None
+    pinned = workspace_code.pinned_request(path)
+    if pinned is not None and not workspace_code.is_version_request(pinned):
+        return None
+    if leftovers(path, store) or workspace_code.foreign_venv(path, store, memo=memo):
+        return None
+    return SyncResult(path, status="current", census=usage.LinkCensus(*counts))
+
+
 def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missing: bool,
-          memo: verified.Verified | None) -> None:
+          memo: verified.Verified | None) -> str | None:
+    """Sync ``result.path`` (see :func:`sync_workspace`); returns the memo's ``sync`` key taken
+    before anything was checked (None without memo, lock or venv)."""
     path = result.path
     quoted = shlex.quote(str(path))
     if not path.is_dir():
         result.reason = f"{path} no longer exists (forget it: devkit projects prune)"
-        return
+        return None
     if not (path / "pyproject.toml").is_file():
         result.reason = f"{path} has no pyproject.toml"
-        return
+        return None
     has_lock = (path / "uv.lock").is_file()
     if not has_lock and not lock_if_missing:
         result.reason = f"{path} has no uv.lock yet; create it with: cd {quoted} && uv lock"
-        return
+        return None
     result.notes += clean_leftovers(path, store)
     env = store.subprocess_env()
     venv = path / ".venv"
+    key = memo.key("sync", path) if memo is not None and has_lock else None
     pinned = workspace_code.pinned_request(path)
     if pinned is not None and not workspace_code.is_version_request(pinned):
         result.status = "failed"
         result.reason = (f".python-version holds {pinned!r}, not a Python version: devkit does not "
                          f"pass it to uv (a path there is a program uv would run); fix: cd {quoted} "
                          "&& uv python pin 3.11")
-        return
-    foreign = workspace_code.foreign_venv(path, store)
+        return key
+    foreign = workspace_code.foreign_venv(path, store, memo=memo)
     if foreign and foreign.tracked:
         result.status = "failed"
         result.reason = foreign.reason + (f"; review it, then: {foreign.fix}" if foreign.fix else "")
-        return
+        return key
     if foreign:
         result.notes.append(f"rebuilt .venv without running it: {foreign.reason}")
     rebuild = bool(foreign) or _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
-        current, _ = verified.sync_check(path, env=env, memo=memo)
+        current, _ = verified.sync_check(path, env=env, memo=memo, key=key)
         if current:
             result.status = "current"
-            return
+            return key
     if rebuild:
         output = _rebuild(path, store=store, env=env, locked=has_lock)
         result.rebuilt = True
@@ -162,6 +197,7 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
     workspace_code.record_venv(path, store)
     result.changes = uv.parse_changes(output)
     result.status = "synced"
+    return key
 
 
 def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
@@ -200,35 +236,6 @@ def _built_elsewhere(venv: Path, cache: CacheFacts, result: SyncResult) -> bool:
 def store_dir(cache: CacheFacts) -> Path:
     """The cache directory ``cache`` describes."""
     return cache.inodes.cache_dir
-
-
-def _record(store: Store, aside: Path) -> Path:
-    """The store's record of ``aside`` (see :attr:`devkit.store.Store.rebuilds_dir`)."""
-    key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
-    return store.rebuilds_dir / f"{key}.json"
-
-
-def leftovers(path: Path, store: Store) -> list[Path]:
-    """The old venvs an interrupted rebuild left in workspace ``path``: directories
-    ``.venv.devkit-old-<pid>`` that the store records as moved aside by that pid, whose process
-    is gone (a SIGKILL between moving ``.venv`` aside and deleting or putting it back). A
-    directory of that name without the store's record (e.g. committed to the repository) is
-    never one. Raises nothing."""
-    found = []
-    with contextlib.suppress(OSError):
-        for aside in sorted(path.glob(ASIDE_PREFIX + "*")):
-            pid = aside.name.removeprefix(ASIDE_PREFIX)
-            if aside.is_symlink() or not aside.is_dir() or not pid.isdigit():
-                continue
-            try:
-                record = json.loads(_record(store, aside).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(record, dict) and record.get("pid") == int(pid) \
-                    and record.get("aside") == str(aside.absolute()) \
-                    and not pid_alive(int(pid)):
-                found.append(aside)
-    return found
 
 
 def clean_leftovers(path: Path, store: Store) -> list[str]:
@@ -302,8 +309,20 @@ def cached_now(cache_dir: Path) -> set[tuple[str, str]]:
 
 
 def _sync_one(path: Path, *, store: Store, cache: CacheFacts, memo: verified.Verified | None,
-              command: str | None) -> SyncResult:
-    """:func:`sync_workspace`, under the workspace mutex when ``command`` names the holder."""
+              command: str | None, key: str | None = None) -> SyncResult:
+    """:func:`sync_workspace`, under the workspace mutex when ``command`` names the holder;
+    first :func:`vouched` with ``key`` (``memo.key("sync", path)``) when there is a memo, which
+    answers without the mutex unless another command holds it (then this one waits as usual)."""
+    if memo is not None:
+        start = time.perf_counter()
+        known = vouched(path, store=store, cache=cache, memo=memo, key=key)
+        try:
+            busy = known is not None and command is not None and store.workspace_busy(path)
+        except DevkitError:
+            busy = True
+        if known is not None and not busy:
+            known.seconds = time.perf_counter() - start
+            return known
     if command is None:
         return sync_workspace(path, store=store, cache=cache, memo=memo)
     try:
@@ -330,7 +349,8 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
     results in the order of ``paths``.
     """
     present = cached_now(cache.inodes.cache_dir)
-    needs = {path: set() if memo is not None and memo.known("sync", path, memo.key("sync", path))
+    keys = {path: memo.key("sync", path) if memo is not None else None for path in paths}
+    needs = {path: set() if memo is not None and memo.known("sync", path, keys[path])
              else uncached(path, present) for path in paths}
     pending = list(paths)
     needy = {p for p in paths if needs[p]}  # pending workspaces still waiting on missing wheels
@@ -350,7 +370,7 @@ def sync_all(paths: Sequence[Path], *, store: Store, cache: CacheFacts, jobs: in
                 needy.discard(path)
                 busy |= needs[path]
                 running[pool.submit(_sync_one, path, store=store, cache=cache, memo=memo,
-                                    command=command)] = path
+                                    command=command, key=keys[path])] = path
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 path = running.pop(future)

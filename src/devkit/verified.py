@@ -28,8 +28,13 @@ Any difference makes the key differ, and uv is asked again (it stays the judge w
 changed); only positive verdicts are remembered, and only when the key computed after uv's run
 equals the one computed before it (a file edited meanwhile is not vouched for).
 
+Two more facts are kept per project, each under its own key: ``git`` (git listed no tracked file
+under ``.venv``, for exactly the repository state :func:`devkit.git.repository_stamp` describes)
+and ``census`` (the venv's link census, ``counts`` = files, linked, foreign, for exactly its
+``sync`` key and the state of the cache's ``archive-v0`` directory).
+
 The memo is ``Store.verified_file`` (``{"version": 1, "entries": {"<check> <path>": {"key",
-"uv"}}}``), mode 0600, written atomically once per command under ``Store.mutex("verified")``,
+"uv"}}}``, ``<check>`` being ``lock``, ``sync``, ``git`` or ``census``), mode 0600, written atomically once per command under ``Store.mutex("verified")``,
 merged with what concurrent commands wrote. It is a cache: unreadable, or not writable (a
 read-only store), it is ignored and every check runs uv.
 """
@@ -48,7 +53,7 @@ from typing import Literal
 
 import filelock
 
-from devkit import uv
+from devkit import git, uv
 from devkit.errors import DevkitError
 from devkit.store import Store
 from devkit.util import atomic_write_text
@@ -120,7 +125,7 @@ class Verified:
         self._lock = threading.Lock()
         self._parents: dict[Path, list[str]] = {}
         self._entries = self._load()
-        self._pending: dict[str, dict[str, str]] = {}
+        self._pending: dict[str, dict[str, object]] = {}
 
     # -- keys -----------------------------------------------------------------------------------
     def key(self, check: Check, project: Path) -> str | None:
@@ -224,10 +229,72 @@ class Verified:
         with self._lock:
             self._pending[f"{check} {project.absolute()}"] = {}
 
+    # -- facts devkit checks besides uv's verdicts ---------------------------------------------
+    def _fact(self, slot: str, key: str | None) -> dict[str, object] | None:
+        if key is None:
+            return None
+        with self._lock:
+            entry = self._pending.get(slot) or self._entries.get(slot)
+        if entry and entry.get("key") == key and entry.get("uv") == self.uv_version:
+            return entry
+        return None
+
+    def venv_untracked(self, project: Path) -> tuple[bool, str | None]:
+        """(git said no file under ``project/.venv`` is tracked, for exactly the repository state
+        :func:`devkit.git.repository_stamp` describes now; that stamp). Runs no git."""
+        stamp = git.repository_stamp(project.absolute())
+        return self._fact(f"git {project.absolute()}", stamp) is not None, stamp
+
+    def remember_untracked(self, project: Path, stamp: str | None) -> None:
+        """``git ls-files -- .venv`` just listed nothing in ``project``, whose stamp before that
+        run was ``stamp``. Remembered only when git found ``project/.git`` itself
+        (:func:`devkit.git.answered_here`) and the stamp is still ``stamp``."""
+        project = project.absolute()
+        if stamp is None or not git.answered_here(project) \
+                or git.repository_stamp(project) != stamp:
+            return
+        with self._lock:
+            self._pending[f"git {project}"] = {"key": stamp, "uv": self.uv_version}
+
+    @staticmethod
+    def _census_key(sync_key: str, cache_dir: Path) -> str:
+        # the cache's archive directory changes when uv unpacks or removes a wheel
+        return f"{sync_key} {_stat(cache_dir / 'archive-v0')}"
+
+    def census(self, project: Path, sync_key: str | None, cache_dir: Path
+               ) -> tuple[int, int, int] | None:
+        """``(files, linked, foreign)`` of ``project/.venv``'s link census
+        (:func:`devkit.usage.link_census`) when it was counted for exactly this ``sync`` key
+        (:meth:`key`) and the same state of ``cache_dir``'s archives; else None. Reads no venv."""
+        if sync_key is None:
+            return None
+        entry = self._fact(f"census {project.absolute()}", self._census_key(sync_key, cache_dir))
+        counts = entry.get("counts") if entry else None
+        if isinstance(counts, list) and len(counts) == 3 and all(isinstance(c, int)
+                                                                 for c in counts):
+            return counts[0], counts[1], counts[2]
+        return None
+
+    def remember_census(self, project: Path, sync_key: str | None, cache_dir: Path,
+                        counts: tuple[int, int, int]) -> None:
+        """Note ``counts`` (files, linked, foreign) of ``project/.venv`` whose ``sync`` key
+        before they were counted was ``sync_key`` (kept only when the key is still that)."""
+        if sync_key is None or self.key("sync", project) != sync_key:
+            return
+        with self._lock:
+            self._pending[f"census {project.absolute()}"] = {
+                "key": self._census_key(sync_key, cache_dir), "uv": self.uv_version,
+                "counts": list(counts)}
+
     # -- the file -------------------------------------------------------------------------------
-    def _load(self) -> dict[str, dict[str, str]]:
+    def _load(self) -> dict[str, dict[str, object]]:
+        return self.read_entries(self.store.verified_file)
+
+    @staticmethod
+    def read_entries(path: Path) -> dict[str, dict[str, object]]:
+        """The entries of the memo file ``path``; empty when it is missing or not a memo."""
         try:
-            doc = json.loads(self.store.verified_file.read_text(encoding="utf-8"))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         if not isinstance(doc, dict) or doc.get("version") != VERSION \
@@ -259,6 +326,10 @@ class Verified:
             self._entries = kept
 
 
+#: The memo each store's last :func:`for_uv` call in this process opened (see :func:`opened`).
+_OPENED: dict[str, Verified] = {}
+
+
 def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
     """The memo for checks run by :func:`devkit.uv.find_uv`'s binary with ``env``; None (no memo:
     every check runs uv) when ``uv --version`` cannot run. Asks uv its version once per process."""
@@ -266,14 +337,58 @@ def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
         version = uv.version_once()
     except DevkitError:
         return None
-    return Verified(store, uv_version=version, env=env)
+    memo = Verified(store, uv_version=version, env=env)
+    with _OPENED_LOCK:
+        _OPENED[str(store.home)] = memo
+    return memo
 
 
-def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None
-               ) -> tuple[bool, list[str]]:
+_OPENED_LOCK = threading.Lock()
+
+
+def recorded_untracked(store: Store, project: Path) -> tuple[bool, str | None]:
+    """:meth:`Verified.venv_untracked` read from ``store``'s memo file as saved (no uv version
+    needed: git's answer does not depend on uv), for code that runs before or without a command's
+    memo. Reads the file at most once per process while it is unchanged. Runs no git."""
+    stamp = git.repository_stamp(project.absolute())
+    if stamp is None:
+        return False, None
+    path = store.verified_file
+    try:
+        st = path.stat()
+        when = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    except OSError:
+        return False, stamp
+    with _OPENED_LOCK:
+        known = _FILE_READ.get(str(path))
+    if known is None or known[0] != when:
+        known = (when, Verified.read_entries(path))
+        with _OPENED_LOCK:
+            _FILE_READ[str(path)] = known
+    entry = known[1].get(f"git {project.absolute()}")
+    return bool(entry and entry.get("key") == stamp), stamp
+
+
+_FILE_READ: dict[str, tuple[tuple[int, int, int, int], dict[str, dict[str, object]]]] = {}
+
+
+def opened(store: Store) -> Verified | None:
+    """The memo :func:`for_uv` last opened for ``store`` in this process (saved by the command
+    that opened it), or None. Lets code that is handed no memo, such as
+    :func:`devkit.workspace_code.foreign_venv` called by ``devkit align``, reuse and add to the
+    facts of the running command."""
+    with _OPENED_LOCK:
+        return _OPENED.get(str(store.home))
+
+
+def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None,
+               key: str | None = None) -> tuple[bool, list[str]]:
     """:func:`devkit.uv.sync_check`, unless ``memo`` knows uv said "current" for exactly this
-    state (then ``(True, [])`` and no uv run). Raises what :func:`devkit.uv.sync_check` raises."""
-    key = memo.key("sync", project) if memo is not None else None
+    state (then ``(True, [])`` and no uv run). ``key``: ``memo.key("sync", project)`` when the
+    caller took it already (default: taken here). Raises what :func:`devkit.uv.sync_check`
+    raises."""
+    if memo is not None and key is None:
+        key = memo.key("sync", project)
     if memo is not None and memo.known("sync", project, key):
         return True, []
     current, changes = uv.sync_check(project, env=env)

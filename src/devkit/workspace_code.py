@@ -17,7 +17,9 @@ a ``.venv`` with files tracked by git is foreign whatever the record says.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -29,10 +31,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import rtoml
+
 from devkit import git
 from devkit.errors import DevkitError
 from devkit.store import Store
-from devkit.util import atomic_write_text
+from devkit.util import atomic_write_text, pid_alive
+from devkit.verified import Verified, opened, recorded_untracked
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
 #: (``3.11``, ``3.11.7``, ``cpython-3.11``, ``cpython@3.12``, ``pypy3.10``, ``3.13t``). Anything
@@ -51,10 +56,38 @@ def is_version_request(pinned: str) -> bool:
     return _REQUEST.fullmatch(pinned) is not None
 
 
+_PYPROJECTS: dict[tuple[str, int, int, int, int, int], dict[str, Any]] = {}
+_PYPROJECTS_LOCK = threading.Lock()
+
+
+def _pyproject(directory: Path) -> dict[str, Any]:
+    """``directory/pyproject.toml`` as a dict, parsed once per process while the file is
+    the same (path, device, inode, size, mtime, ctime): :func:`uv_blocker` reads it for the
+    build check and for the sources. The caller must not change the dict. Raises OSError,
+    UnicodeDecodeError, tomllib.TOMLDecodeError (also for what rtoml refuses)."""
+    file = directory / "pyproject.toml"
+    with file.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        key = (str(file.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+               st.st_ctime_ns)
+        with _PYPROJECTS_LOCK:
+            known = _PYPROJECTS.get(key)
+        if known is not None:
+            return known
+        text = fh.read().decode("utf-8")
+    try:  # rtoml (the lock reader's TOML parser, in Rust): ~15x tomllib on a pyproject.toml
+        data = rtoml.loads(text)
+    except rtoml.TomlParsingError as exc:
+        raise tomllib.TOMLDecodeError(str(exc)) from None
+    with _PYPROJECTS_LOCK:
+        _PYPROJECTS[key] = data
+    return data
+
+
 def needs_build(project: Path, *, root: bool) -> str | None:
     """Why uv would have to run ``project``'s build backend to learn its metadata, or None."""
     try:
-        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        data = _pyproject(project)
     except FileNotFoundError:
         return f"{project} has no pyproject.toml (setup.py metadata needs a build)"
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -210,7 +243,7 @@ def _sources(workspace: Path, locked: list[Path] | None = None) -> tuple[list[Pa
     while todo:
         base = todo.pop(0)
         try:
-            data = tomllib.loads((base / "pyproject.toml").read_text(encoding="utf-8"))
+            data = _pyproject(base)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         more, why = _declared(base, data)
@@ -242,6 +275,7 @@ def pinned_request(workspace: Path) -> str | None:
 
 
 # -- the workspace's .venv -----------------------------------------------------------------------
+ASIDE_PREFIX = ".venv.devkit-old-"  # + the pid of the sync that moved the old .venv aside
 MUTEX_TIMEOUT = 30.0  # seconds to wait for another devkit writing the record
 
 
@@ -306,6 +340,36 @@ def record_venv(workspace: Path, store: Store) -> None:
         os.chmod(store.venvs_file, 0o600)
 
 
+def aside_record(store: Store, aside: Path) -> Path:
+    """The store's record of ``aside``, an old ``.venv`` that ``devkit sync`` moved aside to
+    rebuild it (see :attr:`devkit.store.Store.rebuilds_dir`)."""
+    key = hashlib.sha256(str(aside.absolute()).encode()).hexdigest()[:16]
+    return store.rebuilds_dir / f"{key}.json"
+
+
+def leftovers(path: Path, store: Store) -> list[Path]:
+    """The old venvs an interrupted rebuild left in workspace ``path``: directories
+    ``.venv.devkit-old-<pid>`` that the store records as moved aside by that pid, whose process
+    is gone (a SIGKILL between moving ``.venv`` aside and deleting or putting it back). A
+    directory of that name without the store's record (e.g. committed to the repository) is
+    never one. Raises nothing."""
+    found = []
+    with contextlib.suppress(OSError):
+        for aside in sorted(path.glob(ASIDE_PREFIX + "*")):
+            pid = aside.name.removeprefix(ASIDE_PREFIX)
+            if aside.is_symlink() or not aside.is_dir() or not pid.isdigit():
+                continue
+            try:
+                record = json.loads(aside_record(store, aside).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and record.get("pid") == int(pid) \
+                    and record.get("aside") == str(aside.absolute()) \
+                    and not pid_alive(int(pid)):
+                found.append(aside)
+    return found
+
+
 @dataclasses.dataclass(frozen=True)
 class ForeignVenv:
     """A ``.venv`` devkit must not run: ``reason`` (one line), ``tracked`` (git tracks files in
@@ -317,23 +381,34 @@ class ForeignVenv:
     fix: str
 
 
-def foreign_venv(workspace: Path, store: Store) -> ForeignVenv | None:
+def foreign_venv(workspace: Path, store: Store, *,
+                 memo: Verified | None = None) -> ForeignVenv | None:
     """Why uv must not run in ``workspace`` because of its ``.venv``, or None (no ``.venv``, or
     the one devkit recorded with :func:`record_venv`, with no file tracked by git).
 
     A ``.venv`` devkit did not create (committed, unpacked from an archive, made by another tool
-    or copied) has an interpreter whose ``.pth`` files would run when uv queries it. Raises
-    nothing.
+    or copied) has an interpreter whose ``.pth`` files would run when uv queries it. With
+    ``memo`` (default: the one the running command opened, :func:`devkit.verified.opened`), git
+    is not asked again while the repository is in the very state in which git last listed no
+    tracked file under ``.venv`` and accepted its config
+    (:meth:`devkit.verified.Verified.venv_untracked`; ``git add .venv``, a checkout or a config
+    edit changes that state). Raises nothing.
     """
     venv = workspace / ".venv"
     if not (venv.exists() or venv.is_symlink()):
         return None
+    if memo is None:
+        memo = opened(store)
     q = shlex.quote(str(workspace))
     replace = f"rm -rf {q}/.venv && devkit sync {q}"
+    known, stamp = memo.venv_untracked(workspace) if memo is not None \
+        else recorded_untracked(store, workspace)
     try:
-        files = git.tracked(workspace, ".venv")
+        files = [] if known else git.tracked(workspace, ".venv")
     except DevkitError as exc:  # the repository's git config runs commands: its own fix
         return ForeignVenv(str(exc), True, "")
+    if not files and not known and memo is not None:
+        memo.remember_untracked(workspace, stamp)
     if files:
         return ForeignVenv(f"{venv} holds files tracked by git ({files[0]}…): devkit does not "
                            "run an interpreter a repository ships", True,

@@ -17,13 +17,17 @@ A lock with the right TOML syntax but wrong types (``name = 5``, ``resolution-ma
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import itertools
+import json
+import os
 import re
 import shlex
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +38,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from devkit.errors import DevkitError
+from devkit.util import atomic_write_text
 
 SUPPORTED_VERSION = 1
 RequirementKind = Literal["requires", "dev", "constraint", "override"]
@@ -154,14 +159,26 @@ def read_digest(path: Path, *, now: dt.datetime | None = None) -> tuple[str, Loc
     when = now or dt.datetime.now(dt.UTC)
     try:
         with path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            identity = (str(path.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                        st.st_ctime_ns)
+            with _READ_LOCK:
+                known = _READ.get(identity)
+            if known is not None and now is None:
+                return known
             digest = hashlib.sha256()
             try:
                 lock = _parse_parts(_file_parts(fh, digest, path), path, when)
+                result = digest.hexdigest(), lock
             except _WholeText:
                 fh.seek(0)
                 data = fh.read()
-                return hashlib.sha256(data).hexdigest(), parse(data, path, now=when)
-            return digest.hexdigest(), lock
+                result = hashlib.sha256(data).hexdigest(), parse(data, path, now=when)
+            if now is None and result[1].exclude_newer is None \
+                    and not result[1].exclude_newer_package:
+                with _READ_LOCK:
+                    _READ[identity] = result
+            return result
     except FileNotFoundError as exc:
         raise LockError(f"{path}: no uv.lock (run `uv lock --project "
                         f"{shlex.quote(str(path.parent.absolute()))}`)") from exc
@@ -171,6 +188,63 @@ def read_digest(path: Path, *, now: dt.datetime | None = None) -> tuple[str, Loc
         raise LockError(f"{path}: not a readable uv.lock ({exc})") from exc
     except _Malformed as exc:
         raise LockError(f"{path}: malformed uv.lock: {exc}") from None
+
+
+#: Locks read in this process, by file identity (path, device, inode, size, mtime, ctime: uv
+#: replaces ``uv.lock`` by renaming a new file into place), so a command that reads every
+#: registered lock twice (``align`` and its cache figure) parses each once. A lock with an
+#: ``exclude-newer`` cutoff is not kept (a span is relative to the time it is read).
+_READ: dict[tuple[str, int, int, int, int, int], tuple[str, Lock]] = {}
+_READ_LOCK = threading.Lock()
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def registry_keys(locks: Iterable[Path], cache: Path) -> dict[Path, frozenset[Key]]:
+    """The ``(index, name, version)`` keys of each readable lock of ``locks`` (``uv.lock`` paths;
+    unreadable ones are left out), remembered in the JSON file ``cache`` by each lock's identity
+    (device, inode, size, mtime, ctime: uv renames a new file into place), so a lock unchanged
+    since it was last asked is not parsed again. ``cache`` (``Store.lock_keys_file``) is then
+    rewritten atomically with exactly the locks asked; a cache that cannot be read or written
+    only costs parsing. Raises nothing."""
+    try:
+        doc = json.loads(cache.read_text(encoding="utf-8"))
+        known = doc["locks"] if isinstance(doc, dict) and doc.get("version") == 1 else {}
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError, KeyError):
+        known = {}
+    found: dict[Path, frozenset[Key]] = {}
+    kept: dict[str, dict[str, Any]] = {}
+    changed = False
+    for path in locks:
+        try:
+            ident = _identity(path.stat())
+        except OSError:
+            continue
+        entry = known.get(str(path))
+        keys = None
+        if isinstance(entry, dict) and entry.get("id") == ident \
+                and isinstance(entry.get("keys"), list):
+            try:
+                keys = frozenset((str(i), str(n), str(v)) for i, n, v in entry["keys"])
+            except (TypeError, ValueError):
+                keys = None
+        if keys is None:
+            changed = True
+            try:
+                lock = read(path)
+                ident = _identity(path.stat())
+            except (LockError, OSError):
+                continue
+            keys = frozenset(lock.keys())
+        found[path] = keys
+        kept[str(path)] = {"id": ident, "keys": sorted(keys)}
+    if changed or len(kept) != len(known):
+        with contextlib.suppress(OSError, DevkitError):
+            atomic_write_text(cache, json.dumps({"version": 1, "locks": kept}) + "\n")
+    return found
 
 
 class _WholeText(Exception):

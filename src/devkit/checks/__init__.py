@@ -81,5 +81,5 @@ def make_context(path: Path, *, store: Store, host: Host, warm: bool = False) ->
     ctx = Context(host, store, None, platform.describe(host))
     if warm:
         threading.Thread(target=tools.warm_versions, args=(ctx,), daemon=True).start()
-    ctx.workspace = find_workspace(path)
+    ctx.workspace = find_workspace(path, store)
     return ctx

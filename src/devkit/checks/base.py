@@ -12,8 +12,11 @@ Display order is the explicit list :data:`devkit.checks.ORDER`, never import ord
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import graphlib
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -23,6 +26,7 @@ from typing import Any, TypeVar, cast
 from devkit import project_url, workspaces
 from devkit.hostfacts import DEFAULT_TIMEOUT, Host, RunResult
 from devkit.store import Store
+from devkit.util import atomic_write_text
 
 STATUSES = ("ok", "warn", "fail", "skip")
 T = TypeVar("T")
@@ -181,10 +185,57 @@ class Workspace:
         return self.loader in ("direnv", "both")
 
 
-def find_workspace(path: Path) -> Workspace | None:
+YAML_MEMO_SIZE = 256  # documents kept in Store.yaml_memo_file (answers and compose files)
+_YAML_LOCK = threading.Lock()
+
+
+def load_yaml(store: Store, text: str) -> Any:
+    """:func:`devkit.workspaces.load_yaml`, remembered in ``store.yaml_memo_file`` by the SHA-256
+    of ``text``: an answers or compose file unchanged since a doctor last read it is taken from
+    there without importing PyYAML (~30 ms of start-up). Only documents that JSON holds exactly
+    (mappings with text keys, lists, text, numbers, booleans, null) are kept; written atomically,
+    only in an existing store (doctor creates none). Raises ValueError when ``text`` is not
+    YAML."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    file = store.yaml_memo_file
+    with _YAML_LOCK:
+        try:
+            doc = json.loads(file.read_text(encoding="utf-8"))
+            docs = doc["docs"] if isinstance(doc, dict) and doc.get("version") == 1 else {}
+            docs = docs if isinstance(docs, dict) else {}
+        except (OSError, ValueError, KeyError):
+            docs = {}
+        entry = docs.get(digest)
+        if isinstance(entry, dict) and "data" in entry:
+            return entry["data"]
+        if isinstance(entry, dict) and entry.get("invalid"):
+            raise ValueError(str(entry["invalid"]))
+        try:
+            data = workspaces.load_yaml(text)
+            entry = {"data": data}
+        except ValueError as exc:
+            data, entry = exc, {"invalid": str(exc) or "not YAML"}
+        try:
+            exact = json.loads(json.dumps(entry)) == entry
+        except (TypeError, ValueError):  # dates, non-text keys…: not kept
+            exact = False
+        if exact and store.home.is_dir():
+            docs.pop(digest, None)
+            docs[digest] = entry
+            kept = dict(list(docs.items())[-YAML_MEMO_SIZE:])
+            with contextlib.suppress(OSError):
+                atomic_write_text(file, json.dumps({"version": 1, "docs": kept}) + "\n")
+    if isinstance(data, ValueError):
+        raise data
+    return data
+
+
+def find_workspace(path: Path, store: Store | None = None) -> Workspace | None:
     """The devkit workspace holding ``path`` (:func:`devkit.workspaces.find`: ``.envrc.sh`` next
-    to ``pyproject.toml``, or devkit's answers file). None outside one; never raises."""
-    found = workspaces.find(path)
+    to ``pyproject.toml``, or devkit's answers file), its answers read through :func:`load_yaml`
+    when ``store`` is given. None outside one; never raises."""
+    found = workspaces.find(path) if store is None \
+        else workspaces.find(path, lambda text: load_yaml(store, text))
     if found is None:
         return None
     return Workspace(found.path, found.answers, None if found.has_answers else found.loader)

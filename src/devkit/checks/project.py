@@ -80,7 +80,7 @@ def foreign_venv(ctx: Context) -> workspace_code.ForeignVenv | None:
     """:func:`devkit.workspace_code.foreign_venv` for the workspace (memoised)."""
     ws = _ws(ctx)
     return ctx.memo(("foreign-venv", str(ws)),
-                    lambda: workspace_code.foreign_venv(ws, ctx.store))
+                    lambda: workspace_code.foreign_venv(ws, ctx.store, memo=verified_memo(ctx)))
 
 
 def _blocked(ctx: Context, reason: str) -> Outcome:
@@ -142,12 +142,10 @@ def venv_check(ctx: Context) -> Outcome:
     """``.venv`` exists, its interpreter is present and its version matches ``.python-version``
     (read from ``pyvenv.cfg``: nothing runs), and devkit created it (else uv, which runs its
     interpreter, is not run there: :func:`devkit.workspace_code.foreign_venv`)."""
-    from devkit.venvsync import leftovers
-
     ws = _ws(ctx)
     venv = ws / ".venv"
     resync = f"cd {shlex.quote(str(ws))} && rm -rf .venv && uv sync"
-    left = [p.name for p in leftovers(ws, ctx.store)]
+    left = [p.name for p in workspace_code.leftovers(ws, ctx.store)]
     if left:  # `devkit sync` puts the old venv back or deletes it, under the workspace mutex
         missing = "" if venv.exists() else "; .venv itself is missing"
         return warn(f"an interrupted devkit sync left the old .venv in {', '.join(left)}"

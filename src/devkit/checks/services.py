@@ -19,20 +19,24 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devkit import docker, workspaces
+from devkit import workspaces
 from devkit.checks import tools
 from devkit.checks.base import (
     Context,
     Outcome,
     check,
     fail,
+    load_yaml,
     ok,
     prefetch,
     warn,
 )
 from devkit.errors import DevkitError
+
+if TYPE_CHECKING:  # imported where used (~6 ms): only a workspace with services needs it
+    from devkit import docker
 
 #: The services devkit's template offers: compose service name → (container port, image variable).
 KNOWN: dict[str, tuple[int, str]] = {"postgres": (5432, "POSTGRES_IMAGE"),
@@ -44,27 +48,26 @@ ENGINE_DOC = "https://docs.docker.com/engine/install/"
 
 
 # -- what the workspace declares -----------------------------------------------------------------
-def _yaml(path: Path) -> Any:
-    import yaml  # type: ignore[import-untyped]  # lazy: PyYAML costs ~20 ms of start-up
-
+def _yaml(path: Path, load: Callable[[str], Any]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
 
 
-def declared_services(path: Path) -> tuple[str, ...]:
+def declared_services(path: Path, load: Callable[[str], Any] = workspaces.load_yaml
+                      ) -> tuple[str, ...]:
     """The services the workspace at ``path`` declares, in :data:`KNOWN` order: its answers
     file's ``services`` list when it records one, else the services of the ``compose.yaml``
     devkit's template rendered (a service named ``postgres``/``redis`` with the image from
     ``${POSTGRES_IMAGE…}``/``${REDIS_IMAGE…}``); a compose file of the user's own declares none.
     Never raises."""
-    answers = _yaml(path / workspaces.ANSWERS_FILE)
+    answers = _yaml(path / workspaces.ANSWERS_FILE, load)
     if isinstance(answers, dict) and "services" in answers:
         listed = answers["services"]
         names = {str(s) for s in listed} if isinstance(listed, list) else set()
         return tuple(n for n in KNOWN if n in names)
-    compose = _yaml(path / COMPOSE_FILE)
+    compose = _yaml(path / COMPOSE_FILE, load)
     services = compose.get("services") if isinstance(compose, dict) else None
     if not isinstance(services, dict):
         return ()
@@ -82,7 +85,8 @@ def declared(ctx: Context) -> tuple[str, ...]:
     ws = ctx.workspace
     if ws is None:
         return ()
-    return ctx.memo(("services.declared", str(ws.path)), lambda: declared_services(ws.path))
+    return ctx.memo(("services.declared", str(ws.path)),
+                    lambda: declared_services(ws.path, lambda text: load_yaml(ctx.store, text)))
 
 
 def _applies(ctx: Context) -> str | None:
@@ -102,16 +106,22 @@ def _applies_to(name: str) -> Callable[[Context], str | None]:
 # -- docker facts, memoised ----------------------------------------------------------------------
 def cli(ctx: Context) -> str | None:
     """The docker CLI on the host's PATH (memoised)."""
+    from devkit import docker
+
     return ctx.memo(("docker.cli",), lambda: docker.find_cli(ctx.host))
 
 
 def daemon(ctx: Context, path: str) -> docker.Daemon:
     """:func:`devkit.docker.daemon` through ``path`` (memoised)."""
+    from devkit import docker
+
     return ctx.memo(("docker.daemon", path), lambda: docker.daemon(ctx.host, path))
 
 
 def compose(ctx: Context) -> docker.Compose | None:
     """:func:`devkit.docker.compose` (memoised)."""
+    from devkit import docker
+
     return ctx.memo(("docker.compose",), lambda: docker.compose(
         ctx.host, _linux_cli(ctx), lambda path: tools.version_run(ctx, path)))
 
@@ -119,6 +129,8 @@ def compose(ctx: Context) -> docker.Compose | None:
 def containers(ctx: Context, path: str) -> list[docker.Container]:
     """The workspace's compose containers (memoised). Raises DevkitError when ``docker ps``
     fails."""
+    from devkit import docker
+
     assert ctx.workspace is not None
     ws = ctx.workspace.path
     return ctx.memo(("docker.containers", path, str(ws)),
@@ -126,6 +138,8 @@ def containers(ctx: Context, path: str) -> list[docker.Container]:
 
 
 def _linux_cli(ctx: Context) -> str | None:
+    from devkit import docker
+
     found = cli(ctx)
     return None if found is None or (ctx.wsl and docker.is_windows_path(found)) else found
 
@@ -225,6 +239,8 @@ def up_fix(ctx: Context) -> str:
 @check("services.docker", "Docker CLI", workspace=True, applies=_applies)
 def docker_cli(ctx: Context) -> Outcome:
     """``docker`` on PATH, a Linux one on WSL (not Docker Desktop's Windows stand-in)."""
+    from devkit import docker
+
     path = cli(ctx)
     if path is None:
         return fail(f"docker not found on PATH: the workspace's services ({', '.join(declared(ctx))})"

@@ -18,7 +18,6 @@ import os
 import shlex
 import stat
 import sys
-import uuid
 from pathlib import Path
 
 from devkit.checks.base import Context, Outcome, check, fail, ok, safe_fix, skip, warn
@@ -89,7 +88,7 @@ def probe_links(cache: Path, target: Path) -> LinkProbe:
 
     Raises OSError when the probe file cannot be created in ``cache``.
     """
-    tag = f".devkit-doctor-{uuid.uuid4().hex[:12]}"
+    tag = f".devkit-doctor-{os.urandom(6).hex()}"
     src, linked, cloned = cache / f"{tag}.src", target / f"{tag}.link", target / f"{tag}.clone"
     src.write_bytes(b"devkit doctor link probe\n")
     try:

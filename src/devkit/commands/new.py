@@ -469,7 +469,29 @@ def clear_leftovers(dst: Path, registry: Registry, *, force: bool) -> None:
 
 
 def _born_aligned(dst: Path, store: Store) -> None:
-    """Move the fresh lock onto versions other workspaces already use (see ``devkit align``)."""
+    """Move the fresh lock onto versions other workspaces already use (see ``devkit align``).
+
+    The align engine (and its import) runs only when some registry package of the new lock is
+    locked by another registered project, from the same index, at none of the new lock's
+    versions: otherwise it would pin nothing. What the other projects lock comes from
+    :func:`devkit.align.lockfile.registry_keys` (an unchanged lock is not parsed again)."""
+    from devkit.align import lockfile
+
+    try:
+        mine = lockfile.read(dst / "uv.lock").keys()
+    except lockfile.LockError:
+        return
+    target = dst.resolve()
+    with contextlib.suppress(DevkitError):
+        projects = [p.path for p in Registry(store).projects() if p.exists and p.path != target]
+        others: dict[tuple[str, str], set[str]] = {}
+        for keys in lockfile.registry_keys([p / "uv.lock" for p in projects],
+                                           store.lock_keys_file).values():
+            for index, name, version in keys:
+                others.setdefault((index, name), set()).add(version)
+        if not any(others.get((index, name)) and version not in others[(index, name)]
+                   for index, name, version in mine):
+            return
     from devkit.align import engine
 
     engine.align_new_project(dst, store=store)
