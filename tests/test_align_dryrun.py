@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import build_wheel, locked_project, locked_versions, write_simple_index
+from helpers import build_wheel, locked_project, locked_versions, sdist_only, write_simple_index
 
 from devkit.store import Store
 
@@ -182,53 +182,6 @@ def test_dry_run_plans_the_downward_passes_too(tmp_path, devkit, down_index) -> 
     assert dry["notes"] == []
 
 # -- a package only an sdist provides: a dry run never builds ---------------------------------
-_BACKEND = """
-import base64, hashlib, os, zipfile
-NAME, VERSION = "tinysdist", "1.0"
-META = f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n"
-WHEEL = "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
-INFO = f"{NAME}-{VERSION}.dist-info"
-def prepare_metadata_for_build_wheel(directory, config_settings=None):
-    os.makedirs(os.path.join(directory, INFO), exist_ok=True)
-    with open(os.path.join(directory, INFO, "METADATA"), "w") as fh:
-        fh.write(META)
-    return INFO
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-def build_wheel(directory, config_settings=None, metadata_directory=None):
-    name = f"{NAME}-{VERSION}-py3-none-any.whl"
-    files = {f"{NAME}/__init__.py": "", f"{INFO}/METADATA": META, f"{INFO}/WHEEL": WHEEL}
-    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest())
-              .rstrip(b'=').decode()},{len(t)}" for p, t in files.items()]
-    files[f"{INFO}/RECORD"] = "\\n".join([*record, f"{INFO}/RECORD,,"]) + "\\n"
-    with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-    return name
-"""
-
-
-def _sdist_only(out: Path) -> Path:
-    """``tinysdist-1.0.tar.gz``: no wheel, an in-tree build backend that needs nothing else."""
-    import io
-    import tarfile
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "tinybackend"\n'
-                               'backend-path = ["."]\n\n[project]\nname = "tinysdist"\n'
-                               'version = "1.0"\n',
-             "tinybackend.py": _BACKEND,
-             "PKG-INFO": "Metadata-Version: 2.1\nName: tinysdist\nVersion: 1.0\n"}
-    sdist = out / "tinysdist-1.0.tar.gz"
-    with tarfile.open(sdist, "w:gz") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"tinysdist-1.0/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return sdist
-
-
 def test_a_dry_run_that_would_need_a_build_says_so(tmp_path, devkit, monkeypatch) -> None:
     """A real run builds an sdist-only dependency for its metadata; a dry run (``--no-build``)
     cannot: uv's refusal proves no conflict, so the dry run names the project in its note,
@@ -236,7 +189,7 @@ def test_a_dry_run_that_would_need_a_build_says_so(tmp_path, devkit, monkeypatch
     from devkit.align import relock
 
     wheels = [build_wheel(tmp_path / "sd-wheels", "tinyshared", v) for v in ("1.0", "2.0")]
-    wheels.append(_sdist_only(tmp_path / "sd-wheels"))
+    wheels.append(sdist_only(tmp_path / "sd-wheels"))
     monkeypatch.setenv("UV_DEFAULT_INDEX", write_simple_index(tmp_path / "sd-simple", wheels))
     root = tmp_path / "p"
     built = locked_project(root, "built", ["tinysdist", "tinyshared"],
