@@ -21,7 +21,9 @@ lock is re-locked by uv first, whatever that adds: not align's doing): excess pa
 one version per name) removed, of all of them and of the removable ones: those above the floor
 that the projects' own requirements and forks keep whatever align does
 (``devkit.align.planner.excess_floor``; the ≥ 95% target is on this share), bytes of distinct wheels (the size uv.lock records for the wheel
-this machine would install), downgrades, parents moved up. Results: ``<out>/align.json`` and
+this machine would install), downgrades, parents moved up, forks created (a package at more
+versions in a lock than before) and versions introduced that no lock used before while an
+in-use version between fits (uv's answer; see :func:`unused_introduced`). Results: ``<out>/align.json`` and
 ``<out>/align.md``. pyenv's 3.12/3.13 are put on PATH (some projects need them) with
 ``UV_PYTHON_DOWNLOADS=never``; UV_OFFLINE is never set. ``--policies none`` runs the default
 policy only; ``--reuse-baselines`` skips steps 1-2 (warm cache assumed) and takes their figures
@@ -52,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYENV_BINS = ("/root/.pyenv/versions/3.12.1/bin", "/root/.pyenv/versions/3.13.0/bin")
 TIMEOUT = 600
 POLICIES = ("none", "minor")
+FIT_TRIES = 3  # in-use versions tried per introduced version (nearest the landing first)
 
 
 def bench_env(cache: Path, home: Path) -> dict[str, str]:
@@ -110,6 +113,20 @@ def spread(locks: list[lockfile.Lock]) -> set[tuple[str, str]]:
     return {group for group, found in versions.items() if len(found) > 1}
 
 
+def dry_lock(project: Path, env: dict[str, str], specs: list[str],
+             on_run: Any = lambda: None) -> None:
+    """``uv lock --dry-run -P SPEC…`` from the cache, online again when uv says the offline run
+    missed data (an offline miss is no proof of a conflict). Raises UvError as uv_mod.lock."""
+    try:
+        uv_mod.lock_cache_first(project, env=env, dry_run=True, upgrade_packages=specs,
+                                on_run=on_run)
+    except uv_mod.UvError as exc:
+        if not uv_mod.needs_network(exc.output):
+            raise
+        on_run()
+        uv_mod.lock(project, env=env, upgrade_packages=specs, dry_run=True)
+
+
 class Reachable:
     """Can a project lock ``name==version`` under the downgrade policy? uv decides.
 
@@ -157,15 +174,105 @@ class Reachable:
             if len(versions) == 1:
                 free.append(f"{other}{self._bound(next(iter(versions)))}")
         try:
-            uv_mod.lock_cache_first(Path(project), env=self.env, dry_run=True,
-                                    upgrade_packages=[*free, f"{name}=={version}"],
-                                    on_run=self._count)
+            dry_lock(Path(project), self.env, [*free, f"{name}=={version}"], self._count)
         except uv_mod.UvError as exc:
             return not uv_mod.is_conflict(exc.output)
         return True
 
     def _count(self) -> None:
         self.runs += 1
+
+
+def forks_created(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lock]
+                  ) -> list[dict[str, Any]]:
+    """Packages a project locks at more versions after align than before (a new fork).
+
+    ``before``/``after``: each project's lock by project name. A case is an ``(index, name)``
+    the after-lock holds at two or more versions and at more versions than the before-lock.
+    """
+    out = []
+    for project, lock in sorted(after.items()):
+        old = before[project]
+        for index, name in sorted({(p.index, p.name) for p in lock.packages}):
+            now = {p.version for p in lock.packages if (p.index, p.name) == (index, name)}
+            was = {p.version for p in old.packages if (p.index, p.name) == (index, name)}
+            if len(now) > 1 and len(now) > len(was):
+                out.append({"project": project, "name": name,
+                            "before": sorted(was, key=lockfile.version_key),
+                            "after": sorted(now, key=lockfile.version_key)})
+    return out
+
+
+def unused_introduced(before: dict[str, lockfile.Lock], after: dict[str, lockfile.Lock],
+                      everyone: list[lockfile.Lock]) -> list[dict[str, Any]]:
+    """Versions align moved a package to that no project's lock used before, with the in-use
+    versions it passed on the way.
+
+    ``everyone``: the locks before of every project align read (also those it could not
+    re-lock: align aligns to their versions too). For each project and ``(index, name)`` its
+    before-lock holds, each after-version ``v`` that none of ``everyone`` holds is a case; ``between`` lists the versions some other
+    project's before-lock held strictly between ``v`` and the project's nearest before-version
+    (in PEP 440 order): in-use versions align could have stopped at. Whether one of them fits
+    the project is uv's answer (:func:`check_fits`). Packages new to a project are not cases
+    (they had no version to move from).
+    """
+    used: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for lock in everyone:
+        for p in lock.packages:
+            used.setdefault((p.index, p.name), {}).setdefault(p.version, set()).add(
+                lock.path.parent.name)
+    out = []
+    for project, lock in sorted(after.items()):
+        old = before[project]
+        for index, name in sorted({(p.index, p.name) for p in lock.packages}):
+            was = {p.version for p in old.packages if (p.index, p.name) == (index, name)}
+            in_use = used.get((index, name), {})
+            if not was:
+                continue
+            for version in sorted({p.version for p in lock.packages
+                                   if (p.index, p.name) == (index, name)} - set(in_use)):
+                key = lockfile.version_key(version)
+                below = [w for w in was if lockfile.version_key(w) < key]
+                nearest = (max(below, key=lockfile.version_key) if below
+                           else min(was, key=lockfile.version_key))
+                lo, hi = sorted((lockfile.version_key(nearest), key))
+                between = sorted((u for u, who in in_use.items()
+                                  if lo < lockfile.version_key(u) < hi and who - {project}),
+                                 key=lockfile.version_key)
+                out.append({"project": project, "name": name,
+                            "before": sorted(was, key=lockfile.version_key), "after": version,
+                            "between": between})
+    return out
+
+
+def check_fits(cases: list[dict[str, Any]], projects: dict[str, Path], env: dict[str, str]
+               ) -> int:
+    """For each case of :func:`unused_introduced` with in-use versions between, ask uv whether
+    the aligned project can lock one of them instead: ``uv lock --dry-run --offline -P
+    NAME==U`` from the aligned lock, the ``U`` nearest where it landed first (at most
+    ``FIT_TRIES`` of them). Sets ``fits`` to the first
+    version uv locks, ``None`` when uv proves none resolves (a conflict), and records any other
+    failure in ``error``. Returns the number of uv runs."""
+    runs = 0
+
+    def count() -> None:
+        nonlocal runs
+        runs += 1
+
+    for case in cases:
+        case["fits"], case["error"] = None, ""
+        up = lockfile.version_key(case["after"]) > lockfile.version_key(case["before"][0])
+        nearest_first = sorted(case["between"], key=lockfile.version_key, reverse=up)
+        for version in nearest_first[:FIT_TRIES]:
+            try:
+                dry_lock(projects[case["project"]], env, [f"{case['name']}=={version}"], count)
+            except uv_mod.UvError as exc:
+                if not uv_mod.is_conflict(exc.output):
+                    case["error"] = uv_mod.explain(exc.output)[:200]
+                continue
+            case["fits"] = version
+            break
+    return runs
 
 
 def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs: int
@@ -203,9 +310,23 @@ def one_policy(policy: str, corpus: Path, work: Path, env: dict[str, str], jobs:
                                               zip(plain, originals, strict=True)}, policy)
     before["proved_floor_excess_pairs"] = planner.excess_floor(plain_locks, downgrades, oracle)
     before["proof_uv_runs"] = oracle.runs
+    # precision: forks align created, and versions nobody used where an in-use one fits
+    by_name_before = {p.name: lock for p, lock in zip(ok, originals, strict=True)}
+    by_name_after = {p.name: lock for p, lock in zip(ok, aligned, strict=True)}
+    everyone = []
+    for path in projects:  # every project's lock as uv left it (those align failed on too)
+        try:
+            everyone.append(lockfile.read(work / "plain" / path.name / "uv.lock"))
+        except lockfile.LockError:
+            continue
+    introduced = unused_introduced(by_name_before, by_name_after, everyone)
+    fit_runs = check_fits([c for c in introduced if c["between"]], {p.name: p for p in ok}, env)
+    precision = {"forks_created": forks_created(by_name_before, by_name_after),
+                 "introduced": introduced, "fit_uv_runs": fit_runs}
     out: dict[str, Any] = {
         "rc": proc.returncode, "seconds": seconds, "stderr": proc.stderr[-2000:],
         "relockable": {"projects": len(ok), "before": before, "after": after},
+        "precision": precision,
         "all": {"before": doc["before"], "after": doc["after"]},
         "downgrades": doc["downgrades"], "released": doc["released"],
         "blocked": doc["blocked"], "failed": doc["failed"],
@@ -315,20 +436,31 @@ def finish(result: dict[str, Any], out: Path) -> None:
         verdict[policy] = {
             "excess_removed_share": (b["excess_pairs"] - a["excess_pairs"])
             / max(b["excess_pairs"], 1),
-            # of what an alignment can remove at all (above the floor)
+            # of what an alignment can remove at all (above the floor); None when align ended
+            # below the floor: it moved packages to versions no lock used, which the floor
+            # (built on the versions in use) does not consider, so it is no lower bound then
             "removable_removed_share": (b["excess_pairs"] - a["excess_pairs"])
-            / max(b["excess_pairs"] - floor, 1),
+            / max(b["excess_pairs"] - floor, 1) if a["excess_pairs"] >= floor else None,
             "bytes_saved": b["distinct_bytes"] - a["distinct_bytes"],
             "broken": sorted(ok_before - ok_after),
             "downgrades": len(r["downgrades"]),
             "released": len(r["released"]),
             "ratio_vs_full_relock": r["seconds"] / max(relock, 1e-9),
         }
+        if "precision" in r:
+            cases = r["precision"]["introduced"]
+            verdict[policy] |= {
+                "forks_created": len(r["precision"]["forks_created"]),
+                "introduced": len(cases),
+                "introduced_in_use_between": sum(1 for c in cases if c["between"]),
+                "introduced_in_use_fits": sum(1 for c in cases if c.get("fits")),
+            }
     d = verdict["none"]
-    verdict["ok"] = (d["removable_removed_share"] >= 0.95 and not d["broken"]
+    verdict["ok"] = ((d["removable_removed_share"] or 0) >= 0.95 and not d["broken"]
                      and d["downgrades"] == 0 and d["ratio_vs_full_relock"] <= 3
                      and not result["policies"]["none"]["second_run"]["changed"]
-                     and all(not verdict[p]["broken"] for p in result["policies"]))
+                     and all(not verdict[p]["broken"] for p in result["policies"])
+                     and not d.get("forks_created") and not d.get("introduced_in_use_fits"))
     result["verdict"] = verdict
     out.mkdir(parents=True, exist_ok=True)
     (out / "align.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -378,6 +510,9 @@ def markdown(r: dict[str, Any]) -> str:
         floor = b.get("proved_floor_excess_pairs", b.get("floor_excess_pairs"))
         if floor is None:
             return "–"
+        if v[p]["removable_removed_share"] is None:
+            return (f"n/a: {rl(p)['after']['excess_pairs']} left, below the floor ({floor}): align "
+                    "moved packages to versions no lock used, outside what the floor considers")
         return (f"{b['excess_pairs'] - floor} → {rl(p)['after']['excess_pairs'] - floor} "
                 f"(**{100 * v[p]['removable_removed_share']:.1f}%** removed)")
 
@@ -393,6 +528,14 @@ def markdown(r: dict[str, Any]) -> str:
     row("excess pairs, all projects",
         lambda p: f"{pols[p]['all']['before']['excess_pairs']} → "
                   f"{pols[p]['all']['after']['excess_pairs']}")
+    if all("forks_created" in v[p] for p in pols):
+        row("forks created (a package at more versions in a lock after than before)",
+            lambda p: f"**{v[p]['forks_created']}**", "0")
+        row("versions introduced that no lock used (in-use versions between / one fits)",
+            lambda p: f"{v[p]['introduced']} ({v[p]['introduced_in_use_between']} / "
+                      f"**{v[p]['introduced_in_use_fits']}**, "
+                      f"{pols[p]['precision']['fit_uv_runs']} `uv lock --dry-run` runs)",
+            "0 fits")
     row("downgrades", lambda p: str(v[p]["downgrades"]), "0 by default")
     row("parents moved up", lambda p: str(v[p]["released"]))
     row("locks passing `uv lock --check` before and failing after",
@@ -404,6 +547,20 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", (f"Second run right after (`devkit align --check`): would change anything: "
                    f"**{'yes' if second['changed'] else 'no'}** ({second['seconds']:.0f} s)."),
               "", f"Verdict: **{'all targets met' if v['ok'] else 'targets NOT met'}**.", ""]
+    if all("forks_created" in v[p] for p in pols):
+        lines += [
+            ("Precision, from each re-lockable project's lock before (`uv lock`) and after "
+             "align: a **fork created** is a package (index, name) the lock holds at two or "
+             "more versions after and at more versions than before. A **version introduced** "
+             "is a version of a package the project locked before that no project's lock held "
+             "before (all projects, also those uv cannot re-lock here: align aligns to their "
+             "versions too); the *in-use versions between* are those another project's lock held "
+             "strictly between it and the project's nearest version before (PEP 440 order). "
+             "*One fits* when `uv lock --dry-run -P NAME==U` from the aligned lock (from the cache, "
+             "online only when the cache lacks data) "
+             f"resolves for such a `U` (nearest the landing first, at most {FIT_TRIES} tried): "
+             "align could have stopped at a version in use. Packages new to a lock are not "
+             "counted (they had no version to move from)."), ""]
     for policy in (p for p in POLICIES if p in pols):
         p = pols[policy]
         title = "default policy" if policy == "none" else "`--allow-downgrade minor`"
@@ -414,6 +571,18 @@ def markdown(r: dict[str, Any]) -> str:
             lines += ["", f"## Downgrades ({title})", ""]
             lines += [f"- {x['project']}: {x['name']} {', '.join(x['before'])} → "
                       f"{', '.join(x['after'])}" for x in p["downgrades"]]
+        if "precision" in p:
+            prec = p["precision"]
+            lines += ["", f"## Forks created ({title})", ""]
+            lines += [f"- {x['project']}: {x['name']} {', '.join(x['before']) or '(none)'} → "
+                      f"{', '.join(x['after'])}" for x in prec["forks_created"]] or ["(none)"]
+            lines += ["", f"## Versions introduced that no lock used ({title})", ""]
+            lines += [f"- {x['project']}: {x['name']} {', '.join(x['before'])} → {x['after']}; "
+                      + (f"in use between: {', '.join(x['between'])}; "
+                         + (f"**{x['fits']} fits**" if x.get("fits") else
+                            f"uv: none fits{' (' + x['error'] + ')' if x.get('error') else ''}")
+                         if x["between"] else "no in-use version between")
+                      for x in prec["introduced"]] or ["(none)"]
         lines += ["", f"## Remaining blockers ({title})", ""]
         lines += [f"- {b['project']}: {b['name']} {b['current']} (target {b['wanted']}), "
                   f"{b['kind']}: {b['reason'][:220]}" for b in p["blocked"]] or ["(none)"]

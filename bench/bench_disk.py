@@ -74,12 +74,14 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, float, st
     return proc.returncode, time.monotonic() - start, " ".join(tail)[:300]
 
 
-def _copy(corpus: Path, names: list[str], dest: Path) -> list[Path]:
+def _copy(corpus: Path, names: list[str], dest: Path,
+          files: tuple[str, ...] = ("pyproject.toml", "uv.lock")) -> list[Path]:
+    """Copy ``files`` of each corpus project ``names`` into ``dest/<name>``; returns the copies."""
     out = []
     for name in names:
         dst = dest / name
         dst.mkdir(parents=True)
-        for file in ("pyproject.toml", "uv.lock"):
+        for file in files:
             shutil.copy2(corpus / name / file, dst / file)
         out.append(dst)
     return out
@@ -267,11 +269,7 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
             if r["rc"]:
                 lines.append(f"\n{leg}: {name} failed: {r['error']}")
     (out / "disk.md").write_text("\n".join(lines) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.9), dpi=110)
     rows = [(label[leg].replace("`", ""), legs[leg], f", {legs[leg]['seconds']:.0f} s")
             for leg in LEGS]
@@ -290,10 +288,25 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
     ax.set_title(f"{len(result['projects'])} projects from an empty cache")
     ax.set_xlim(0, max(row["on_disk_bytes"] for _, row, _ in rows) / 2**20 * 1.45)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
+    _save(fig, png)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (the ``bench`` dependency group)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, png: Path) -> None:
+    """Lay out ``fig``, write it to ``png`` (parents created) and free it."""
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 if __name__ == "__main__":

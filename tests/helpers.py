@@ -155,3 +155,51 @@ def wheel_from_installed(out: Path, dist_name: str) -> Path:
         for path, data in files.items():
             zf.writestr(zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0)), data)
     return wheel
+
+
+_BACKEND = """
+import base64, hashlib, os, zipfile
+NAME, VERSION = "tinysdist", "1.0"
+META = f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n"
+WHEEL = "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+INFO = f"{NAME}-{VERSION}.dist-info"
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    os.makedirs(os.path.join(directory, INFO), exist_ok=True)
+    with open(os.path.join(directory, INFO, "METADATA"), "w") as fh:
+        fh.write(META)
+    return INFO
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(directory, config_settings=None, metadata_directory=None):
+    name = f"{NAME}-{VERSION}-py3-none-any.whl"
+    files = {f"{NAME}/__init__.py": "", f"{INFO}/METADATA": META, f"{INFO}/WHEEL": WHEEL}
+    def digest(text):
+        return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+    record = [f"{p},sha256={digest(t).decode()},{len(t)}" for p, t in files.items()]
+    files[f"{INFO}/RECORD"] = "\\n".join([*record, f"{INFO}/RECORD,,"]) + "\\n"
+    with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return name
+"""
+
+
+def sdist_only(out: Path) -> Path:
+    """``tinysdist-1.0.tar.gz``: no wheel, an in-tree build backend that needs nothing else."""
+    import io
+    import tarfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "tinybackend"\n'
+                               'backend-path = ["."]\n\n[project]\nname = "tinysdist"\n'
+                               'version = "1.0"\n',
+             "tinybackend.py": _BACKEND,
+             "PKG-INFO": "Metadata-Version: 2.1\nName: tinysdist\nVersion: 1.0\n"}
+    sdist = out / "tinysdist-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"tinysdist-1.0/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return sdist

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import build_wheel, locked_project, run_uv, sdist_only, write_simple_index
 
 from devkit import uv, workspace_code
 from devkit.store import Store
@@ -129,3 +130,30 @@ def test_cache_inodes_see_wheels_unpacked_after_the_first_lookup(tmp_path: Path)
     data.write_text("x")
     st = data.stat()
     assert (st.st_dev, st.st_ino) in inodes.inodes_for(["tinyshared-1.0.dist-info"])
+
+
+def test_a_lock_needing_an_sdist_build_is_synced_not_failed(tmp_path: Path, devkit,
+                                                             monkeypatch) -> None:
+    """The up-to-date check never builds (``--no-build``): a lock that now needs a package only
+    an sdist provides makes that check fail, which means "not current", and the real sync
+    builds it as plain ``uv sync`` does."""
+    wheels = [build_wheel(tmp_path / "wheels", "tinyshared", "1.0"), sdist_only(tmp_path / "wheels")]
+    monkeypatch.setenv("UV_DEFAULT_INDEX", write_simple_index(tmp_path / "simple", wheels))
+    project = locked_project(tmp_path / "p", "built", ["tinyshared"])
+    assert devkit("projects", "add", project)[0] == 0
+    code, doc = _doc(devkit, project)
+    assert code == 0 and doc["workspaces"][0]["status"] == "synced", doc["workspaces"]
+    assert run_uv(project, "add", "-q", "--no-sync", "tinysdist").returncode == 0
+
+    env = Store().subprocess_env()
+    with pytest.raises(uv.UvError, match=r"without building tinysdist==1\.0 \(no wheel"):
+        uv.sync_check(project, env=env)  # doctor's check: it never builds, so it cannot tell
+    assert uv.sync_check(project, env=env, build=True) == (False, ["+ tinysdist==1.0"])
+    code, doc = _doc(devkit, project)
+    assert code == 0 and doc["workspaces"][0]["status"] == "synced", doc["workspaces"]
+    assert list((project / ".venv").glob("lib/python*/site-packages/tinysdist-1.0.dist-info"))
+    code, doc = _doc(devkit, project)
+    assert code == 0 and doc["workspaces"][0]["status"] == "current", doc["workspaces"]
+    with pytest.raises(uv.UvError, match="without building"):
+        uv.sync_check(project, env=env)  # even with the package installed (uv 0.13.9)
+    assert uv.sync_check(project, env=env, build=True) == (True, [])

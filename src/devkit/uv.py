@@ -288,7 +288,8 @@ def parse_changes(output: str) -> list[Change]:
     return changes
 
 
-def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str]]:
+def sync_check(project: Path, *, env: Mapping[str, str],
+               build: bool = False) -> tuple[bool, list[str]]:
     """Does ``project``'s ``.venv`` match its ``uv.lock``? Returns (current, changes).
 
     Runs ``uv sync --check --locked --offline --no-build``: it installs nothing, never touches the
@@ -300,12 +301,16 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
     lock, so "not current" does not prove the lock is up to date — ``uv lock --check`` does).
     ``--no-build`` does not stop uv from running the project's own build backend for dynamic
     metadata: callers in a workspace devkit did not create ask
-    :func:`devkit.workspace_code.uv_blocker` first.
+    :func:`devkit.workspace_code.uv_blocker` first. uv 0.13.9 refuses a lock holding a package
+    only an sdist provides under ``--no-build`` even when the venv holds it already: then
+    UvError says so, and ``build=True`` (for a caller about to run ``uv sync``, which builds
+    anyway) leaves ``--no-build`` out; an installed package is never rebuilt by the check.
+    A wheel the offline cache lacks means the venv does not hold it: not current.
     """
     if not (project / ".venv").exists():
         return False, ["(no .venv)"]
-    cmd = [find_uv(), "sync", "--check", "--locked", "--offline", "--no-build",
-           "--project", str(project)]
+    cmd = [find_uv(), "sync", "--check", "--locked", "--offline",
+           *(() if build else ("--no-build",)), "--project", str(project)]
     try:
         proc = cmd_output(*cmd, cwd=project, env=env, check=False, timeout=UV_RUN_TIMEOUT)
     except FileNotFoundError as exc:
@@ -316,6 +321,16 @@ def sync_check(project: Path, *, env: Mapping[str, str]) -> tuple[bool, list[str
         return True, []
     if "environment is outdated" in output:
         return False, changes
+    missing = _NO_BUILD_MISS.search(output)
+    if missing:
+        # uv refuses a package only an sdist provides under `--no-build`, even one the venv
+        # already holds (uv 0.13.9): only a check that may build can tell
+        raise UvError(f"cannot tell whether {project}/.venv is current without building "
+                      f"{missing[1]}=={missing[2]} (no wheel for it): devkit sync can",
+                      proc.stderr)
+    if any(hint in output for hint in OFFLINE_MISS):
+        # the plan needs a wheel the cache lacks, so the venv does not hold it yet
+        return False, ["+ a package not in the cache (to download)"]
     raise UvError(f"uv sync --check in {project} failed: {explain(output)}", proc.stderr)
 
 
@@ -325,6 +340,11 @@ STALE = "needs to be updated"
 # `--offline` and the cache lacked something: uv 0.13 adds this hint to a failed resolution
 # ("Packages were unavailable because the network was disabled. …") or fails a fetch outright
 OFFLINE_MISS = ("because the network was disabled", "Network connectivity is disabled")
+# `--no-build` and the plan needs a package only an sdist provides: "Distribution `NAME==VER @
+# registry+URL` can't be installed because it is marked as `--no-build` but has no binary
+# distribution" (uv 0.13)
+_NO_BUILD_MISS = re.compile(r"Distribution `([^=`\s]+)==([^@`\s]+)[^`]*` can't be installed "
+                            r"because it is marked as `--no-build`")
 _LOCK_CHANGE_LINE = re.compile(
     r"^(Update|Add|Remove)d? (\S+) (v\S+(?:, v\S+)*)(?: -> (v\S+(?:, v\S+)*))?$")
 # "Because tinyparent==1.0 depends on …", "… and opentelemetry-sdk==1.32.1 depends on …",

@@ -185,7 +185,8 @@ def _sync(result: SyncResult, *, store: Store, cache: CacheFacts, lock_if_missin
         result.notes.append(f"rebuilt .venv without running it: {foreign.reason}")
     rebuild = bool(foreign) or _built_elsewhere(venv, cache, result)
     if not rebuild and has_lock:
-        current, _ = verified.sync_check(path, env=env, memo=memo, key=key)
+        # a real sync follows when not current, which builds what it must anyway
+        current, _ = verified.sync_check(path, env=env, memo=memo, key=key, build=True)
         if current:
             result.status = "current"
             return key

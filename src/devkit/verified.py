@@ -382,16 +382,17 @@ def opened(store: Store) -> Verified | None:
 
 
 def sync_check(project: Path, *, env: dict[str, str], memo: Verified | None,
-               key: str | None = None) -> tuple[bool, list[str]]:
+               key: str | None = None, build: bool = False) -> tuple[bool, list[str]]:
     """:func:`devkit.uv.sync_check`, unless ``memo`` knows uv said "current" for exactly this
     state (then ``(True, [])`` and no uv run). ``key``: ``memo.key("sync", project)`` when the
-    caller took it already (default: taken here). Raises what :func:`devkit.uv.sync_check`
+    caller took it already (default: taken here); ``build``: as for
+    :func:`devkit.uv.sync_check`. Raises what :func:`devkit.uv.sync_check`
     raises."""
     if memo is not None and key is None:
         key = memo.key("sync", project)
     if memo is not None and memo.known("sync", project, key):
         return True, []
-    current, changes = uv.sync_check(project, env=env)
+    current, changes = uv.sync_check(project, env=env, build=build)
     if memo is not None:
         if current:
             memo.remember("sync", project, key)

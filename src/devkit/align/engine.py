@@ -26,6 +26,7 @@ from devkit.align import lockfile, manifest, planner, testgate
 from devkit.align.backups import Backups
 from devkit.align.progress import Progress
 from devkit.align.relock import (
+    DERIVED,
     Context,
     Outcome,
     not_tried,
@@ -300,11 +301,25 @@ def _run(paths: Sequence[Path], *, store: Store, dry_run: bool, check: bool,
                        targets=first_plan.targets,
                        blocked=[b for o in outcomes for b in o.blocked],
                        known=_known_conflicts(outcomes), test_holds=test_holds)
+    if dry_run:
+        note = dry_run_note(outcomes)
+        if note:
+            notes.append(note)
     floor = planner.excess_floor([planner.ProjectLock.from_lock(lock, str(path))
                                   for path, lock in before.items()], allow_downgrade)
     return Result(strategy, allow_downgrade, dry_run, check, outcomes, first_plan, before, after,
                   unreferenced(before, after, store), venvs, notes,
                   time.monotonic() - started, floor, test)
+
+
+def dry_run_note(outcomes: Sequence[Outcome]) -> str:
+    """One line naming the projects whose dry-run plan may differ from the real run, and why
+    (:attr:`devkit.align.relock.Outcome.uncertain`), or ``""`` when it plans exactly."""
+    unsure = [o for o in outcomes if o.uncertain]
+    if not unsure:
+        return ""
+    listed = "; ".join(f"{o.name} ({', '.join(sorted(o.uncertain))})" for o in unsure)
+    return f"dry run: the real run may differ for {len(unsure)} project(s): {listed}"
 
 
 def _gate(outcomes: list[Outcome], store: Store, backups: Backups,
@@ -336,12 +351,24 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
             strategy: planner.Strategy, allow_downgrade: planner.DowngradePolicy) -> None:
     """Upward passes until nothing moves; then, when allowed, passes down to the anchors.
 
-    Each pass scores against the store as it stands when the pass begins.
+    Each pass scores against the store as it stands when the pass begins. A dry run makes the
+    same passes; a project it moves in a later pass while an earlier prediction was uncertain
+    is uncertain too (:data:`devkit.align.relock.DERIVED`): the plan it followed may differ.
     """
     def snapshot() -> StoreState:
         current = {**before, **{o.path: o.after for o in outcomes
                                 if o.after is not None and o.status != "failed"}}
         return StoreState([*current.values(), *others])
+
+    def run_pass(todo: list[tuple[Outcome, planner.ProjectPlan]], label: str, first: bool) -> None:
+        unsure = {o.path for o in outcomes if o.uncertain} if ctx.dry_run else set()
+        started = {o.path: o.after for o, _ in todo}
+        bar.start(label, len(todo))
+        _run_pass(todo, ctx, jobs, check_first=first, progress=bar.advance)
+        for outcome, _ in todo:
+            if (unsure - {outcome.path} and outcome.after is not started[outcome.path]
+                    and outcome.changes):
+                outcome.uncertain.add(DERIVED)
 
     for pass_no in range(MAX_PASSES):
         todo = _todo(outcomes, the_plan, first=pass_no == 0)
@@ -349,10 +376,7 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
             break
         if pass_no:
             ctx.state = snapshot()
-        bar.start(f"align pass {pass_no + 1}", len(todo))
-        _run_pass(todo, ctx, jobs, check_first=pass_no == 0, progress=bar.advance)
-        if ctx.dry_run:
-            return
+        run_pass(todo, f"align pass {pass_no + 1}", pass_no == 0)
         the_plan = _replan(outcomes, project_locks, strategy, allow_downgrade, downward=False)
     if allow_downgrade == "none":
         return
@@ -362,8 +386,7 @@ def _passes(outcomes: list[Outcome], project_locks: dict[Path, planner.ProjectLo
         if not todo:
             break
         ctx.state = snapshot()
-        bar.start(f"align pass {pass_no + 1} (down)", len(todo))
-        _run_pass(todo, ctx, jobs, check_first=False, progress=bar.advance)
+        run_pass(todo, f"align pass {pass_no + 1} (down)", False)
 
 
 def _load(found: list[tuple[Path, str]], *, read_only: bool, store: Store) -> tuple[

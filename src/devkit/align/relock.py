@@ -38,12 +38,31 @@ if TYPE_CHECKING:
 
 MAX_UV_RUNS = 40  # per project and pass: bounds the work on pathological conflicts
 NOT_TRIED = "not tried: more than"  # reason prefix of a pin the budget left untried
+#: reason of a pin a dry run's uv could not decide: network or build (Worker._uv_lock)
+NOT_TRIED_OFFLINE = ("not tried: uv needs the network for this move, which a dry run does not "
+                     "use (`devkit align` asks the index)")
+NOT_TRIED_NO_BUILD = ("not tried: uv needs to build a package for this move's metadata, which a "
+                      "dry run never does (`devkit align` does)")
 MAX_PARENTS_PER_MOVE = 4  # parents (and holds uv names) released upward for one refused pin
 MAX_RELEASE_ROUNDS = 3  # uv re-runs per refused pin that name new parents
 MAX_RELEASES_PER_PROJECT = 8  # refused pins per project and pass that try a release
 MAX_SWEEP_ROUNDS = 3  # uv runs of the sweep (each narrows the ranges that landed on new versions)
 Status = Literal["unchanged", "aligned", "failed", "skipped"]  # skipped: no uv.lock yet
 RejectKind = Literal["conflict", "score", "downgrade", "fork"]
+#: Why a dry run's plan of one project may differ from what the real run does (Outcome.uncertain)
+UNSIZED = ("new versions scored by the wheel sizes of their nearest versions (a written lock "
+           "records their own)")
+STALE_REQUIREMENTS = ("its stale lock's new requirements, which only the lock uv would write "
+                      "records")
+OFFLINE = "uv needed the network, which a dry run does not use"
+NO_BUILD = "a package without a wheel here, whose metadata only a build gives (a dry run never builds)"
+DERIVED = "moved in a later pass, planned after such a move of another project"
+PREFERENCES = ("a package the earlier moves took out of the lock or forked, whose version the "
+               "unchanged lock on disk still prefers")
+
+# uv 0.13 with --no-build, for a package only an sdist provides: "Because X==1.0 has no usable
+# wheels …" and "hint: Wheels are required for `X` because building from source is disabled …"
+_NO_WHEELS = "because building from source is disabled"
 
 
 class Cancelled(Exception):
@@ -65,9 +84,11 @@ class _Exhausted(Exception):
 def not_tried(reason: str) -> bool:
     """True when ``reason`` says the pin was never put to uv (the run budget was spent).
 
-    Such a pin is no known conflict: the next pass (or run) tries it again.
+    Such a pin is no known conflict: the next pass (or run) tries it again. So is a pin a dry
+    run left untried because uv needed the network or a build (:data:`NOT_TRIED_OFFLINE`,
+    :data:`NOT_TRIED_NO_BUILD`).
     """
-    return reason.startswith(NOT_TRIED)
+    return reason.startswith((NOT_TRIED, NOT_TRIED_OFFLINE, NOT_TRIED_NO_BUILD))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -132,6 +153,8 @@ class Outcome:
     relocked_bytes: bytes | None = None  # ``relocked`` as uv wrote it
     tests: dict[str, object] | None = None  # ``--test``: the gate's report (testgate.Gate)
     test_seconds: float = 0.0  # ``--test``: wall time of this project's gate
+    # a dry run: why its plan of this project may differ from the real run (UNSIZED, …)
+    uncertain: set[str] = dataclasses.field(default_factory=set)
 
     def to_json(self) -> dict[str, object]:
         """Shape of one ``projects[]`` entry of ``devkit align --json``."""
@@ -157,22 +180,45 @@ def predict(before: lockfile.Lock, output: str, sizes: Mapping[lockfile.Key, int
             ) -> lockfile.Lock:
     """The lock a ``uv lock --dry-run`` would write, from its change lines (:func:`uv.lock_changes`).
 
-    A package keeps its index; an added one takes the lock's most common index; sizes of new
-    versions come from ``sizes`` (other locks), else 0.
+    ``before`` must be the lock on disk when uv ran: uv prints every change relative to it.
+    A package keeps its index; an added one takes the lock's most common index. Sizes of new
+    versions come from ``sizes`` (other locks); uv's output names no file, so a version no lock
+    holds is given the size of its nearest version ``sizes`` knows (the newest older one, else
+    the oldest newer one; :func:`estimated_size`), else 0. The project's own packages
+    (``before.others``: editable, path, git) are not registry packages and are left out.
     """
     packages: dict[str, list[lockfile.LockedPackage]] = {}
     for p in before.packages:
         packages.setdefault(p.name, []).append(p)
     indexes = [p.index for p in before.packages]
     default = max(set(indexes), key=indexes.count) if indexes else ""
+    local = {lockfile.normalize(name) for name, _kind, _value in before.others}
     for raw_name, _old, new in uv.lock_changes(output):
         name = lockfile.normalize(raw_name)
+        if name in local:
+            continue
         index = packages[name][0].index if packages.get(name) else default
         packages[name] = [lockfile.LockedPackage(index, name, v, (),
-                                                 (sizes or {}).get((index, name, v), 0))
+                                                 estimated_size(sizes or {}, (index, name, v)))
                           for v in new]
     flat = tuple(sorted(p for ps in packages.values() for p in ps))
     return dataclasses.replace(before, packages=flat)
+
+
+def estimated_size(sizes: Mapping[lockfile.Key, int], key: lockfile.Key) -> int:
+    """Bytes of ``key``'s wheel from ``sizes``; for a version ``sizes`` lacks, those of the
+    nearest version of the same ``(index, name)`` it has (the newest older one, else the oldest
+    newer one: a package's wheels change little from one release to the next), else 0."""
+    if key in sizes:
+        return sizes[key]
+    index, name, version = key
+    order = lockfile.version_key
+    known = sorted(((order(v), size) for (i, n, v), size in sizes.items()
+                    if i == index and n == name and size), key=lambda item: item[0])
+    below = [size for v, size in known if v < order(version)]
+    if below:
+        return below[-1]
+    return known[0][1] if known else 0
 
 
 # -- applying ------------------------------------------------------------------------------------
@@ -205,12 +251,17 @@ class Worker:
     """Applies one :class:`~devkit.align.planner.ProjectPlan` to one project with ``uv lock -P``."""
 
     def __init__(self, outcome: Outcome, ctx: Context, original: lockfile.Lock,
-                 original_bytes: bytes) -> None:
-        """Work on ``outcome.path`` whose lock is ``original``; results go into ``outcome``."""
+                 original_bytes: bytes, disk: lockfile.Lock | None = None) -> None:
+        """Work on ``outcome.path`` whose lock is ``original``; results go into ``outcome``.
+
+        ``disk``: in a dry run, the lock on disk (default ``original``), which uv's dry-run
+        output is relative to; ``original`` is then the lock the earlier passes predicted.
+        """
         self.outcome = outcome
         self.ctx = ctx
         self.lock_path = outcome.path / "uv.lock"
         self.base = original
+        self.disk = disk if disk is not None else original
         self.current = original
         self.current_bytes = original_bytes
         self.accepted: dict[str, str] = {}
@@ -219,8 +270,9 @@ class Worker:
         self.last_error = ""
         self.runs = 0
         self.releases = 0
-        self.stale = False
         self.swept = False
+        # a dry run: why uv's last refusal proves nothing (NOT_TRIED_OFFLINE, …), else ""
+        self.unprovable = ""
         self.tried: list[str] = []  # parents the last release attempt freed
         self.last_constraints: dict[str, str] = {}  # align's -P of the last uv run, but the pins
         self.fixed = {r.name for r in original.requirements  # pinned to one version by the project
@@ -233,6 +285,7 @@ class Worker:
         if self.runs >= self.ctx.max_runs:
             raise _Exhausted
         self.runs += 1
+        self.unprovable = ""
         pinned = {spec.partition("==")[0] for spec in specs}
         moving = pinned | set(self.accepted) | set(release)
         holds = [f"{n}=={v}" for n, v in self.holds.items() if n not in moving]
@@ -244,11 +297,30 @@ class Worker:
         self.last_constraints.update({n: f"=={v}" for n, v in self.accepted.items()
                                       if n not in release and n not in pinned})
         self.last_constraints.update(release)
+        specs = holds + accepted + upward + list(specs)
+        prefer = self._preferences(moving) if self.ctx.dry_run else []
         try:
-            output = uv.lock_cache_first(self.outcome.path, env=self.ctx.env,
-                                         upgrade_packages=holds + accepted + upward + list(specs),
-                                         dry_run=self.ctx.dry_run, on_run=self._count)
+            try:
+                output = uv.lock_cache_first(self.outcome.path, env=self.ctx.env,
+                                             upgrade_packages=specs + prefer,
+                                             dry_run=self.ctx.dry_run, on_run=self._count)
+            except uv.UvError as exc:
+                if not (prefer and uv.is_conflict(exc.output)
+                        and any(uv.mentions(exc.output, spec) for spec in prefer)):
+                    raise
+                # a preference yields where a pin conflicts with it: uv, as without them
+                output = uv.lock_cache_first(self.outcome.path, env=self.ctx.env,
+                                             upgrade_packages=specs, dry_run=True,
+                                             on_run=self._count)
         except uv.UvError as exc:
+            if self.ctx.dry_run and (uv.needs_network(exc.output) or _NO_WHEELS in exc.output):
+                # the real run asks the index online, or builds the package for its metadata:
+                # this refusal proves no conflict (the pin is reported untried, not retried)
+                offline = uv.needs_network(exc.output)
+                self.outcome.uncertain.add(OFFLINE if offline else NO_BUILD)
+                self.unprovable = NOT_TRIED_OFFLINE if offline else NOT_TRIED_NO_BUILD
+                self.last_error = exc.output
+                return False
             if uv.is_conflict(exc.output):
                 self.last_error = exc.output
                 return False
@@ -256,12 +328,37 @@ class Worker:
         self.last_ok = output
         return True
 
+    def _preferences(self, moving: set[str]) -> list[str]:
+        """A dry run's stand-in for the preferences of the lock a real run would have on disk.
+
+        uv prefers the versions the lock on disk holds for every package without a ``-P``
+        (uv docs, concepts/projects/sync#upgrading-locked-package-versions). In a real run that
+        lock is the current candidate; in a dry run it is the unchanged lock. The packages held
+        already carry ``-P NAME==VER``; this gives the others the current lock has at one version
+        but the lock on disk holds otherwise (a new dependency a move brought in this pass) the
+        same ``-P NAME==VER``. A pin is harder than a preference: when uv's refusal names one of
+        them, the run is repeated without them (:meth:`_uv_lock`).
+        """
+        counts: dict[str, list[str]] = {}
+        for package in self.current.packages:
+            counts.setdefault(package.name, []).append(package.version)
+        return [f"{n}=={v[0]}" for n, v in sorted(counts.items())
+                if len(v) == 1 and n not in moving and n not in self.holds
+                and self.disk.versions(n) != {v[0]}]
+
     def _count(self) -> None:
         self.outcome.uv_runs += 1
 
     def _candidate(self) -> lockfile.Lock:
         if self.ctx.dry_run:
-            return predict(self.base, self.last_ok, self.ctx.state.sizes_view())
+            candidate = predict(self.disk, self.last_ok, self.ctx.state.sizes_view())
+            back = (candidate.names() & self.disk.names()) - self.current.names()
+            if back or any(len(self.current.versions(n)) > 1
+                           and self.current.versions(n) != self.disk.versions(n)
+                           for n in candidate.names()):
+                # uv preferred the lock on disk's version, which the real run's lock lacks
+                self.outcome.uncertain.add(PREFERENCES)
+            return candidate
         return lockfile.read(self.lock_path)
 
     def _try(self, specs: Sequence[str], release: Mapping[str, str]) -> lockfile.Lock | _Rejected:
@@ -274,7 +371,7 @@ class Worker:
         finds one, else the first.
         """
         if not self._uv_lock(specs, release):
-            return _Rejected("conflict", self._explain())
+            return _Rejected("conflict", self.unprovable or self._explain())
         candidate = self._candidate()
         caps = self._in_use_caps(candidate, specs, release)
         if caps:
@@ -289,8 +386,6 @@ class Worker:
         """``name -> '>=CURRENT,<=IN_USE'`` (``'<=IN_USE'`` for a new package) for each package
         ``candidate`` moved to a version no project uses while one in use lies between; names
         hard-pinned by ``specs`` are left as pinned."""
-        if self.stale:
-            return {}  # a stale lock follows its pyproject.toml as uv decides
         pinned = {spec.partition("==")[0] for spec in specs}
         key = lockfile.version_key
         caps: dict[str, str] = {}
@@ -315,13 +410,13 @@ class Worker:
         moved = index_moves(self.current, candidate)
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
-        if self.stale:
-            # the lock must follow its changed pyproject.toml whatever that adds or moves down
-            self.current = candidate
-            return None
         down = forbidden_downgrades(self.current, candidate, self.ctx.allow_downgrade)
         forks = new_forks(self.current, candidate)
         score = self.ctx.state.score(self.current, candidate)
+        if (self.ctx.dry_run and not (down or forks) and score.added_pairs
+                and (score.added_bytes or score.freed_bytes)):
+            # new versions weighed by estimate: the real run reads their size from the lock
+            self.outcome.uncertain.add(UNSIZED)
         if down or forks or not score.acceptable:
             if not self.ctx.dry_run:
                 restore(self.lock_path, self.current_bytes)
@@ -358,7 +453,7 @@ class Worker:
         """
         upward = {p.name: p for p, s in moves if s == 0 and p.candidates
                   and lockfile.version_key(p.candidates[0]) > lockfile.version_key(p.current)}
-        if len(upward) < 2 or self.stale:
+        if len(upward) < 2:
             return moves
         upper = {name: pin.candidates[0] for name, pin in upward.items()}
         for _round in range(MAX_SWEEP_ROUNDS):
@@ -443,12 +538,14 @@ class Worker:
 
     def _refused(self, move: Move, kind: RejectKind, reason: str, output: str) -> list[Failed]:
         pin, step = move
+        if kind == "conflict" and not_tried(reason):
+            return [(pin, step, kind, reason)]  # a dry run's uv lacked something: no release
         if kind == "conflict":
             self.tried = []
             released = self._release(pin, step, output)
             if released is None:
                 return []
-            if released.kind != "conflict":
+            if released.kind != "conflict" or not_tried(released.reason):
                 return [(pin, step, released.kind, released.reason)]
             if self.tried:
                 # uv's explanation with the parents free to move up says why that was not enough
@@ -495,6 +592,9 @@ class Worker:
                     result = self._try([pin.spec(step)], release)
             except _Exhausted:
                 break
+            if isinstance(result, _Rejected) and not_tried(result.reason):
+                last = result
+                break  # a dry run's uv lacked something: the next round would too
             if isinstance(result, lockfile.Lock):
                 self.accepted[pin.name] = pin.candidates[step]
                 for name in release:
@@ -515,14 +615,21 @@ class Worker:
     def relock(self) -> tuple[lockfile.Lock, bytes]:
         """A plain ``uv lock``: what ``uv lock --check`` asks of a stale lock, whatever it moves.
 
-        Returns the new lock, parsed and as bytes. Raises DevkitError when uv finds no
-        resolution at all, IndexMoved when uv would take packages from another index.
+        Returns the new lock, parsed and as bytes; in a dry run the lock predicted from uv's
+        output (:func:`predict`) and the unchanged bytes on disk. Raises DevkitError when uv finds
+        no resolution at all, IndexMoved when uv would take packages from another index.
         """
         if not self._uv_lock([], {}):
+            if self.unprovable:
+                raise DevkitError(f"cannot re-lock {self.outcome.path} in a dry run: "
+                                  f"{self.unprovable.removeprefix('not tried: ')}")
             raise DevkitError(f"uv lock fails in {self.outcome.path}: "
                               f"{self._explain()}")
-        data = self.lock_path.read_bytes()
-        fresh = lockfile.parse(data, self.lock_path)
+        if self.ctx.dry_run:
+            data, fresh = self.current_bytes, self._candidate()
+        else:
+            data = self.lock_path.read_bytes()
+            fresh = lockfile.parse(data, self.lock_path)
         moved = index_moves(self.base, fresh)
         if moved:
             raise IndexMoved(_index_message(self.outcome.name, moved))
@@ -571,7 +678,7 @@ class Worker:
             return f">={current},<={cap}"
         return f">={current}"
 
-    def apply(self, project_plan: planner.ProjectPlan, *, stale: bool) -> None:
+    def apply(self, project_plan: planner.ProjectPlan) -> None:
         """Try every pin, falling back to next-best candidates; record blocked pins.
 
         Pins the pass's uv-run budget (:data:`MAX_UV_RUNS`) left untried are reported as
@@ -584,7 +691,10 @@ class Worker:
             failed = self._settle(moves)
             for pin, step, kind, reason in failed:
                 first.setdefault(pin.name, (kind, reason))
-                if not not_tried(reason):  # an untried pin is no conflict: a later pass tries it
+                # an untried pin is no conflict: a later pass tries it; one a dry run's uv could
+                # not decide (network, build) would stay undecided: not planned again
+                if not not_tried(reason) or reason.startswith((NOT_TRIED_OFFLINE,
+                                                               NOT_TRIED_NO_BUILD)):
                     self.outcome.failed_moves.add((str(self.outcome.path), pin.name,
                                                    pin.candidates[step]))
             moves = [(p, s + 1) for p, s, _, reason in failed
@@ -593,10 +703,6 @@ class Worker:
         planned = {p.name for p in project_plan.pins}
         self.outcome.blocked = [b for b in self.outcome.blocked
                                 if not (not_tried(b.reason) and b.name in planned)]
-        if stale and not self.last_ok and not self._uv_lock([], {}):
-            # a plain `uv lock` is what `uv lock --check` asks for; here even that cannot resolve
-            raise DevkitError(f"uv lock fails in {self.outcome.path}: "
-                              f"{self._explain()}")
         for pin in project_plan.pins:
             if self.accepted.get(pin.name) != pin.target and pin.name in first:
                 kind, reason = first[pin.name]
@@ -710,7 +816,10 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
 
     The lock is backed up before the first uv run that may write it; on any error or
     interruption this project's lock is put back byte-for-byte, then the error is recorded
-    (Cancelled is re-raised after the restore).
+    (Cancelled is re-raised after the restore). A dry run (``ctx.dry_run``) takes the same
+    steps with ``uv lock --dry-run``: a stale lock is re-locked first and a later pass starts
+    from the lock the earlier ones predicted (``outcome.after``), every uv run carrying those
+    versions as ``-P NAME==VER`` next to the unchanged lock on disk (:class:`Worker`).
     """
     start = time.monotonic()
     lock_path = outcome.path / "uv.lock"
@@ -731,27 +840,27 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
             outcome.stale = check_state(outcome.path, ctx.env, ctx.verified, key,
                                         read_only=ctx.dry_run)
             outcome.uv_runs += 1
+        # a dry run leaves the lock on disk as it is: a later pass goes on from the lock the
+        # earlier passes predicted, as a real run goes on from the lock they wrote
+        begun = outcome.after if ctx.dry_run and outcome.after is not None else before
         if not project_plan.pins and not outcome.stale:
-            outcome.after = before
+            outcome.after = begun
             return outcome
         if not ctx.dry_run:
             ctx.backups.save(lock_path, original)
-        if outcome.stale and not ctx.dry_run and outcome.relocked is None:
+        base, base_bytes = begun, original
+        if outcome.stale and outcome.relocked is None:
             # first what `uv lock --check` asks for, whatever it moves; then align the fresh lock
-            outcome.relocked, fresh_bytes = Worker(outcome, ctx, before, original).relock()
-            outcome.relocked_bytes = fresh_bytes
+            outcome.relocked, base_bytes = Worker(outcome, ctx, before, original).relock()
+            outcome.relocked_bytes = None if ctx.dry_run else base_bytes
+            if ctx.dry_run:
+                outcome.uncertain.add(STALE_REQUIREMENTS)
             project_plan = _rebase(project_plan, outcome.relocked)
-            worker = Worker(outcome, ctx, outcome.relocked, fresh_bytes)
-            worker.holds = holds(outcome.relocked)
-            worker.apply(project_plan, stale=False)
-        else:
-            worker = Worker(outcome, ctx, before, original)
-            # a dry run cannot re-lock first: a stale lock is aligned without holds
-            unheld = outcome.stale and outcome.relocked is None
-            worker.holds = {} if unheld else holds(before)
-            worker.stale = unheld
-            worker.apply(project_plan, stale=unheld)
-        _record_changes(outcome, worker, before, original, ctx)
+            base = outcome.relocked
+        worker = Worker(outcome, ctx, base, base_bytes, disk=before)
+        worker.holds = holds(base)
+        worker.apply(project_plan)
+        _record_changes(outcome, worker, begun, original, ctx)
     except BaseException as exc:
         if original:
             with contextlib.suppress(OSError):
@@ -765,6 +874,11 @@ def run_project(outcome: Outcome, project_plan: planner.ProjectPlan, ctx: Contex
         if not isinstance(exc, Exception):
             raise
         known = isinstance(exc, (DevkitError, OSError))
+        if ctx.dry_run and isinstance(exc, uv.UvError):
+            if uv.needs_network(exc.output):  # a real run asks the index online
+                outcome.uncertain.add(OFFLINE)
+            if _NO_WHEELS in exc.output:  # a real run builds it for its metadata
+                outcome.uncertain.add(NO_BUILD)
         outcome.lasting = isinstance(exc, IndexMoved)
         outcome.error = str(exc) if known else f"unexpected error: {type(exc).__name__}: {exc}"
     finally:
@@ -790,9 +904,13 @@ def _rebase(project_plan: planner.ProjectPlan, fresh: lockfile.Lock) -> planner.
 
 def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, original: bytes,
                     ctx: Context) -> None:
+    """``outcome``'s lock after this pass (``before``: the lock the pass began with, ``original``
+    its bytes) and its changes since the first pass; a real run has uv check the new lock."""
     if ctx.dry_run:
-        after = predict(before, worker.last_ok, ctx.state.sizes_view()) if worker.last_ok \
-            else before
+        if worker.current is before:  # nothing accepted (nor re-locked) in this pass
+            outcome.after = before
+            return
+        after = worker.current  # the last lock accepted, as predicted from uv's output
     else:
         if (outcome.path / "uv.lock").read_bytes() == original:
             outcome.after = before
@@ -807,5 +925,4 @@ def _record_changes(outcome: Outcome, worker: Worker, before: lockfile.Lock, ori
     first = outcome.original or before
     outcome.changes = diff(first, after)
     outcome.downgrades = [c for c in diff(outcome.relocked or first, after) if c.downgrade]
-    outcome.status = "aligned" if outcome.changes or (outcome.stale and not ctx.dry_run) \
-        else "unchanged"
+    outcome.status = "aligned" if outcome.changes or outcome.stale else "unchanged"
