@@ -318,8 +318,14 @@ def dry_run_note(outcomes: Sequence[Outcome]) -> str:
     unsure = [o for o in outcomes if o.uncertain]
     if not unsure:
         return ""
-    listed = "; ".join(f"{o.name} ({', '.join(sorted(o.uncertain))})" for o in unsure)
-    return f"dry run: the real run may differ for {len(unsure)} project(s): {listed}"
+    listed = "; ".join(f"{o.name} ({', '.join(sorted(o.uncertain))})"
+                       for o in unsure[:NOTE_PROJECTS])
+    more = f"; and {len(unsure) - NOTE_PROJECTS} more" if len(unsure) > NOTE_PROJECTS else ""
+    return f"dry run: the real run may differ for {len(unsure)} project(s): {listed}{more}"
+
+
+#: Projects a dry run's note names one by one; the others are counted.
+NOTE_PROJECTS = 10
 
 
 def _gate(outcomes: list[Outcome], store: Store, backups: Backups,

@@ -107,8 +107,17 @@ class Lock:
     local_sources: tuple[str, ...] = ()
 
     def versions(self, name: str) -> set[str]:
-        """All versions of ``name`` in this lock (several when it forks)."""
-        return {p.version for p in self.packages if p.name == name}
+        """All versions of ``name`` in this lock (several when it forks); a new set each call."""
+        return set(self._versions_by_name.get(name, ()))
+
+    @functools.cached_property
+    def _versions_by_name(self) -> dict[str, tuple[str, ...]]:
+        """name -> its versions, built once: :meth:`versions` over every name of a 10,000-package
+        lock would otherwise scan the packages once per name."""
+        found: dict[str, list[str]] = {}
+        for package in self.packages:
+            found.setdefault(package.name, []).append(package.version)
+        return {name: tuple(versions) for name, versions in found.items()}
 
     def names(self) -> set[str]:
         """Names of all registry packages."""
