@@ -188,6 +188,30 @@ def downgrade_allowed(current: str, version: str, policy: DowngradePolicy) -> bo
     return (old + (0, 0))[:depth] == (new + (0, 0))[:depth]
 
 
+def moved_down(before: Iterable[str], after: Iterable[str]) -> list[tuple[str, str]]:
+    """``(old, new)`` version pairs by which a package's set of locked versions moved down.
+
+    A single version moved down when the new one is older. A package locked at several versions
+    (a fork: one entry per set of ``resolution-markers``) is compared by its ends: its lowest
+    version moving lower (an older-Python branch dragged to an old release, as requests
+    2.27.1, 2.31.0, 2.32.4 -> 2.15.1, 2.32.4) or its highest one moving lower (the newest
+    branch, e.g. a fork collapsed to a version below its top) is a downgrade, reported as
+    ``(old lowest, new lowest)`` and ``(old highest, new highest)``. The ends, not the markers:
+    uv may split a fork differently in the new lock (other ``resolution-markers``), so the
+    branches of two locks cannot be matched one to one, while every environment of the new
+    lock gets a version at least the old lowest and the newest environments keep at least the
+    old highest exactly when neither end moved down. Empty when either set is empty.
+    """
+    old = sorted(set(before), key=version_key)
+    new = sorted(set(after), key=version_key)
+    if not old or not new:
+        return []
+    pairs = [(old[0], new[0])]
+    if len(old) > 1 or len(new) > 1:
+        pairs.append((old[-1], new[-1]))
+    return list(dict.fromkeys((b, a) for b, a in pairs if version_key(a) < version_key(b)))
+
+
 def rank(versions: Iterable[str], users: collections.Counter[str], strategy: str) -> list[str]:
     """Order ``versions`` best first: ``newest`` by PEP 440; ``majority`` by user count, newest on ties.
 

@@ -102,9 +102,9 @@ class Change:
 
     @property
     def downgrade(self) -> bool:
-        """A single version that moved to an older one."""
-        return (len(self.before) == len(self.after) == 1
-                and lockfile.version_key(self.after[0]) < lockfile.version_key(self.before[0]))
+        """A version that moved to an older one; for a package locked at several versions (a
+        fork), its lowest or its highest version moved lower (:func:`planner.moved_down`)."""
+        return bool(self.before and self.after and planner.moved_down(self.before, self.after))
 
     def to_json(self) -> dict[str, object]:
         """``{"name", "before": [...], "after": [...]}``; an empty list = not in the lock."""

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable
 
 from devkit.align.lockfile import Key, Lock, version_key
-from devkit.align.planner import DowngradePolicy, downgrade_allowed
+from devkit.align.planner import DowngradePolicy, downgrade_allowed, moved_down
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,15 +115,13 @@ class StoreState:
             return Score(len(added), removed, added_bytes, freed)
 
 def downgrades(old: Lock, new: Lock) -> list[tuple[str, str, str]]:
-    """``(name, old version, new version)`` for every non-forked package that moved down."""
-    out = []
-    for name in sorted(old.names() & new.names()):
-        before, after = old.versions(name), new.versions(name)
-        if len(before) == 1 and len(after) == 1:
-            (b,), (a,) = before, after
-            if version_key(a) < version_key(b):
-                out.append((name, b, a))
-    return out
+    """``(name, old version, new version)`` for every package that moved down, by name.
+
+    A package locked at several versions (a fork) counts by the ends of its set of versions
+    (:func:`devkit.align.planner.moved_down`): one name may then give two entries.
+    """
+    return [(name, b, a) for name in sorted(old.names() & new.names())
+            for b, a in moved_down(old.versions(name), new.versions(name))]
 
 
 def forbidden_downgrades(old: Lock, new: Lock, policy: DowngradePolicy
