@@ -84,3 +84,38 @@ def test_moved_down_compares_a_fork_by_its_ends() -> None:
     assert moved_down(["1.0", "2.0"], ["1.5", "2.0"]) == []  # the older branch moved up
     assert moved_down(["2.0"], ["1.0"]) == [("2.0", "1.0")]
     assert moved_down(["2.0"], ["2.1"]) == [] and moved_down([], ["1.0"]) == []
+# -- 2. a package align did not pin stays on a version in use when one fits -------------------
+@pytest.fixture
+def drag_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """tinyx 2.0 needs tinypar>=2; tinypar 2.0 brings tinykid in, whose newest release is 3.0."""
+    return _index(tmp_path, monkeypatch, "drag", [
+        ("tinykid", "1.0", ()), ("tinykid", "2.0", ()), ("tinykid", "3.0", ()),
+        ("tinypar", "1.0", ()), ("tinypar", "2.0", ("tinykid",)),
+        ("tinyx", "1.0", ()), ("tinyx", "2.0", ("tinypar>=2",))])
+
+
+def _kids(*paths: Path) -> set[str]:
+    return {v for path in paths for v in locked_versions(path, "tinykid")}
+
+
+def test_a_dragged_child_lands_on_a_version_in_use(tmp_path, devkit, drag_index) -> None:
+    root = tmp_path / "p"
+    moving = locked_project(root, "moving", ["tinyx", "tinypar"], "tinyx==1.0", "tinypar==1.0")
+    assert locked_versions(moving, "tinykid") == set()
+    ahead = locked_project(root, "ahead", ["tinyx"], "tinykid==2.0")
+    behind = locked_project(root, "behind", ["tinykid"], "tinykid==1.0")
+    assert (locked_versions(ahead, "tinyx"), _kids(ahead), _kids(behind)) == ({"2.0"}, {"2.0"}, {"1.0"})
+    # plain uv takes tinykid's newest release, which nobody locks
+    proc = run_uv(moving, "lock", "--dry-run", "-P", "tinyx==2.0", "-P", "tinypar==2.0")
+    assert proc.returncode == 0 and "tinykid v3.0" in proc.stderr, proc.stderr
+    assert devkit("projects", "add", moving, ahead, behind)[0] == 0
+
+    code, out, err = devkit("align", "--json")
+    assert code == 0, (out, err)
+    doc = json.loads(out)
+    assert locked_versions(moving, "tinyx") == {"2.0"}, doc
+    assert _kids(moving, ahead, behind) <= {"1.0", "2.0"}, doc
+    assert locked_versions(moving, "tinykid") == {"2.0"}
+    assert run_uv(moving, "lock", "--check").returncode == 0
+
+

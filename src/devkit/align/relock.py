@@ -445,7 +445,9 @@ class Worker:
         package-versions: ``-P`` takes a requirement; concepts/resolution: uv picks the newest
         versions the requirements allow). A package that lands on a version no project uses has
         its range narrowed to the newest in-use version below it, or before the last round is
-        held, and uv runs again (:data:`MAX_SWEEP_ROUNDS` runs at most). Only projects with two
+        held, and uv runs again (:data:`MAX_SWEEP_ROUNDS` runs at most); so is any other package
+        the ranges drag past the versions in use while one in use fits
+        (:meth:`_in_use_caps`, as a range next to the pins'). Only projects with two
         or more upward pins sweep (one pin is as cheap pinned). Returns the pins still short of
         their target, each with the candidates above where the sweep left it (what is left
         needs a parent released, which only a refusal's explanation names); the moves unchanged
@@ -456,10 +458,11 @@ class Worker:
         if len(upward) < 2:
             return moves
         upper = {name: pin.candidates[0] for name, pin in upward.items()}
+        caps: dict[str, str] = {}  # packages the pins dragged past the versions in use
         for _round in range(MAX_SWEEP_ROUNDS):
             if not upper:
                 return moves
-            ranges = {n: f">={upward[n].current},<={v}" for n, v in upper.items()}
+            ranges = {**caps, **{n: f">={upward[n].current},<={v}" for n, v in upper.items()}}
             try:
                 if not self._uv_lock([], ranges):
                     return moves  # uv found no lock at all: pin one by one instead
@@ -469,7 +472,10 @@ class Worker:
             landed = {n: candidate.versions(n) for n in upper}
             new = {n for n, versions in landed.items() if len(versions) == 1
                    and self.ctx.state.users((upward[n].index, n, next(iter(versions)))) == 0}
-            if new:
+            dragged = {n: spec for n, spec in self._in_use_caps(candidate, [], ranges).items()
+                       if n not in upper and n not in caps}
+            if new or dragged:
+                caps.update(dragged)
                 # a version nobody uses: cap it at the newest in-use version below it (before
                 # the last round: hold it, so that round lands on versions in use only)
                 if not self.ctx.dry_run:
