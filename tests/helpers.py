@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def build_wheel(
@@ -203,3 +204,14 @@ def sdist_only(out: Path) -> Path:
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return sdist
+
+
+def index_of(tmp_path: Path, monkeypatch: Any, name: str,
+             wheels: list[tuple[str, str, tuple[str, ...]]]) -> str:
+    """A local index ``tmp_path/NAME-simple`` of tiny wheels ``(name, version, requires)``, made
+    uv's default index for the test (``monkeypatch``: pytest's); returns its URL."""
+    out = tmp_path / f"{name}-wheels"
+    built = [build_wheel(out, n, v, requires=r) for n, v, r in wheels]
+    url = write_simple_index(tmp_path / f"{name}-simple", built)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", url)
+    return url

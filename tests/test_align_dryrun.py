@@ -8,18 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import build_wheel, locked_project, locked_versions, sdist_only, write_simple_index
+from helpers import (
+    build_wheel,
+    index_of,
+    locked_project,
+    locked_versions,
+    sdist_only,
+    write_simple_index,
+)
 
 from devkit.store import Store
-
-
-def _index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
-           wheels: list[tuple[str, str, tuple[str, ...]]]) -> str:
-    out = tmp_path / f"{name}-wheels"
-    built = [build_wheel(out, n, v, requires=r) for n, v, r in wheels]
-    url = write_simple_index(tmp_path / f"{name}-simple", built)
-    monkeypatch.setenv("UV_DEFAULT_INDEX", url)
-    return url
 
 
 def _plan(doc: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +47,7 @@ def _files(root: Path) -> dict[str, tuple[int, int]]:
 def two_pass_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """tinyparent 1.0 needs tinychild<2 and tinyold; 1.1 allows any tinychild and needs
     tinyhelper>=2 (a package the project did not lock)."""
-    return _index(tmp_path, monkeypatch, "twopass", [
+    return index_of(tmp_path, monkeypatch, "twopass", [
         ("tinychild", "1.0", ()), ("tinychild", "2.0", ()),
         ("tinyhelper", "1.0", ()), ("tinyhelper", "2.0", ()),
         ("tinyold", "1.0", ()),
@@ -110,7 +108,7 @@ def test_dry_run_plans_every_pass_of_the_real_run(tmp_path, devkit, two_pass_ind
 def drag_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """tinyparent 2.0 brings a new dependency, tinychild, released as 1.0, 1.5 and 2.0;
     tinyextra is what a changed ``pyproject.toml`` adds."""
-    return _index(tmp_path, monkeypatch, "drag", [
+    return index_of(tmp_path, monkeypatch, "drag", [
         ("tinychild", "1.0", ()), ("tinychild", "1.5", ()), ("tinychild", "2.0", ()),
         ("tinyparent", "1.0", ()), ("tinyparent", "2.0", ("tinychild",)),
         ("tinyextra", "1.0", ())])
@@ -153,7 +151,7 @@ def test_dry_run_of_a_stale_lock_plans_the_relock_and_the_alignment(tmp_path, de
 # -- passes down to the anchors (--allow-downgrade) -------------------------------------------
 @pytest.fixture
 def down_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    return _index(tmp_path, monkeypatch, "down", [
+    return index_of(tmp_path, monkeypatch, "down", [
         *[("tinyshared", v, ()) for v in ("1.0", "1.1", "1.5", "2.0")],
         ("tinyother", "1.0", ()), ("tinyother", "1.1", ())])
 

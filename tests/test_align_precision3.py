@@ -8,16 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import build_wheel, locked_project, locked_versions, run_uv, write_simple_index
-
-
-def _index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
-           wheels: list[tuple[str, str, tuple[str, ...]]]) -> str:
-    out = tmp_path / f"{name}-wheels"
-    built = [build_wheel(out, n, v, requires=r) for n, v, r in wheels]
-    url = write_simple_index(tmp_path / f"{name}-simple", built)
-    monkeypatch.setenv("UV_DEFAULT_INDEX", url)
-    return url
+from helpers import (
+    index_of,
+    locked_project,
+    locked_versions,
+    run_uv,
+)
 
 
 # -- 1. a fork branch moved down is a downgrade ------------------------------------------------
@@ -25,7 +21,7 @@ def _index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
 def fork_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """tinyreq 2.0 needs tinyidna<2, tinyreq 1.0 and 3.0 take any: pinning tinyidna 2.0 drags
     the branch that may not have tinyreq 3 down to 1.0 (as requests 2.27.1 -> 2.15.1)."""
-    return _index(tmp_path, monkeypatch, "fork", [
+    return index_of(tmp_path, monkeypatch, "fork", [
         ("tinyidna", "1.0", ()), ("tinyidna", "2.0", ()),
         ("tinyreq", "1.0", ("tinyidna",)), ("tinyreq", "2.0", ("tinyidna<2",)),
         ("tinyreq", "3.0", ("tinyidna",))])
@@ -88,7 +84,7 @@ def test_moved_down_compares_a_fork_by_its_ends() -> None:
 @pytest.fixture
 def drag_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """tinyx 2.0 needs tinypar>=2; tinypar 2.0 brings tinykid in, whose newest release is 3.0."""
-    return _index(tmp_path, monkeypatch, "drag", [
+    return index_of(tmp_path, monkeypatch, "drag", [
         ("tinykid", "1.0", ()), ("tinykid", "2.0", ()), ("tinykid", "3.0", ()),
         ("tinypar", "1.0", ()), ("tinypar", "2.0", ("tinykid",)),
         ("tinyx", "1.0", ()), ("tinyx", "2.0", ("tinypar>=2",))])

@@ -102,6 +102,15 @@ def make_private_dirs(path: Path) -> list[Path]:
     return created
 
 
+def file_identity(path: Path, st: os.stat_result) -> tuple[str, int, int, int, int, int]:
+    """A key for "the same file with the same content" in a per-process cache: ``path``
+    (absolute) with the device, inode, size (bytes), mtime and ctime (ns) of ``st`` (its
+    ``stat``, e.g. ``os.fstat`` of the open file). A rewrite in place changes ctime, a
+    replacement by rename the inode. Raises nothing."""
+    return (str(path.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+            st.st_ctime_ns)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
 

@@ -36,7 +36,7 @@ import rtoml
 from devkit import git
 from devkit.errors import DevkitError
 from devkit.store import Store
-from devkit.util import atomic_write_text, pid_alive
+from devkit.util import atomic_write_text, file_identity, pid_alive
 from devkit.verified import Verified, opened, recorded_untracked
 
 #: ``.python-version`` requests devkit passes to uv: a version with an optional implementation
@@ -68,8 +68,7 @@ def _pyproject(directory: Path) -> dict[str, Any]:
     file = directory / "pyproject.toml"
     with file.open("rb") as fh:
         st = os.fstat(fh.fileno())
-        key = (str(file.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-               st.st_ctime_ns)
+        key = file_identity(file, st)
         with _PYPROJECTS_LOCK:
             known = _PYPROJECTS.get(key)
         if known is not None:

@@ -38,7 +38,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from devkit.errors import DevkitError
-from devkit.util import atomic_write_text
+from devkit.util import atomic_write_text, file_identity
 
 SUPPORTED_VERSION = 1
 RequirementKind = Literal["requires", "dev", "constraint", "override"]
@@ -169,8 +169,7 @@ def read_digest(path: Path, *, now: dt.datetime | None = None) -> tuple[str, Loc
     try:
         with path.open("rb") as fh:
             st = os.fstat(fh.fileno())
-            identity = (str(path.absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-                        st.st_ctime_ns)
+            identity = file_identity(path, st)
             with _READ_LOCK:
                 known = _READ.get(identity)
             if known is not None and now is None:
