@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import locked_project
 
 from devkit import usage, uv
 from devkit.store import Store
@@ -159,19 +160,6 @@ def test_new_records_its_render_so_only_that_content_is_trusted(make_workspace, 
     assert not (ws / "pwned").exists()
 
 
-def _plain_project(root: Path, name: str, pin: str | None = None) -> Path:
-    """A plain uv project depending on tinyshared, locked (optionally steered to ``pin``)."""
-    path = root / name
-    path.mkdir(parents=True)
-    (path / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "0"\nrequires-python = ">=3.11"\n'
-        'dependencies = ["tinyshared"]\n')
-    proc = subprocess.run([uv.find_uv(), "lock", *(["-P", pin] if pin else [])], cwd=path,
-                          env=Store().subprocess_env(), capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return path
-
-
 def test_born_aligned_runs_the_engine_only_when_a_version_differs(
         devkit, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from devkit.align import engine, lockfile
@@ -183,9 +171,9 @@ def test_born_aligned_runs_the_engine_only_when_a_version_differs(
     parsed: list[Path] = []
     real_read = lockfile.read
     monkeypatch.setattr(lockfile, "read", lambda path, **kw: parsed.append(path) or real_read(path, **kw))
-    old = _plain_project(tmp_path / "p", "old")
+    old = locked_project(tmp_path / "p", "old", ["tinyshared"])
     assert devkit("projects", "add", old)[0] == 0
-    fresh = _plain_project(tmp_path / "p", "fresh")  # the same tinyshared as old
+    fresh = locked_project(tmp_path / "p", "fresh", ["tinyshared"])  # the same tinyshared as old
     new._born_aligned(fresh, store)
     assert called == [], "the align engine ran although no version differs"
     assert old / "uv.lock" in parsed
