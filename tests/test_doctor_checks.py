@@ -371,6 +371,26 @@ def test_store_permissions_owner(tmp_path, store, monkeypatch) -> None:
     assert result.fix.startswith(f'sudo chown "$(id -un)" {store.home} ')
 
 
+
+
+def test_store_permissions_sees_hidden_files_and_link_targets(tmp_path, store) -> None:
+    """A workspace mutex (a hidden file in the store's home) and a file the home links to are
+    judged like the registry; a link to a directory is not one of the home's files."""
+    store.ensure()
+    mutex = store.home / ".ws-0123456789abcdef.lock"
+    mutex.write_text("")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "planted.json").write_text("{}")
+    (store.home / "linked.json").symlink_to(outside / "planted.json")
+    (store.home / "linked-dir").symlink_to(outside, target_is_directory=True)
+    os.chmod(outside, 0o777)
+    assert check(tmp_path, "store.permissions").status == "ok"
+    os.chmod(mutex, 0o666)
+    os.chmod(outside / "planted.json", 0o666)
+    result = check(tmp_path, "store.permissions")
+    assert result.status == "fail", result
+    assert result.fix == f"chmod go-w {mutex} {store.home / 'linked.json'}"
 @pytest.mark.parametrize(("fail_below", "warn_below", "status"), [
     (0, 0, "ok"), (0, 1 << 62, "warn"), (1 << 62, 1 << 62, "fail"),
 ])

@@ -19,8 +19,12 @@ import shlex
 import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devkit.checks.base import Context, Outcome, check, fail, ok, safe_fix, skip, warn
+
+if TYPE_CHECKING:
+    from devkit.store import Store
 
 GIB = 1024**3
 MIN_FREE_FAIL = 1 * GIB  # below this a single `uv sync` of a scientific stack can fail
@@ -158,41 +162,79 @@ def links(ctx: Context) -> Outcome:
                 "filesystem such as ext4, btrfs or APFS")
 
 
-def store_paths(ctx: Context) -> list[Path]:
+@dataclasses.dataclass(frozen=True)
+class StoreSurvey:
+    """Owner and mode problems among :func:`survey`'s paths (each read through symlinks)."""
+
+    count: int  # paths looked at
+    foreign: list[Path]  # not owned by you
+    world: list[Path]  # world-writable
+    group: list[Path]  # group-writable (and not world-writable)
+
+
+def survey(ctx: Context) -> StoreSurvey:
     """What must be yours and not writable by others: ``DEVKIT_HOME`` and the files directly in it
-    (registry, render proofs), ``uv/``, the cache and its top-level subdirectories, the Python
-    installs and the template repository. A symlink stands for what it points to (its owner and
-    mode are what count: another user's folder behind a link is as writable as without it);
-    missing paths are left out."""
-    store = ctx.store
-    paths: list[Path] = [store.home]
-    with contextlib.suppress(OSError):
-        paths += sorted(p for p in store.home.iterdir() if p.is_file())
-    paths += [store.home / "uv", store.uv_cache_dir]
-    with contextlib.suppress(OSError):
-        paths += sorted(p for p in store.uv_cache_dir.iterdir() if p.is_dir())
-    paths += [store.python_install_dir, store.template_repo]
-    # dict keys: once each, in order (DEVKIT_HOME holds one mutex file per workspace: thousands)
-    return [path for path in dict.fromkeys(paths) if path.exists()]
+    (registry, render proofs, one mutex file per workspace: thousands), ``uv/``, the cache and its
+    top-level subdirectories, the Python installs and the template repository. A symlink stands
+    for what it points to (its owner and mode are what count: another user's folder behind a
+    link is as writable as without it); missing paths are left out.
+
+    One ``os.scandir`` per directory and one ``stat`` per path (memoised in ``ctx``): the store's
+    home grows with the number of workspaces, and doctor must not."""
+    return ctx.memo(("store-survey",), lambda: _survey(ctx.store))
 
 
-def _problems(ctx: Context) -> tuple[list[Path], list[Path], list[Path]]:
-    """(not owned by you, world-writable, group-writable) among :func:`store_paths`, read
-    through symlinks (``os.stat``)."""
+def _survey(store: Store) -> StoreSurvey:
     uid = os.getuid()
-    foreign, world, group = [], [], []
-    for path in store_paths(ctx):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
+    seen: set[str] = set()
+    foreign: list[Path] = []
+    world: list[Path] = []
+    group: list[Path] = []
+
+    def look(path: str, st: os.stat_result) -> None:
+        seen.add(path)
         if st.st_uid != uid:
-            foreign.append(path)
+            foreign.append(Path(path))
         if st.st_mode & stat.S_IWOTH:
-            world.append(path)
+            world.append(Path(path))
         elif st.st_mode & stat.S_IWGRP:
-            group.append(path)
-    return foreign, world, group
+            group.append(Path(path))
+
+    def one(path: Path) -> os.stat_result | None:
+        name = str(path)
+        if name in seen:
+            return None
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        look(name, st)
+        return st
+
+    def children(directory: Path, want: int) -> None:
+        """Entries of ``directory`` whose target has file type ``want`` (``stat.S_IFREG``...)."""
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.path in seen:
+                        continue
+                    try:
+                        st = entry.stat()  # follows a symlink, like Path.is_file()
+                    except OSError:
+                        continue
+                    if stat.S_IFMT(st.st_mode) == want:
+                        look(entry.path, st)
+        except OSError:
+            pass
+
+    if one(store.home) is not None:
+        children(store.home, stat.S_IFREG)
+    one(store.home / "uv")
+    if one(store.uv_cache_dir) is not None:
+        children(store.uv_cache_dir, stat.S_IFDIR)
+    one(store.python_install_dir)
+    one(store.template_repo)
+    return StoreSurvey(len(seen), sorted(foreign), sorted(world), sorted(group))
 
 
 def _names(paths: list[Path]) -> str:
@@ -206,7 +248,8 @@ def permissions(ctx: Context) -> Outcome:
     cache and its top-level subdirectories, the Python installs and the template repository."""
     if not ctx.store.home.exists():
         return ok(f"{ctx.store.home} does not exist yet (devkit creates it private)")
-    foreign, world, group = _problems(ctx)
+    found = survey(ctx)
+    foreign, world, group = found.foreign, found.world, found.group
     writable = world + group
     fixes = []
     if foreign:
@@ -225,17 +268,16 @@ def permissions(ctx: Context) -> Outcome:
         return fail("; ".join(parts), fix)
     if group:
         return warn("; ".join(parts), fix)
-    count = len(store_paths(ctx))
-    return ok(f"{ctx.store.home} and {count - 1} paths in it are yours, writable only by you")
+    return ok(f"{ctx.store.home} and {found.count - 1} paths in it are yours, writable only by you")
 
 
 @safe_fix("store.permissions")
 def fix_permissions(ctx: Context) -> str:
     """``chmod go-w`` the group/world-writable store paths you own (never chown: that needs root)."""
-    _, world, group = _problems(ctx)
+    found = _survey(ctx.store)  # afresh: a fix acts on the store as it is now
     uid = os.getuid()
     done = []
-    for path in world + group:
+    for path in found.world + found.group:
         st = path.stat()
         if st.st_uid == uid:
             os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
