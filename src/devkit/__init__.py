@@ -5,21 +5,9 @@
 
 DISTRIBUTION = "devkit-workspace"  # the name on PyPI; the command and the package are `devkit`
 
-
-def __getattr__(name: str) -> str:
-    """``__version__``, read from the installed metadata on first use (PEP 562).
-
-    Lazy so that importing the package costs nothing: the console script's guard against Ctrl-C
-    (:func:`devkit.__main__.run`) starts only after the package itself is imported.
-    """
-    if name == "__version__":
-        from importlib import metadata
-
-        try:
-            return metadata.version(DISTRIBUTION)
-        except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-            return "0.0.0"
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The one place the version is written: hatchling reads it from here at build time
+# (`[tool.hatch.version]` in pyproject.toml), so reading it costs no metadata lookup.
+__version__ = "0.1.0"
 
 
 def project_url(label: str = "Source") -> str | None:
