@@ -233,3 +233,35 @@ def test_doctor_reuses_verdicts_until_a_file_changes(make_workspace, devkit, uv_
     devkit("doctor", ws)
     checks = uv_log.calls("--check")
     assert [c for c in checks if c.startswith("lock")] and [c for c in checks if c.startswith("sync")]
+
+
+def test_malformed_entries_are_ignored_one_by_one_and_forget_wins(tmp_path: Path,
+                                                                   store: Store) -> None:
+    """Entries are checked as they are used: a malformed one (not a dict, no ``uv``, a slot
+    without a path) neither hides the valid ones nor breaks a save; a forgotten verdict is gone
+    although the file still holds it."""
+    from devkit.verified import Verified
+
+    store.ensure()
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "uv.lock").write_text("version = 1\n")
+    (project / "pyproject.toml").write_text("[project]\nname = 'proj'\nversion = '0'\n")
+    memo = Verified(store, uv_version="1.0.0", env={})
+    key = memo.key("lock", project)
+    assert key is not None
+    store.verified_file.write_text(json.dumps({"version": 1, "entries": {
+        f"lock {project.absolute()}": {"key": key, "uv": "1.0.0"},
+        f"sync {project.absolute()}": ["not", "a", "dict"],
+        f"git {project.absolute()}": {"key": "k"},
+        "no-path-here": {"key": "k", "uv": "1.0.0"},
+    }}))
+    memo = Verified(store, uv_version="1.0.0", env={})
+    assert memo.known("lock", project, key)
+    assert not memo.known("sync", project, key)
+    memo.forget("lock", project)
+    assert not memo.known("lock", project, key)
+    memo.remember("lock", project, key)
+    memo.save()
+    kept = json.loads(store.verified_file.read_text())["entries"]
+    assert kept == {f"lock {project.absolute()}": {"key": key, "uv": "1.0.0"}}

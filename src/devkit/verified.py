@@ -107,6 +107,16 @@ def uv_config_files(env: Mapping[str, str]) -> list[Path]:
     return files
 
 
+def entry_of(entries: Mapping[str, object], slot: str) -> dict[str, object] | None:
+    """``entries[slot]`` when it is a memo entry (a dict whose ``key`` and ``uv`` are strings),
+    else None: the file is checked entry by entry as entries are used."""
+    entry = entries.get(slot)
+    if isinstance(entry, dict) and isinstance(entry.get("key"), str) \
+            and isinstance(entry.get("uv"), str):
+        return entry
+    return None
+
+
 class Verified:
     """The memo of one command run: look keys up, remember new verdicts, save them once.
 
@@ -209,10 +219,7 @@ class Verified:
         """Did uv say "locked" (``lock``) / "current" (``sync``) for exactly this ``key``?"""
         if key is None:
             return False
-        slot = f"{check} {project.absolute()}"
-        with self._lock:
-            entry = self._pending.get(slot) or self._entries.get(slot)
-        return bool(entry and entry.get("key") == key and entry.get("uv") == self.uv_version)
+        return self._fact(f"{check} {project.absolute()}", key) is not None
 
     def remember(self, check: Check, project: Path, key: str | None) -> None:
         """uv just said "locked"/"current" for ``project``, whose key before that run was ``key``.
@@ -234,8 +241,8 @@ class Verified:
         if key is None:
             return None
         with self._lock:
-            entry = self._pending.get(slot) or self._entries.get(slot)
-        if entry and entry.get("key") == key and entry.get("uv") == self.uv_version:
+            entry = entry_of(self._pending if slot in self._pending else self._entries, slot)
+        if entry and entry["key"] == key and entry["uv"] == self.uv_version:
             return entry
         return None
 
@@ -287,12 +294,14 @@ class Verified:
                 "counts": list(counts)}
 
     # -- the file -------------------------------------------------------------------------------
-    def _load(self) -> dict[str, dict[str, object]]:
+    def _load(self) -> dict[str, object]:
         return self.read_entries(self.store.verified_file)
 
     @staticmethod
-    def read_entries(path: Path) -> dict[str, dict[str, object]]:
-        """The entries of the memo file ``path``; empty when it is missing or not a memo."""
+    def read_entries(path: Path) -> dict[str, object]:
+        """The entries of the memo file ``path``, as read (each checked by :func:`entry_of`
+        when used: a store with thousands of workspaces holds thousands of entries and a
+        command looks at a few); empty when it is missing or not a memo."""
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -300,9 +309,7 @@ class Verified:
         if not isinstance(doc, dict) or doc.get("version") != VERSION \
                 or not isinstance(doc.get("entries"), dict):
             return {}
-        return {k: v for k, v in doc["entries"].items()
-                if isinstance(k, str) and isinstance(v, dict)
-                and isinstance(v.get("key"), str) and isinstance(v.get("uv"), str)}
+        return dict(doc["entries"])
 
     def save(self) -> None:
         """Write the new verdicts (one atomic write), merged with the file as it is now.
@@ -317,10 +324,12 @@ class Verified:
             return
         with contextlib.suppress(OSError, DevkitError, filelock.Timeout), \
                 self.store.mutex("verified", timeout=SAVE_TIMEOUT):
-            entries = {**self._load(), **pending}
-            kept = {slot: entry for slot, entry in sorted(entries.items())
-                    if entry and entry.get("uv") == self.uv_version
-                    and Path(slot.split(" ", 1)[1]).is_dir()}
+            merged = {**self._load(), **pending}
+            entries = {slot: entry_of(merged, slot) for slot in merged}
+            kept: dict[str, object] = {
+                slot: entry for slot, entry in sorted(entries.items())
+                if entry and entry["uv"] == self.uv_version and " " in slot
+                and Path(slot.split(" ", 1)[1]).is_dir()}
             atomic_write_text(self.store.verified_file,
                               json.dumps({"version": VERSION, "entries": kept}) + "\n")
             self._entries = kept
@@ -365,11 +374,11 @@ def recorded_untracked(store: Store, project: Path) -> tuple[bool, str | None]:
         known = (when, Verified.read_entries(path))
         with _OPENED_LOCK:
             _FILE_READ[str(path)] = known
-    entry = known[1].get(f"git {project.absolute()}")
-    return bool(entry and entry.get("key") == stamp), stamp
+    entry = entry_of(known[1], f"git {project.absolute()}")
+    return bool(entry and entry["key"] == stamp), stamp
 
 
-_FILE_READ: dict[str, tuple[tuple[int, int, int, int], dict[str, dict[str, object]]]] = {}
+_FILE_READ: dict[str, tuple[tuple[int, int, int, int], dict[str, object]]] = {}
 
 
 def opened(store: Store) -> Verified | None:
