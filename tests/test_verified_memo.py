@@ -35,8 +35,11 @@ class UvLog:
         return [ln for ln in lines if all(w in ln.split() for w in words)]
 
     def claim_version(self, version: str) -> None:
-        """Make ``uv --version`` print ``version`` from now on (a new process asks again)."""
+        """Make ``uv --version`` print ``version`` from now on, as an upgrade would: the binary
+        is another file (its identity changes: devkit asks it again)."""
         self.version_file.write_text(f"uv {version}\n")
+        script = self.version_file.parent / "uv-wrapper" / "uv"
+        script.write_text(script.read_text() + "# upgraded\n")
         uv._version_of.cache_clear()
 
 
@@ -265,3 +268,22 @@ def test_malformed_entries_are_ignored_one_by_one_and_forget_wins(tmp_path: Path
     memo.save()
     kept = json.loads(store.verified_file.read_text())["entries"]
     assert kept == {f"lock {project.absolute()}": {"key": key, "uv": "1.0.0"}}
+
+
+def test_uv_version_is_asked_once_per_binary(make_workspace, devkit, uv_log: UvLog,
+                                             store: Store) -> None:
+    """Commands read uv's version from the store's memo of ``--version`` outputs while uv's
+    binary is the same file; an upgraded binary is asked again."""
+    make_workspace("a", deps=("tinyshared>=1",))
+    _warm(devkit, uv_log)
+    for argv in (("align", "--dry-run"), ("sync", "--all")):
+        uv._version_of.cache_clear()
+        code, out, err = devkit(*argv)
+        assert code == 0, (out, err)
+        assert uv_log.calls("--version") == [], argv
+    uv_log.claim_version("99.0.0")
+    code, out, err = devkit("sync", "--all")
+    assert code == 0, (out, err)
+    assert len(uv_log.calls("--version")) == 1
+    tools = json.loads(store.tool_versions_file.read_text())["tools"]
+    assert any("uv 99.0.0" in entry["stdout"] for entry in tools.values())

@@ -10,9 +10,14 @@ import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from devkit import toolversions
 from devkit.errors import DevkitError
 from devkit.util import CalledProcessError, cmd_output, make_private_dirs
+
+if TYPE_CHECKING:
+    from devkit.store import Store
 
 UV_RUN_TIMEOUT = 900.0  # seconds for one uv run (`uv lock`, `uv sync`): resolution may hit the index
 LOCK_TIMEOUT = UV_RUN_TIMEOUT  # the former name, kept for callers
@@ -148,10 +153,31 @@ def _version_of(binary: str) -> str:
     return version()
 
 
-def version_once() -> str:
+def version_once(store: Store | None = None) -> str:
     """:func:`version` of :func:`find_uv`'s binary, asked once per process (each ``uv --version``
-    costs a process start). Raises DevkitError if uv cannot run."""
-    return _version_of(find_uv())
+    costs a process start). With ``store``, read from its memo of ``--version`` outputs while the
+    binary is the same file (:mod:`devkit.toolversions`, shared with doctor), and remembered
+    there when asked. Raises DevkitError if uv cannot run."""
+    binary = find_uv()
+    if store is None:
+        return _version_of(binary)
+    key = toolversions.binary_key(binary)
+    if key is not None:
+        found = toolversions.known(toolversions.read(store), binary, key)
+        remembered = parse_version(found[0]) if found is not None else None
+        if remembered is not None:
+            return remembered
+    cmd = [binary, "--version"]
+    try:
+        proc = cmd_output(*cmd, timeout=UV_RUN_TIMEOUT)
+    except (CalledProcessError, OSError) as exc:
+        raise DevkitError(f"cannot run uv ({binary}): {exc}") from exc
+    found_version = parse_version(proc.stdout)
+    if found_version is None:
+        raise DevkitError(f"cannot parse `uv --version` output: {proc.stdout.strip()!r}")
+    if key is not None and toolversions.binary_key(binary) == key:
+        toolversions.remember(store, binary, key, proc.stdout, proc.stderr)
+    return found_version
 
 
 def find_python(request: str, *, env: Mapping[str, str]) -> str | None:

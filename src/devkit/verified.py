@@ -343,7 +343,7 @@ def for_uv(store: Store, env: Mapping[str, str]) -> Verified | None:
     """The memo for checks run by :func:`devkit.uv.find_uv`'s binary with ``env``; None (no memo:
     every check runs uv) when ``uv --version`` cannot run. Asks uv its version once per process."""
     try:
-        version = uv.version_once()
+        version = uv.version_once(store)
     except DevkitError:
         return None
     memo = Verified(store, uv_version=version, env=env)

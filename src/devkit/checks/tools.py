@@ -3,20 +3,13 @@ new enough and, on WSL, are Linux binaries rather than Windows ones reached via 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import re
-import threading
 from typing import Any
 
-import filelock
-
+from devkit import toolversions
 from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, safe_fix, warn
 from devkit.errors import DevkitError
 from devkit.hostfacts import Host, RunResult
-from devkit.store import Store
-from devkit.util import atomic_write_text
 
 # The oldest versions devkit supports, in one place. Why these floors:
 # - uv 0.9: devkit itself depends on uv>=0.9 (pyproject.toml); the lock/cache behaviour devkit relies
@@ -74,59 +67,16 @@ def tool_path(ctx: Context, name: str) -> str | None:
     return ctx.host.which(*names)
 
 
-TOOL_VERSIONS_FORMAT = 1
-_SAVE_LOCK = threading.Lock()
-
-
-def binary_key(path: str) -> str | None:
-    """The identity of the file ``path`` resolves to: its real path, device, inode, size,
-    modification and change times (ns). An upgrade (``uv self update``, a package manager, a new
-    symlink target) changes it. None when ``path`` cannot be stat'ed."""
-    try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-    except OSError:
-        return None
-    return f"{real}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-def _read_versions(store: Store) -> dict[str, Any]:
-    """The entries of ``store.tool_versions_file``; {} when missing, unreadable or of another
-    format."""
-    try:
-        doc = json.loads(store.tool_versions_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(doc, dict) or doc.get("version") != TOOL_VERSIONS_FORMAT \
-            or not isinstance(doc.get("tools"), dict):
-        return {}
-    return dict(doc["tools"])
-
-
 def _known_versions(ctx: Context) -> dict[str, Any]:
-    """:func:`_read_versions`, once per ``ctx``."""
-    return ctx.memo(("tool-versions",), lambda: _read_versions(ctx.store))
-
-
-def _remember_version(ctx: Context, path: str, key: str, result: RunResult) -> None:
-    """Add ``path``'s ``--version`` output to ``tool-versions.json`` (atomic, under
-    ``Store.mutex("tool-versions")``). Only in an existing store: doctor creates no store. Never
-    raises: a store that cannot be written only means the next run asks the tool again."""
-    if not ctx.store.home.is_dir():
-        return
-    with _SAVE_LOCK, contextlib.suppress(OSError, ValueError, DevkitError, filelock.Timeout), \
-            ctx.store.mutex("tool-versions", timeout=2.0):
-        tools = {p: e for p, e in _read_versions(ctx.store).items() if os.path.lexists(p)}
-        tools[path] = {"key": key, "stdout": result.stdout, "stderr": result.stderr}
-        atomic_write_text(ctx.store.tool_versions_file,
-                          json.dumps({"version": TOOL_VERSIONS_FORMAT, "tools": tools}) + "\n")
+    """:func:`devkit.toolversions.read`, once per ``ctx``."""
+    return ctx.memo(("tool-versions",), lambda: toolversions.read(ctx.store))
 
 
 def version_run(ctx: Context, path: str) -> RunResult:
     """``PATH --version`` (memoised in ``ctx``).
 
     On the live host, a successful output is also remembered in the store
-    (:attr:`devkit.store.Store.tool_versions_file`) under :func:`binary_key`, and read back while
+    (:mod:`devkit.toolversions`) under its binary's identity, and read back while
     the binary is the same file: each ``--version`` costs a process start (``mise --version``
     100-250 ms), and the version of an unchanged file cannot change. Recorded hosts (WSL2/macOS
     facts) always go through ``ctx.run``.
@@ -135,15 +85,14 @@ def version_run(ctx: Context, path: str) -> RunResult:
 
 
 def _version(ctx: Context, path: str) -> RunResult:
-    key = binary_key(path) if type(ctx.host) is Host else None
+    key = toolversions.binary_key(path) if type(ctx.host) is Host else None
     if key is not None:
-        entry = _known_versions(ctx).get(path)
-        if isinstance(entry, dict) and entry.get("key") == key \
-                and isinstance(entry.get("stdout"), str) and isinstance(entry.get("stderr"), str):
-            return RunResult(0, entry["stdout"], entry["stderr"])
+        found = toolversions.known(_known_versions(ctx), path, key)
+        if found is not None:
+            return RunResult(0, *found)
     result = ctx.run(path, "--version", timeout=5.0)
-    if key is not None and result.ok and binary_key(path) == key:
-        _remember_version(ctx, path, key, result)
+    if key is not None and result.ok and toolversions.binary_key(path) == key:
+        toolversions.remember(ctx.store, path, key, result.stdout, result.stderr)
     return result
 
 

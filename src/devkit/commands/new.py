@@ -119,7 +119,7 @@ def new(
         }
         try:
             # The template's uv_version is a floor (`required-version`): the running uv's minor.
-            user_defaults["uv_version"] = ".".join(uv.version().split(".")[:2])
+            user_defaults["uv_version"] = ".".join(uv.version_once(store).split(".")[:2])
         except DevkitError:
             pass
         with Creation(dst, registry) as creation:
