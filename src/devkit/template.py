@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import hashlib
 import json
 import os
@@ -573,6 +572,8 @@ def check_data_keys(data: Mapping[str, str], src: str) -> None:
     unknown = [key for key in data if key not in names]
     if not unknown:
         return
+    import difflib  # only for a mistyped key
+
     hints = []
     for key in unknown:
         close = difflib.get_close_matches(key, names, n=1)

@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +47,8 @@ def requirements_state(path: Path) -> str:
     ``sources`` and ``index`` (uv docs, concepts/projects/dependencies): editing any of them
     lifts the project's test holds; editing its code or its lock does not.
     """
+    import tomllib  # only where a hold is checked: doctor and align import this module
+
     try:
         doc = tomllib.loads((path / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

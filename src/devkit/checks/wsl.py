@@ -7,15 +7,20 @@ Sources: https://learn.microsoft.com/en-us/windows/wsl/filesystems
 
 from __future__ import annotations
 
-import configparser
 import re
 import shlex
+from typing import TYPE_CHECKING
 
 from devkit.checks.base import Context, Outcome, check, fail, not_applicable, ok, only_on_wsl, warn
+
+if TYPE_CHECKING:
+    import configparser
 
 
 def wsl_conf(ctx: Context) -> configparser.ConfigParser:
     """``/etc/wsl.conf`` parsed (an empty config when missing; raises configparser.Error)."""
+    import configparser  # only on WSL: doctor elsewhere never reads wsl.conf
+
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are camelCase
     parser.read_string(ctx.host.read_text("/etc/wsl.conf") or "")
@@ -24,6 +29,8 @@ def wsl_conf(ctx: Context) -> configparser.ConfigParser:
 
 def automount_root(ctx: Context) -> str:
     """``[automount] root`` of ``/etc/wsl.conf`` (default ``/mnt/``), with a trailing slash."""
+    import configparser
+
     try:
         root = wsl_conf(ctx).get("automount", "root", fallback="/mnt/")
     except configparser.Error:
@@ -63,6 +70,8 @@ def workspace_location(ctx: Context) -> Outcome:
 @check("wsl.windows-path", "Windows PATH not appended (appendWindowsPath)", applies=only_on_wsl)
 def windows_path(ctx: Context) -> Outcome:
     """``[interop] appendWindowsPath`` (default true) adds every Windows PATH entry under /mnt/."""
+    import configparser
+
     try:
         conf = wsl_conf(ctx)
         append = conf.getboolean("interop", "appendWindowsPath", fallback=True)
