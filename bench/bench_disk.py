@@ -19,7 +19,7 @@ itself) into its own venv:
 Bytes are bytes on disk (allocated blocks) of the cache plus every venv, each inode counted once
 (:func:`devkit.usage.unique_bytes`, the way ``du`` counts hard links); seconds are the cold
 installs of the leg (align's own time is reported apart). Results: ``<out>/disk.json``,
-``<out>/disk.md`` and a bar chart (matplotlib, from the ``bench`` dependency group).
+``<out>/disk.md`` (``--name``: another file name) and a bar chart (matplotlib, from the ``bench`` dependency group).
 """
 
 from __future__ import annotations
@@ -166,22 +166,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default="3.12")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "disk.png")
-    parser.add_argument("--render", action="store_true", help="only redraw from <out>/disk.json")
+    parser.add_argument("--name", default="disk",
+                        help="results in <out>/NAME.json and <out>/NAME.md (default: disk)")
+    parser.add_argument("--render", action="store_true", help="only redraw from <out>/NAME.json")
     parser.add_argument("--legs", nargs="+", choices=LEGS, default=list(LEGS),
                         help="legs to run; the others are kept from <out>/disk.json")
     args = parser.parse_args(argv)
     if args.render:
-        result = json.loads((args.out / "disk.json").read_text())
-        write(result, args.out, args.png)
+        result = json.loads((args.out / f"{args.name}.json").read_text())
+        write(result, args.out, args.png, args.name)
         return 0
     corpus = args.corpus.resolve()
     python = _python(args.python)
     work = Path(tempfile.mkdtemp(prefix="devkit-disk-"))
     result: dict[str, Any] = {"machine": platform.platform(), "uv": uv_mod.version(),
                               "python": python, "projects": args.projects,
-                              "filesystem": usage.filesystem_type(work), "legs": {}}
+                              "filesystem": usage.filesystem_type(work), "legs": {},
+                              "command": " ".join(
+                                  ["python", "bench/bench_disk.py", "CORPUS"]
+                                  + ([] if args.projects == list(DEFAULT_PROJECTS)
+                                     else ["--projects", *args.projects]))}
     if set(args.legs) != set(LEGS):
-        kept = json.loads((args.out / "disk.json").read_text())["legs"]
+        kept = json.loads((args.out / f"{args.name}.json").read_text())["legs"]
         result["legs"] = {leg: kept[leg] for leg in LEGS if leg not in args.legs}
 
     def log(msg: str) -> None:
@@ -205,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry["pruned_on_disk_bytes"] = pruned["on_disk_bytes"]
             result["legs"][leg] = entry
             log(f"leg {leg}: {entry['on_disk_bytes'] / 2**20:,.0f} MiB, {entry['seconds']:.0f} s")
-        write(result, args.out, args.png)
+        write(result, args.out, args.png, args.name)
         failed = [(leg, name) for leg, e in result["legs"].items()
                   for name, r in e["runs"].items() if r["rc"]]
         return 1 if failed else 0
@@ -217,17 +223,18 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
-def write(result: dict[str, Any], out: Path, png: Path) -> None:
-    """``disk.json``, ``disk.md`` and the bar chart ``png``."""
+def write(result: dict[str, Any], out: Path, png: Path, name: str = "disk") -> None:
+    """``<name>.json``, ``<name>.md`` and the bar chart ``png``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "disk.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     legs = result["legs"]
     label = {"pip": "pip + venv per project", "uv": "uv, one shared cache",
              "devkit": "devkit: sync, align, sync, gc"}
     lines = ["# Disk a user sees: pip, uv, devkit", "",
              (f"Machine: {result['machine']} ({result['filesystem']}); uv {result['uv']}; "
               f"Python {Path(result['python']).name}. Projects ({len(result['projects'])}): "
-              f"{', '.join(result['projects'])}. Command: `python bench/bench_disk.py CORPUS`."),
+              f"{', '.join(result['projects'])}. Command: "
+              f"`{result.get('command', 'python bench/bench_disk.py CORPUS')}`."),
              "", ("Each leg starts from an empty cache; bytes on disk of the cache plus every "
                   "venv, each inode once (hard links counted once, like `du`)."), "",
              "| leg | cache | venvs | cache + venvs | after `uv cache prune` | cold install |",
@@ -265,10 +272,10 @@ def write(result: dict[str, Any], out: Path, png: Path) -> None:
     lines.append("\n`uv cache prune` drops what uv left in the cache that nothing indexes; "
                  "the devkit leg's last figure is after `devkit gc`, which runs it.")
     for leg in LEGS:
-        for name, r in legs[leg]["runs"].items():
+        for project, r in legs[leg]["runs"].items():
             if r["rc"]:
-                lines.append(f"\n{leg}: {name} failed: {r['error']}")
-    (out / "disk.md").write_text("\n".join(lines) + "\n")
+                lines.append(f"\n{leg}: {project} failed: {r['error']}")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.9), dpi=110)
     rows = [(label[leg].replace("`", ""), legs[leg], f", {legs[leg]['seconds']:.0f} s")
