@@ -324,7 +324,7 @@ def test_log_file_is_private(tmp_path: Path) -> None:
 
 # -- Ctrl-C during start-up -----------------------------------------------------------------
 
-@pytest.mark.parametrize("module", ["argparse", "importlib.metadata", "filelock"])
+@pytest.mark.parametrize("module", ["argparse", "json", "filelock"])
 @pytest.mark.parametrize("entry", ["python -m devkit", "console script"])
 def test_ctrl_c_while_importing_is_one_line(module: str, entry: str) -> None:
     """SIGINT delivered while devkit's dependencies are imported (synchronised on the import of
