@@ -188,3 +188,40 @@ def test_born_aligned_runs_the_engine_only_when_a_version_differs(
     assert old / "uv.lock" in parsed
     assert called == [fresh]
     assert oct(store.lock_keys_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_sync_reuses_the_interpreter_the_lock_chose(devkit, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv discovers a project's Python anew in each run without an environment (a pyenv shim on
+    PATH costs ~0.2 s per run): devkit new passes the interpreter `uv lock` named to `uv sync`."""
+    calls: list[tuple[tuple[str, ...], str]] = []
+    real_run = uv.run
+
+    def spy(*args: str, **kwargs: object) -> str:
+        out = real_run(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append((args, out))
+        return out
+
+    monkeypatch.setattr(uv, "run", spy)
+    code, _out, err = devkit("new", tmp_path / "proj", "--defaults")
+    assert code == 0, err
+    [(_, lock_out)] = [(a, o) for a, o in calls if a[0] == "lock"]
+    [sync_args] = [a for a, _ in calls if a[0] == "sync"]
+    chosen = uv.interpreter_used(lock_out)
+    assert chosen is not None, lock_out
+    assert sync_args[sync_args.index("--python") + 1] == chosen
+    cfg = (tmp_path / "proj" / ".venv" / "pyvenv.cfg").read_text()
+    assert f"home = {Path(chosen).parent}" in cfg
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    ("Using CPython 3.11.7 interpreter at: {python}\nResolved 7 packages in 5ms\n", "{python}"),
+    ("Using CPython 3.11.7 interpreter at: /nonexistent/python3.11\n", None),
+    ("Resolved 7 packages in 5ms\n", None),
+])
+def test_interpreter_used(output: str, expected: str | None) -> None:
+    import sys
+
+    python = os.path.realpath(sys.executable)
+    found = uv.interpreter_used(output.format(python=python))
+    assert found == (expected.format(python=python) if expected else None)

@@ -276,12 +276,36 @@ def lock_cache_first(project: Path, *, env: Mapping[str, str], upgrade_packages:
     return lock(project, env=env, upgrade_packages=specs, dry_run=dry_run)
 
 
-def sync(project: Path, *, env: Mapping[str, str], locked: bool = True) -> str:
-    """``uv sync`` in ``project`` (``--locked``: fail rather than change the lock). Raises UvError."""
+def sync(project: Path, *, env: Mapping[str, str], locked: bool = True,
+         python: str | None = None) -> str:
+    """``uv sync`` in ``project`` (``--locked``: fail rather than change the lock). ``python``: an
+    interpreter path uv already chose for this project (:func:`interpreter_used`), passed as
+    ``--python`` so that uv does not discover it again. Raises UvError."""
     args = ["sync", "--project", str(project)]
     if locked:
         args.append("--locked")
+    if python is not None:
+        args += ["--python", python]
     return run(*args, cwd=project, env=env, what=f"uv sync in {project}")
+
+
+_INTERPRETER_LINE = re.compile(r"^Using \S+ \S+ interpreter at: (/.+)$", re.MULTILINE)
+
+
+def interpreter_used(output: str) -> str | None:
+    """The interpreter uv says it used (``Using CPython 3.11.7 interpreter at: /path/python3.11``,
+    printed by ``uv lock`` / ``uv sync`` when no project environment exists yet), when it is
+    still an executable file; else None.
+
+    uv discovers the Python of a project without an environment anew in every run: it queries
+    each candidate on PATH, and a pyenv shim found there is a shell script that takes ~0.2 s
+    (uv docs, concepts/python-versions, "Discovery of Python versions"). Passing the answer of
+    one run to the next as ``--python`` skips that."""
+    found = _INTERPRETER_LINE.search(output)
+    if found is None:
+        return None
+    path = found.group(1).strip()
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
 @dataclasses.dataclass(frozen=True)
