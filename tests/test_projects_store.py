@@ -112,3 +112,30 @@ def test_concurrent_registrations_all_land(tmp_path: Path, store: Store) -> None
     registered = json.loads(store.registry_file.read_text())["projects"]
     assert sorted(p["path"] for p in registered) == sorted(str(d) for d in dirs)
     assert not list(store.home.glob(".projects.json.*.tmp"))  # atomic writes left no temp file
+
+
+def test_registry_find_matches_a_path_however_the_entry_spells_it(tmp_path: Path,
+                                                                  store: Store) -> None:
+    """find() builds only the entries ending in the path's name, yet still validates them all."""
+    from devkit.errors import DevkitError
+    from devkit.registry import Registry
+
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    registry = Registry(store)
+    registry.add(ws)
+    assert registry.find(ws / "sub" / "..").path == ws.resolve()  # type: ignore[union-attr]
+    assert registry.find(ws / "sub") is None
+    doc = json.loads(store.registry_file.read_text())
+    for spelling in (f"{ws}/", f"{ws.parent}//ws", f"{ws}/."):
+        doc["projects"] = [{"path": spelling, "name": "spelled", "added": "now"}]
+        store.registry_file.write_text(json.dumps(doc))
+        found = registry.find(ws)
+        assert found is not None and found.name == "spelled", spelling
+    doc["projects"] = [{"path": f"{ws}/sub/..", "name": "dotdot", "added": "now"}]
+    store.registry_file.write_text(json.dumps(doc))
+    assert registry.find(ws) is None  # Path keeps '..': never equal to a resolved path
+    doc["projects"] = [{"path": str(ws), "name": "ws", "added": "now"}, {"path": "relative"}]
+    store.registry_file.write_text(json.dumps(doc))
+    with pytest.raises(DevkitError, match="entry 1 .* is malformed"):
+        registry.find(ws)

@@ -305,6 +305,25 @@ def test_doctor_flags_a_config_file_that_joined_an_approved_workspace(devkit, tm
     assert drift["status"] == "warn" and "mise.toml" in drift["message"]
 
 
+def test_doctor_flags_a_committed_envrc_local_sh_only_while_it_is_there(devkit, tmp_path: Path,
+                                                                       make_workspace) -> None:
+    require_tool("mise")
+    witness = tmp_path / "pwned"
+    ws = make_workspace("ws")
+    local = ws / ".envrc.local.sh"
+    local.write_text(_payload(witness))
+    _git("add", "-f", ".envrc.local.sh", cwd=ws)
+    _git("commit", "-qm", "pulled", cwd=ws)
+    _, doc = doctor_json(devkit, ws)
+    assert not witness.exists()
+    drift = by_id(doc)["workspace.approved-unchanged"]
+    assert drift["status"] == "warn" and ".envrc.local.sh (committed)" in drift["message"], drift
+    # still in git but gone from the work tree: `.envrc.sh` sources nothing, nothing to report
+    local.unlink()
+    _, doc = doctor_json(devkit, ws)
+    assert by_id(doc)["workspace.approved-unchanged"]["status"] == "ok"
+
+
 # -- adopt: project files get the user's mode -----------------------------------------------------
 def test_adopt_creates_gitignore_and_gitattributes_with_the_umask_mode(devkit,
                                                                        tmp_path: Path) -> None:

@@ -97,7 +97,8 @@ def _run_plain(cmd: Sequence[str], cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
+def unsafe_config(path: Path, runner: Runner | None = None, *,
+                  gitdir: str | None = None) -> str | None:
     """Why git must not run in the repository holding ``path``, or None (also outside a repository
     and without git).
 
@@ -107,8 +108,9 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
     which runs a command on every git status…; remove it after review (git -C /p config --unset
     filter.evil.clean) or run the command yourself``. The user's global and system config are
     theirs, not the repository's, and are not judged. ``runner`` runs ``git ARGS`` in a directory
-    (default: directly, with :func:`environment`; ``devkit doctor`` passes its host's). A config
-    git cannot read is reported too. Raises nothing.
+    (default: directly, with :func:`environment`; ``devkit doctor`` passes its host's). ``gitdir``:
+    the repository's ``git rev-parse --absolute-git-dir`` when the caller already asked (with a
+    ``runner`` only). A config git cannot read is reported too. Raises nothing.
     """
     if runner is None:
         if shutil.which("git") is None:
@@ -118,7 +120,7 @@ def unsafe_config(path: Path, runner: Runner | None = None) -> str | None:
             lock = _PATH_LOCKS.setdefault(str(path), threading.Lock())
         with lock:
             return _unsafe_config(path, _run_plain)
-    return _unsafe_config(path, runner)
+    return _unsafe_config(path, runner, gitdir)
 
 
 #: A lock per path :func:`unsafe_config` is asked about in this process.
@@ -126,10 +128,10 @@ _PATH_LOCKS: dict[str, threading.Lock] = {}
 _PATH_LOCKS_LOCK = threading.Lock()
 
 
-def _unsafe_config(path: Path, runner: Runner) -> str | None:
-    gitdir = _GITDIRS.get(str(path)) if runner is _run_plain else None
-    if gitdir is None or not os.path.isdir(gitdir) or (
-            gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git"))):
+def _unsafe_config(path: Path, runner: Runner, known: str | None = None) -> str | None:
+    gitdir = known or (_GITDIRS.get(str(path)) if runner is _run_plain else None)
+    if gitdir is None or not known and (not os.path.isdir(gitdir) or (
+            gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git")))):
         code, out, _ = runner(("git", "rev-parse", "--absolute-git-dir"), path)
         if code != 0:
             return None  # not a repository (or git cannot run): nothing of it is read

@@ -85,7 +85,9 @@ class Registry:
     def _lock(self) -> filelock.FileLock:
         return self.store.registry_mutex(timeout=LOCK_TIMEOUT)
 
-    def _read(self) -> list[Project]:
+    def _read(self, name: str | None = None) -> list[Project]:
+        """Every entry, validated; with ``name``, only those whose path ends in that component
+        (every entry is still validated)."""
         path = self.store.registry_file
         self.store.check_home()
         try:
@@ -104,7 +106,16 @@ class Registry:
         if not isinstance(data.get("projects"), list):
             raise DevkitError(f"{path} is not a devkit registry: 'projects' is not a list; "
                               "move it away and re-add projects")
-        return [_project(path, i, entry) for i, entry in enumerate(data["projects"])]
+        if name is None:
+            return [_project(path, i, entry) for i, entry in enumerate(data["projects"])]
+        found = []
+        for i, entry in enumerate(data["projects"]):
+            _check_entry(path, i, entry)
+            # normpath drops what Path drops ('//', '/.', a trailing '/'); a '..' never matches
+            # a resolved path either way
+            if os.path.basename(os.path.normpath(entry["path"])) == name:
+                found.append(_project(path, i, entry))
+        return found
 
     def _write(self, projects: list[Project]) -> None:
         doc = {
@@ -121,9 +132,16 @@ class Registry:
         return sorted(self._read(), key=lambda p: str(p.path))
 
     def find(self, path: Path) -> Project | None:
-        """The registered project at ``path`` (resolved), or None."""
+        """The registered project at ``path`` (resolved), or None. Raises DevkitError on a corrupt
+        registry or a malformed entry, as :meth:`projects` does.
+
+        Only the entries whose last path component is ``path``'s become :class:`Project`s: with
+        1,000 registered, building them all was most of ``devkit doctor``'s registry check."""
         target = path.resolve()
-        return next((p for p in self.projects() if p.path == target), None)
+        for project in self._read(name=target.name):
+            if project.path == target:
+                return project
+        return None
 
     def add(self, path: Path, name: str | None = None) -> tuple[Project, bool]:
         """Register ``path`` (must be a directory); returns (project, was_new).
@@ -199,7 +217,15 @@ class Registry:
 
 
 def _project(path: Path, index: int, entry: object) -> Project:
-    """Validate entry ``index`` of registry file ``path``. Raises DevkitError naming both."""
+    """Entry ``index`` of registry file ``path``, validated. Raises DevkitError naming both."""
+    _check_entry(path, index, entry)
+    assert isinstance(entry, dict)
+    return Project(Path(entry["path"]), entry["name"], entry["added"],
+                   entry.get("private", False), entry.get("align", False))
+
+
+def _check_entry(path: Path, index: int, entry: object) -> None:
+    """Raise DevkitError naming registry file ``path`` and entry ``index`` when it is malformed."""
     problem = None
     if not isinstance(entry, dict):
         problem = "it is not an object"
@@ -218,5 +244,3 @@ def _project(path: Path, index: int, entry: object) -> Project:
         shown = shown if len(shown) <= 120 else shown[:117] + "..."
         raise DevkitError(f"{path}: entry {index} ({shown}) is malformed: {problem}; "
                           "fix or remove it")
-    return Project(Path(entry["path"]), entry["name"], entry["added"],
-                   entry.get("private", False), entry.get("align", False))

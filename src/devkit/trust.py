@@ -265,6 +265,13 @@ def _tracked(workspace: Path, name: str) -> bool:
         return True
 
 
+def _committed_local(workspace: Path) -> bool:
+    """Is ``.envrc.local.sh`` in ``workspace`` and committed to git? ``.envrc.sh`` sources it only
+    when it is there (``[ -f ./.envrc.local.sh ]``), so git is asked nothing when it is absent."""
+    local = workspace / LOCAL_SCRIPT
+    return (local.exists() or local.is_symlink()) and _tracked(workspace, LOCAL_SCRIPT)
+
+
 def _local_problem(workspace: Path, command: str, *, adopting: bool) -> str | None:
     local = workspace / LOCAL_SCRIPT
     if not (local.exists() or local.is_symlink()):
@@ -422,14 +429,14 @@ def approval_drift(workspace: Path, store: Store, environ: Mapping[str, str], *,
                  and not (since is not None and _mtime(workspace / n) < since)]
         names += [n for n in mise.configs_in(workspace, mise.redirected_names(workspace, environ))
                   if n != ".mise.toml"]
-        if _tracked(workspace, LOCAL_SCRIPT):
+        if _committed_local(workspace):
             names.append(f"{LOCAL_SCRIPT} (committed)")
         if names:
             lines.append(f"mise trusts {workspace}, but {', '.join(names)} changed since devkit "
                          "approved it")
     if direnv_approved:
         names = [n for n in changed if n in LOADER_FILES["direnv"]]
-        if _tracked(workspace, LOCAL_SCRIPT):
+        if _committed_local(workspace):
             names.append(f"{LOCAL_SCRIPT} (committed)")
         if names:
             lines.append(f"direnv allows {workspace / '.envrc'}, but {', '.join(names)} changed "

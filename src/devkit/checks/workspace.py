@@ -80,21 +80,24 @@ def autocrlf(ctx: Context) -> Outcome:
 def git_repository(ctx: Context) -> Outcome:
     """``git rev-parse --show-toplevel``: ``devkit update`` (copier update) needs a repository,
     whose own config names no command git would run (:func:`devkit.git.unsafe_config`: a
-    ``filter.<driver>.clean``, ``diff.<driver>.textconv``… runs on the next ``git status``)."""
+    ``filter.<driver>.clean``, ``diff.<driver>.textconv``… runs on the next ``git status``).
+    One ``rev-parse`` answers both questions (it prints one line per option, in order)."""
     ws = _ws(ctx)
-    result = ctx.run("git", "rev-parse", "--show-toplevel", cwd=ws, env=git_env(ctx))
+    result = ctx.run("git", "rev-parse", "--show-toplevel", "--absolute-git-dir", cwd=ws,
+                     env=git_env(ctx))
     fix = workspaces.git_init_command(ws)
     if result.error:
         return warn(f"cannot run git: {result.error}", None)
-    if not result.ok:
+    lines = result.stdout.splitlines()
+    if not result.ok or len(lines) != 2:
         return fail(f"{ws} is not a git repository: `devkit update` (copier update) needs one", fix)
-    top = Path(result.stdout.strip())
+    top, gitdir = Path(lines[0]), lines[1]
 
     def runner(cmd: Sequence[str], cwd: Path) -> tuple[int, str, str]:
         found = ctx.run(*cmd, cwd=cwd, env=git_env(ctx))
         return (-1 if found.error else found.returncode), found.stdout, found.stderr
 
-    unsafe = git.unsafe_config(ws, runner)
+    unsafe = git.unsafe_config(ws, runner, gitdir=gitdir)
     if unsafe:
         return fail(unsafe, None)
     if top.resolve() != ws.resolve():
