@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -373,24 +374,35 @@ def test_store_permissions_owner(tmp_path, store, monkeypatch) -> None:
 
 
 
-def test_store_permissions_sees_hidden_files_and_link_targets(tmp_path, store) -> None:
-    """A workspace mutex (a hidden file in the store's home) and a file the home links to are
-    judged like the registry; a link to a directory is not one of the home's files."""
+def test_store_permissions_sees_hidden_files_and_link_targets(ws, tmp_path, store) -> None:
+    """The workspace's own mutex (a hidden file in the store's home) and a file the home links
+    to are judged like the registry; a link to a directory is not one of the home's files; the
+    other workspaces' mutex files (thousands, never read) are left to their own doctor."""
     store.ensure()
-    mutex = store.home / ".ws-0123456789abcdef.lock"
+    mutex = store.workspace_mutex_file(ws)
     mutex.write_text("")
+    other = store.home / ".ws-0123456789abcdef.lock"
+    other.write_text("")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "planted.json").write_text("{}")
     (store.home / "linked.json").symlink_to(outside / "planted.json")
     (store.home / "linked-dir").symlink_to(outside, target_is_directory=True)
     os.chmod(outside, 0o777)
-    assert check(tmp_path, "store.permissions").status == "ok"
+    os.chmod(other, 0o666)
+    assert check(ws, "store.permissions").status == "ok"
     os.chmod(mutex, 0o666)
     os.chmod(outside / "planted.json", 0o666)
-    result = check(tmp_path, "store.permissions")
+    result = check(ws, "store.permissions")
     assert result.status == "fail", result
     assert result.fix == f"chmod go-w {mutex} {store.home / 'linked.json'}"
+    assert str(other) not in result.message
+    # --fix acts on every path of the store, the other workspaces' mutexes included
+    ctx = context(ws, Host(), Store())
+    store_checks.fix_permissions(ctx)
+    assert all(stat.S_IMODE(p.stat().st_mode) & 0o022 == 0 for p in (mutex, other))
+
+
 @pytest.mark.parametrize(("fail_below", "warn_below", "status"), [
     (0, 0, "ok"), (0, 1 << 62, "warn"), (1 << 62, 1 << 62, "fail"),
 ])

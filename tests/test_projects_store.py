@@ -116,7 +116,8 @@ def test_concurrent_registrations_all_land(tmp_path: Path, store: Store) -> None
 
 def test_registry_find_matches_a_path_however_the_entry_spells_it(tmp_path: Path,
                                                                   store: Store) -> None:
-    """find() builds only the entries ending in the path's name, yet still validates them all."""
+    """find() builds only the entries ending in the path's name; a malformed entry that may be
+    the path's is an error, another one is left to `projects list`."""
     from devkit.errors import DevkitError
     from devkit.registry import Registry
 
@@ -137,5 +138,11 @@ def test_registry_find_matches_a_path_however_the_entry_spells_it(tmp_path: Path
     assert registry.find(ws) is None  # Path keeps '..': never equal to a resolved path
     doc["projects"] = [{"path": str(ws), "name": "ws", "added": "now"}, {"path": "relative"}]
     store.registry_file.write_text(json.dumps(doc))
+    assert registry.find(ws) is not None
     with pytest.raises(DevkitError, match="entry 1 .* is malformed"):
-        registry.find(ws)
+        registry.projects()
+    for bad in ({"path": f"relative/{ws.name}"}, {"path": 3}, ["not", "an", "object"]):
+        doc["projects"] = [{"path": str(ws), "name": "ws", "added": "now"}, bad]
+        store.registry_file.write_text(json.dumps(doc))
+        with pytest.raises(DevkitError, match="entry 1 .* is malformed"):
+            registry.find(ws)

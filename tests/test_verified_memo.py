@@ -287,3 +287,40 @@ def test_uv_version_is_asked_once_per_binary(make_workspace, devkit, uv_log: UvL
     assert len(uv_log.calls("--version")) == 1
     tools = json.loads(store.tool_versions_file.read_text())["tools"]
     assert any("uv 99.0.0" in entry["stdout"] for entry in tools.values())
+
+
+def test_a_run_for_some_projects_parses_only_their_lines(tmp_path: Path, store: Store) -> None:
+    """The saved memo is one JSON document with one entry per line; a memo opened for some
+    projects (doctor: its workspace) reads their entries only, and a file of another layout
+    (one line, as written by hand or by an older devkit) is still read whole."""
+    from devkit.verified import Verified
+
+    store.ensure()
+    projects = []
+    for name in ("p", "p2", "ünï \"q\""):
+        project = tmp_path / name
+        project.mkdir()
+        (project / "uv.lock").write_text(f"version = 1\n# {name}\n")
+        (project / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '0'\n")
+        projects.append(project)
+    memo = Verified(store, uv_version="1.0.0", env={})
+    keys = [memo.key("lock", project) for project in projects]
+    for project, key in zip(projects, keys, strict=True):
+        memo.remember("lock", project, key)
+    memo.save()
+    text = store.verified_file.read_text()
+    assert len(text.splitlines()) == 2 + len(projects)
+    assert len(json.loads(text)["entries"]) == len(projects)
+    for i, project in enumerate(projects):
+        only = Verified(store, uv_version="1.0.0", env={}, projects=[project])
+        assert [only.known("lock", p, k) for p, k in zip(projects, keys, strict=True)] == \
+            [j == i for j in range(len(projects))]
+    store.verified_file.write_text(json.dumps(json.loads(text)))  # one line
+    only = Verified(store, uv_version="1.0.0", env={}, projects=[projects[0]])
+    assert only.known("lock", projects[0], keys[0])
+    Verified(store, uv_version="1.0.0", env={}).save()  # nothing pending: the file is unchanged
+    lines = text.splitlines(keepends=True)
+    lines[1] = lines[1].replace("}", "]")  # a broken entry line: the file is read whole, in vain
+    store.verified_file.write_text("".join(lines))
+    assert not Verified(store, uv_version="1.0.0", env={}, projects=[projects[0]]).known(
+        "lock", projects[0], keys[0])

@@ -154,6 +154,14 @@ def _unsafe_config(path: Path, runner: Runner, known: str | None = None) -> str 
 #: when it is gone, or when the path got a ``.git`` of its own).
 _GITDIRS: dict[str, str] = {}
 
+
+def note_gitdir(path: Path, gitdir: str) -> None:
+    """Record ``gitdir``, what ``git rev-parse --absolute-git-dir`` just printed in ``path`` for a
+    caller that runs git itself with :func:`environment` (``devkit doctor``'s host), so that the
+    git calls of this module in ``path`` do not ask again. Checked as a remembered answer is:
+    asked again when it is not a directory, or when ``path`` has a ``.git`` of its own."""
+    _GITDIRS[str(path)] = gitdir
+
 #: :func:`unsafe_config`'s verdicts in this process, by git directory and the state of its config
 #: files (an included file is itself refused, so these files are all a verdict depends on).
 _JUDGED: dict[tuple[str, tuple[tuple[int, int, int], ...]], str | None] = {}

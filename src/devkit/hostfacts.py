@@ -69,6 +69,12 @@ class Host:
         """Read ``env`` (default ``os.environ``) once; nothing else is read until asked."""
         self.env: dict[str, str] = dict(os.environ if env is None else env)
 
+    @property
+    def live(self) -> bool:
+        """True when :meth:`run` starts real processes with this process's own environment: what
+        they answer is what devkit's other modules would be told."""
+        return type(self).run is Host.run and self.env == dict(os.environ)
+
     # -- primitive facts (overridden by RecordedHost) ----------------------------------------
     @property
     def system(self) -> str:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -262,8 +261,14 @@ def redirected_names(workspace: Path, environ: Mapping[str, str]) -> list[str]:
     rcs += [p for p in global_configs(environ) if p.name == "miserc.toml"]
     for rc in rcs:
         try:
-            data = tomllib.loads(rc.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            text = rc.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        import tomllib  # only where a .miserc.toml exists: doctor reads none on most machines
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
             continue
         for key in MISERC_NAME_KEYS:
             value = data.get(key)

@@ -86,8 +86,9 @@ class Registry:
         return self.store.registry_mutex(timeout=LOCK_TIMEOUT)
 
     def _read(self, name: str | None = None) -> list[Project]:
-        """Every entry, validated; with ``name``, only those whose path ends in that component
-        (every entry is still validated)."""
+        """Every entry, validated; with ``name``, only the entries whose path may end in that
+        component (a path string holding it, or no path string), validated, and of those the
+        ones whose path does."""
         path = self.store.registry_file
         self.store.check_home()
         try:
@@ -110,6 +111,9 @@ class Registry:
             return [_project(path, i, entry) for i, entry in enumerate(data["projects"])]
         found = []
         for i, entry in enumerate(data["projects"]):
+            raw = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(raw, str) and name not in raw:
+                continue
             _check_entry(path, i, entry)
             # normpath drops what Path drops ('//', '/.', a trailing '/'); a '..' never matches
             # a resolved path either way
@@ -133,10 +137,12 @@ class Registry:
 
     def find(self, path: Path) -> Project | None:
         """The registered project at ``path`` (resolved), or None. Raises DevkitError on a corrupt
-        registry or a malformed entry, as :meth:`projects` does.
+        registry, or on a malformed entry that may be ``path``'s (other entries are not
+        validated here: :meth:`projects` reports them).
 
         Only the entries whose last path component is ``path``'s become :class:`Project`s: with
-        1,000 registered, building them all was most of ``devkit doctor``'s registry check."""
+        1,000 registered, validating and building them all was most of ``devkit doctor``'s
+        registry check."""
         target = path.resolve()
         for project in self._read(name=target.name):
             if project.path == target:

@@ -244,6 +244,10 @@ class Store:
                 holder.unlink()
             lock.release()
 
+    def workspace_mutex_file(self, path: Path) -> Path:
+        """The file of :meth:`workspace_mutex` for ``path`` (it may not exist yet)."""
+        return self.home / f".{self._workspace_key(path)[1]}.lock"
+
     @staticmethod
     def _workspace_key(path: Path) -> tuple[Path, str]:
         where = path.expanduser().absolute().resolve()

@@ -47,7 +47,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -123,9 +123,12 @@ class Verified:
     Thread-safe: commands check projects from a pool of threads.
     """
 
-    def __init__(self, store: Store, *, uv_version: str, env: Mapping[str, str]) -> None:
+    def __init__(self, store: Store, *, uv_version: str, env: Mapping[str, str],
+                 projects: Iterable[Path] | None = None) -> None:
         """``uv_version``: ``uv --version`` of the binary that runs the checks (asked once per
-        process by the caller); ``env``: the environment that binary runs with."""
+        process by the caller); ``env``: the environment that binary runs with; ``projects``:
+        the only projects this run looks up (default: any), so that only their entries are
+        parsed (:meth:`read_entries`)."""
         self.store = store
         self.uv_version = uv_version
         uv_vars = sorted((k, v) for k, v in env.items()
@@ -134,7 +137,8 @@ class Verified:
         self._base = json.dumps([uv_version, uv_vars, config])
         self._lock = threading.Lock()
         self._parents: dict[Path, list[str]] = {}
-        self._entries = self._load()
+        self._entries = self.read_entries(
+            store.verified_file, None if projects is None else [p.absolute() for p in projects])
         self._pending: dict[str, dict[str, object]] = {}
 
     # -- keys -----------------------------------------------------------------------------------
@@ -298,13 +302,24 @@ class Verified:
         return self.read_entries(self.store.verified_file)
 
     @staticmethod
-    def read_entries(path: Path) -> dict[str, object]:
+    def read_entries(path: Path, projects: Iterable[Path] | None = None) -> dict[str, object]:
         """The entries of the memo file ``path``, as read (each checked by :func:`entry_of`
         when used: a store with thousands of workspaces holds thousands of entries and a
-        command looks at a few); empty when it is missing or not a memo."""
+        command looks at a few); empty when it is missing or not a memo. With ``projects``
+        (absolute paths), at least the entries of those projects: :meth:`save` writes one
+        entry per line, so only the lines naming them are parsed (1,000 workspaces make a
+        ~900 KB file), unless the file has another layout."""
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            return {}
+        if projects is not None:
+            found = _entries_naming(text, projects)
+            if found is not None:
+                return found
+        try:
+            doc = json.loads(text)
+        except ValueError:
             return {}
         if not isinstance(doc, dict) or doc.get("version") != VERSION \
                 or not isinstance(doc.get("entries"), dict):
@@ -330,9 +345,42 @@ class Verified:
                 slot: entry for slot, entry in sorted(entries.items())
                 if entry and entry["uv"] == self.uv_version and " " in slot
                 and Path(slot.split(" ", 1)[1]).is_dir()}
+            lines = [f"{json.dumps(slot)}: {json.dumps(entry)}" for slot, entry in kept.items()]
             atomic_write_text(self.store.verified_file,
-                              json.dumps({"version": VERSION, "entries": kept}) + "\n")
+                              "\n".join([_HEAD, ",\n".join(lines), "}}\n"] if lines
+                                        else [_HEAD, "}}\n"]))
             self._entries = kept
+
+
+#: The first line of the memo file as :meth:`Verified.save` writes it: one entry per line
+#: follows, then ``}}`` (the whole is one JSON document).
+_HEAD = f'{{"version": {VERSION}, "entries": {{'
+
+
+def _entries_naming(text: str, projects: Iterable[Path]) -> dict[str, object] | None:
+    """The entries on the lines of memo ``text`` whose slot names one of ``projects``; None when
+    ``text`` is not laid out as :meth:`Verified.save` writes it (then the caller parses it
+    whole)."""
+    if not text.startswith(_HEAD + "\n"):
+        return None
+    found: dict[str, object] = {}
+    for project in projects:
+        # a slot is "<check> <absolute path>": its JSON string ends with the path and a quote
+        needle = json.dumps(f" {project}")[1:]
+        at = text.find(needle)
+        while at != -1:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end == -1 else end
+            try:
+                item = json.loads("{" + text[start:end].removesuffix(",") + "}")
+            except ValueError:
+                return None
+            if not isinstance(item, dict):
+                return None
+            found.update(item)
+            at = text.find(needle, end)
+    return found
 
 
 #: The memo each store's last :func:`for_uv` call in this process opened (see :func:`opened`).

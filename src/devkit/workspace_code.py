@@ -26,7 +26,6 @@ import re
 import shlex
 import stat
 import threading
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ def _pyproject(directory: Path) -> dict[str, Any]:
     """``directory/pyproject.toml`` as a dict, parsed once per process while the file is
     the same (path, device, inode, size, mtime, ctime): :func:`uv_blocker` reads it for the
     build check and for the sources. The caller must not change the dict. Raises OSError,
-    UnicodeDecodeError, tomllib.TOMLDecodeError (also for what rtoml refuses)."""
+    UnicodeDecodeError (a ValueError), ValueError (what rtoml refuses)."""
     file = directory / "pyproject.toml"
     with file.open("rb") as fh:
         st = os.fstat(fh.fileno())
@@ -77,7 +76,7 @@ def _pyproject(directory: Path) -> dict[str, Any]:
     try:  # rtoml (the lock reader's TOML parser, in Rust): ~15x tomllib on a pyproject.toml
         data = rtoml.loads(text)
     except rtoml.TomlParsingError as exc:
-        raise tomllib.TOMLDecodeError(str(exc)) from None
+        raise ValueError(str(exc)) from None
     with _PYPROJECTS_LOCK:
         _PYPROJECTS[key] = data
     return data
@@ -89,7 +88,7 @@ def needs_build(project: Path, *, root: bool) -> str | None:
         data = _pyproject(project)
     except FileNotFoundError:
         return f"{project} has no pyproject.toml (setup.py metadata needs a build)"
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         return f"cannot read {project / 'pyproject.toml'}: {exc}"
     table = data.get("project")
     if not isinstance(table, dict):
@@ -108,9 +107,9 @@ def needs_build(project: Path, *, root: bool) -> str | None:
 def _lock_sources(workspace: Path) -> tuple[list[Path], list[str]]:
     """Local directories ``uv.lock`` names (editable, directory) and why other sources would need
     a build (git, an sdist archive or URL); empty when there is no readable lock."""
-    try:
-        lock = tomllib.loads((workspace / "uv.lock").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    try:  # rtoml, as for pyproject.toml: doctor reads the whole lock on every run
+        lock = rtoml.loads((workspace / "uv.lock").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, rtoml.TomlParsingError):
         return [], []
     found: list[Path] = []
     reasons: list[str] = []
@@ -243,7 +242,7 @@ def _sources(workspace: Path, locked: list[Path] | None = None) -> tuple[list[Pa
         base = todo.pop(0)
         try:
             data = _pyproject(base)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except (OSError, ValueError):
             continue
         more, why = _declared(base, data)
         reasons += why

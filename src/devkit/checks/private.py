@@ -10,21 +10,29 @@ or ``.gitattributes``.
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from devkit import private
 from devkit.checks.base import Context, Outcome, check, fail, ok, safe_fix, skip, warn
 from devkit.checks.workspace import git_env
 from devkit.errors import DevkitError
 
+if TYPE_CHECKING:  # devkit.private is imported only for a private workspace (doctor: ~2 ms less)
+    from devkit.private import Record
 
-def record_of(ctx: Context) -> private.Record | None:
+
+def record_of(ctx: Context) -> Record | None:
     """The private adoption record of the workspace (memoised), or None; a malformed record
     raises DevkitError."""
     if ctx.workspace is None:
         return None
     path = ctx.workspace.path
+    if not os.path.lexists(ctx.store.private_record(path)):
+        return None
+    from devkit import private
+
     return ctx.memo(("private.record", str(path)), lambda: private.load(ctx.store, path))
 
 
@@ -44,6 +52,8 @@ def _info_paths(ctx: Context) -> tuple[Path, Path] | None:
     """(``info/exclude``, ``info/attributes``) as git resolves them for the workspace now."""
     assert ctx.workspace is not None
     found = []
+    from devkit import private
+
     for name in (private.EXCLUDE, private.ATTRIBUTES):
         result = ctx.run("git", "rev-parse", "--path-format=absolute", "--git-path", name,
                          cwd=ctx.workspace.path, env=git_env(ctx))
@@ -53,7 +63,7 @@ def _info_paths(ctx: Context) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
-def _current(ctx: Context) -> private.Record:
+def _current(ctx: Context) -> Record:
     record = record_of(ctx)
     assert record is not None
     paths = _info_paths(ctx)
@@ -73,6 +83,8 @@ def excluded(ctx: Context) -> Outcome:
     except DevkitError as exc:
         return fail(str(exc), None)
     ws = record.workspace
+    from devkit import private
+
     missing = private.missing_lines(record)
     if missing:
         return fail(f"{', '.join(missing)} missing from devkit's block in "
@@ -86,6 +98,8 @@ def excluded(ctx: Context) -> Outcome:
 def fix_excluded(ctx: Context) -> str:
     """Rewrite devkit's two blocks from the record (``info/exclude``, ``info/attributes``);
     never touches a tracked file."""
+    from devkit import private
+
     record = _current(ctx)
     private.write_blocks(record)
     private.save(ctx.store, record)

@@ -208,7 +208,8 @@ def _make_memo(ctx: Context) -> Verified | None:
     version = uv.parse_version(result.stdout + result.stderr) if result.ok else None
     if version is None:
         return None
-    return Verified(ctx.store, uv_version=version, env=ctx.tool_env())
+    return Verified(ctx.store, uv_version=version, env=ctx.tool_env(),
+                    projects=[ctx.workspace.path] if ctx.workspace else [])
 
 
 def save_verified(ctx: Context) -> None:

@@ -174,17 +174,23 @@ class StoreSurvey:
 
 def survey(ctx: Context) -> StoreSurvey:
     """What must be yours and not writable by others: ``DEVKIT_HOME`` and the files directly in it
-    (registry, render proofs, one mutex file per workspace: thousands), ``uv/``, the cache and its
-    top-level subdirectories, the Python installs and the template repository. A symlink stands
-    for what it points to (its owner and mode are what count: another user's folder behind a
-    link is as writable as without it); missing paths are left out.
+    (registry, render proofs, memos), ``uv/``, the cache and its top-level subdirectories, the
+    Python installs and the template repository. A symlink stands for what it points to (its
+    owner and mode are what count: another user's folder behind a link is as writable as without
+    it); missing paths are left out. Of the per-workspace mutex files (``.ws-<hash>.lock``, one
+    per workspace: thousands) only the doctor's workspace's is looked at: a mutex file is never
+    read, so its mode does not matter, and one that another user owns (``sudo devkit ...``) is
+    in the way of that workspace's commands only, where its doctor names it.
 
     One ``os.scandir`` per directory and one ``stat`` per path (memoised in ``ctx``): the store's
     home grows with the number of workspaces, and doctor must not."""
-    return ctx.memo(("store-survey",), lambda: _survey(ctx.store))
+    mine = ctx.store.workspace_mutex_file(ctx.workspace.path) if ctx.workspace else None
+    return ctx.memo(("store-survey",), lambda: _survey(ctx.store, mine.name if mine else ""))
 
 
-def _survey(store: Store) -> StoreSurvey:
+def _survey(store: Store, mutex: str | None = None) -> StoreSurvey:
+    """:func:`survey`'s paths; ``mutex``: the one workspace mutex file name to look at (None:
+    all of them, as ``--fix`` does)."""
     uid = os.getuid()
     seen: set[str] = set()
     foreign: list[Path] = []
@@ -216,7 +222,8 @@ def _survey(store: Store) -> StoreSurvey:
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    if entry.path in seen:
+                    if entry.path in seen or mutex is not None and entry.name != mutex \
+                            and entry.name.startswith(".ws-") and entry.name.endswith(".lock"):
                         continue
                     try:
                         st = entry.stat()  # follows a symlink, like Path.is_file()

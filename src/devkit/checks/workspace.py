@@ -97,6 +97,8 @@ def git_repository(ctx: Context) -> Outcome:
         found = ctx.run(*cmd, cwd=cwd, env=git_env(ctx))
         return (-1 if found.error else found.returncode), found.stdout, found.stderr
 
+    if ctx.host.live:  # the same answer devkit.git's own `rev-parse` would get
+        git.note_gitdir(ws, gitdir)
     unsafe = git.unsafe_config(ws, runner, gitdir=gitdir)
     if unsafe:
         return fail(unsafe, None)
