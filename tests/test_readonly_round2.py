@@ -329,3 +329,27 @@ def test_declared_sources_are_found(tmp_path) -> None:
     with (ws / "pyproject.toml").open("a") as fh:
         fh.write('g = { git = "https://example.invalid/g.git" }\n')
     assert "g comes from git" in workspace_code.uv_blocker(ws, "3.11", store=Store())
+
+
+def test_doctor_asks_git_each_question_once(devkit, make_workspace, tmp_path,
+                                            monkeypatch) -> None:
+    """The git directory ``workspace.git`` learns is the one devkit.git's own calls use: a second
+    doctor run (the memo filled) starts no git process twice."""
+    import shutil
+
+    ws = make_workspace("once")
+    doctor_json(devkit, ws)
+    real = shutil.which("git")
+    bindir = tmp_path / "git-wrapper"
+    bindir.mkdir()
+    log = tmp_path / "git-calls.txt"
+    (bindir / "git").write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (bindir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(git, "_GITDIRS", {})  # as in a new process
+    monkeypatch.setattr(git, "_JUDGED", {})
+    _, doc = doctor_json(devkit, ws)
+    assert by_id(doc)["workspace.gitattributes"]["status"] == "ok"
+    calls = log.read_text().splitlines()
+    assert sum("--absolute-git-dir" in call for call in calls) == 1, calls
+    assert len(calls) == len(set(calls)), calls
