@@ -59,6 +59,15 @@ def test_order_lists_every_check_once() -> None:
     assert set(ORDER) == set(REGISTRY)
 
 
+def test_every_check_module_is_imported() -> None:
+    import pkgutil
+
+    import devkit.checks
+
+    found = {m.name for m in pkgutil.iter_modules(devkit.checks.__path__)} - {"base"}
+    assert set(devkit.checks.MODULES) == found
+
+
 # -- .envrc.sh and .gitattributes ----------------------------------------------------------
 
 def test_envrc_lf(ws) -> None:

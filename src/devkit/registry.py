@@ -24,7 +24,6 @@ it: the user fixes or removes it by hand.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -170,6 +169,8 @@ class Registry:
             if not target.is_dir():
                 raise DevkitError(f"{path} is not a directory")
             targets.append(target)
+        import datetime as dt  # only when writing: doctor reads these files
+
         now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         with self._lock():
             projects = self._read()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -223,6 +222,8 @@ def write(store: Store, *, strategy: str, projects: Sequence[Path],
     replaces the entries of ``projects``; those of projects not in this run are kept.
     Raises DevkitError when the store is not writable.
     """
+    import datetime as dt  # only when writing: doctor reads these files
+
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
@@ -255,6 +256,8 @@ def record_gc(store: Store, *, reclaimable: int, linked: int, by: str) -> None:
     "gc"}`` to the manifest (physical bytes; ``linked_bytes`` stay while a venv links them),
     keeping everything else. Raises DevkitError when the store is not writable.
     """
+    import datetime as dt  # only when writing: doctor reads these files
+
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     figure = {"reclaimable_bytes": reclaimable, "linked_bytes": linked, "measured": now, "by": by}
     try:
