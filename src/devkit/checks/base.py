@@ -306,10 +306,14 @@ def selected(ctx: Context, ids: Sequence[str] | None = None,
     return sorted(chosen, key=lambda c: (rank.get(c.id, len(rank)), c.id))
 
 
-def run_checks(ctx: Context, ids: Sequence[str] | None = None, *, jobs: int = 16,
+def run_checks(ctx: Context, ids: Sequence[str] | None = None, *, jobs: int = 6,
                order: Sequence[str] | None = None) -> list[Result]:
     """Run the selected checks concurrently; results come back in ``order`` (default
     ``devkit.checks.ORDER``).
+
+    ``jobs`` threads: the prefetched tool runs (five at most) and a check at once; more only
+    fight over the GIL (on 2 cores, 40 interleaved doctor runs each: 140 ms with 16 threads,
+    135 ms with 4, 131 ms with 3; up to 20 ms apart under load).
 
     Checks are submitted in a topological order of their prerequisites (``graphlib``) and the
     pool is FIFO, so a dependent only ever waits on a check that is already running: no deadlock
