@@ -122,6 +122,17 @@ def test_envrc_line_endings_checked_for_direnv(make_workspace) -> None:
     assert result.fix == f"sed -i 's/\\r$//' {envrc}"
 
 
+@pytest.mark.parametrize("name", ["new\nline", "émoji 🐍 \"q\""])
+def test_workspace_git_in_a_path_with_a_newline_or_emoji(tmp_path, store, name) -> None:
+    ws = write_workspace(tmp_path / name / "ws")
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    result = check(ws, "workspace.git")
+    assert (result.status, result.message) == ("ok", f"{ws} is a git repository"), result
+    subprocess.run(["git", "-C", str(ws), "config", "filter.evil.clean", "cat"], check=True)
+    result = check(ws, "workspace.git")
+    assert result.status == "fail" and "sets filter.evil.clean" in result.message, result
+
+
 def test_workspace_git(ws) -> None:
     assert check(ws, "workspace.git").status == "ok"
     import shutil

@@ -88,16 +88,20 @@ def git_repository(ctx: Context) -> Outcome:
     fix = workspaces.git_init_command(ws)
     if result.error:
         return warn(f"cannot run git: {result.error}", None)
-    lines = result.stdout.splitlines()
-    if not result.ok or len(lines) != 2:
+    if not result.ok:
         return fail(f"{ws} is not a git repository: `devkit update` (copier update) needs one", fix)
-    top, gitdir = Path(lines[0]), lines[1]
+    lines = result.stdout.splitlines()
+    if len(lines) == 2:
+        top, gitdir = Path(lines[0]), lines[1]
+    else:  # a newline in the path: ask for the top level alone, the git directory below
+        alone = ctx.run("git", "rev-parse", "--show-toplevel", cwd=ws, env=git_env(ctx))
+        top, gitdir = Path(alone.stdout.strip()), None
 
     def runner(cmd: Sequence[str], cwd: Path) -> tuple[int, str, str]:
         found = ctx.run(*cmd, cwd=cwd, env=git_env(ctx))
         return (-1 if found.error else found.returncode), found.stdout, found.stderr
 
-    if ctx.host.live:  # the same answer devkit.git's own `rev-parse` would get
+    if ctx.host.live and gitdir:  # the same answer devkit.git's own `rev-parse` would get
         git.note_gitdir(ws, gitdir)
     unsafe = git.unsafe_config(ws, runner, gitdir=gitdir)
     if unsafe:
