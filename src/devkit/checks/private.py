@@ -50,10 +50,10 @@ def _q(path: Path | str) -> str:
 
 def _info_paths(ctx: Context) -> tuple[Path, Path] | None:
     """(``info/exclude``, ``info/attributes``) as git resolves them for the workspace now."""
-    assert ctx.workspace is not None
-    found = []
     from devkit import private
 
+    assert ctx.workspace is not None
+    found = []
     for name in (private.EXCLUDE, private.ATTRIBUTES):
         result = ctx.run("git", "rev-parse", "--path-format=absolute", "--git-path", name,
                          cwd=ctx.workspace.path, env=git_env(ctx))
@@ -78,13 +78,13 @@ def excluded(ctx: Context) -> Outcome:
     """Every file devkit added is in devkit's block of ``info/exclude`` and its line-ending
     rule in ``info/attributes`` (read from the files git uses now: ``git rev-parse
     --git-path``); otherwise ``git status`` shows them and a ``git add -A`` commits them."""
+    from devkit import private
+
     try:
         record = _current(ctx)
     except DevkitError as exc:
         return fail(str(exc), None)
     ws = record.workspace
-    from devkit import private
-
     missing = private.missing_lines(record)
     if missing:
         return fail(f"{', '.join(missing)} missing from devkit's block in "
