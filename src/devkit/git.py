@@ -130,8 +130,8 @@ _PATH_LOCKS_LOCK = threading.Lock()
 
 def _unsafe_config(path: Path, runner: Runner, known: str | None = None) -> str | None:
     gitdir = known or (_GITDIRS.get(str(path)) if runner is _run_plain else None)
-    if gitdir is None or not known and (not os.path.isdir(gitdir) or (
-            gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git")))):
+    if gitdir is None or (not known and (not os.path.isdir(gitdir) or (
+            gitdir != os.path.join(path, ".git") and os.path.exists(os.path.join(path, ".git"))))):
         code, out, _ = runner(("git", "rev-parse", "--absolute-git-dir"), path)
         if code != 0:
             return None  # not a repository (or git cannot run): nothing of it is read

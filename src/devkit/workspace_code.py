@@ -73,10 +73,9 @@ def _pyproject(directory: Path) -> dict[str, Any]:
         if known is not None:
             return known
         text = fh.read().decode("utf-8")
-    try:  # rtoml (the lock reader's TOML parser, in Rust): ~15x tomllib on a pyproject.toml
-        data = rtoml.loads(text)
-    except rtoml.TomlParsingError as exc:
-        raise ValueError(str(exc)) from None
+    # rtoml (the lock reader's TOML parser, in Rust): ~15x tomllib on a pyproject.toml; its
+    # TomlParsingError is a ValueError
+    data = rtoml.loads(text)
     with _PYPROJECTS_LOCK:
         _PYPROJECTS[key] = data
     return data
